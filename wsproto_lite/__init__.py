@@ -1,0 +1,57 @@
+"""wsproto_lite: a sans-I/O WebSocket implementation (RFC 6455, RFC 7692).
+
+Everything public is importable from here::
+
+    from wsproto_lite import Connection, Role, TextMessage
+"""
+
+from ._version import __version__
+from .close_codes import CloseCode, is_valid_on_wire
+from .connection import Connection, Role
+from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from .events import (
+    Accept,
+    BinaryMessage,
+    Close,
+    Event,
+    HTTPRequest,
+    Handshake,
+    HandshakeFailed,
+    Message,
+    Ping,
+    Pong,
+    Reject,
+    TextMessage,
+)
+from .extensions import Extension, ExtensionSession
+from .frames import Opcode
+from .handshake import accept_key
+from .states import ConnectionState
+
+__all__ = [
+    "Accept",
+    "BinaryMessage",
+    "Close",
+    "CloseCode",
+    "Connection",
+    "ConnectionState",
+    "Event",
+    "Extension",
+    "ExtensionSession",
+    "HTTPRequest",
+    "Handshake",
+    "HandshakeFailed",
+    "LocalProtocolError",
+    "Message",
+    "Opcode",
+    "Ping",
+    "Pong",
+    "ProtocolError",
+    "Reject",
+    "RemoteProtocolError",
+    "Role",
+    "TextMessage",
+    "__version__",
+    "accept_key",
+    "is_valid_on_wire",
+]

@@ -1,0 +1,982 @@
+"""The sans-I/O :class:`Connection`: bytes in, events out, bytes to write back.
+
+Data flows one way through this module::
+
+    receive_data() -> [h11 handshake | frame parser] -> extensions -> messages -> events()
+    send(event)    -> [h11 handshake | frame serializer] <- extensions -> data_to_send()
+
+Parsing is lazy: :meth:`Connection.receive_data` only buffers, and
+:meth:`Connection.events` parses one event each time the application asks for
+the next. Replies the application sends while handling an event are therefore
+queued before anything a later frame of the same chunk causes (RFC 6455 is
+strict about this order, and so is the Autobahn suite).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator, Sequence
+from enum import Enum
+
+import h11
+
+from .close_codes import CloseCode, is_valid_on_wire
+from .errors import LocalProtocolError, RemoteProtocolError
+from .events import (
+    MAX_CLOSE_REASON,
+    Accept,
+    BinaryMessage,
+    Close,
+    Event,
+    Handshake,
+    HandshakeFailed,
+    HTTPRequest,
+    Ping,
+    Pong,
+    Reject,
+    TextMessage,
+)
+from .extensions.base import Extension, ExtensionSession
+from .frames import FIN, MASK_BIT, Opcode, apply_mask, serialize_frame
+from .handshake import (
+    accept_key,
+    build_request,
+    extra_response_headers,
+    format_extension_header,
+    generate_key,
+    is_upgrade_request,
+    parse_extension_header,
+    validate_request,
+    validate_response,
+)
+from .messages import MessageAssembler, invalid_utf8
+from .states import ConnectionState, Trigger, next_state
+
+__all__ = ["Connection", "Role"]
+
+_unpack_H = struct.Struct("!H").unpack_from
+_unpack_Q = struct.Struct("!Q").unpack_from
+
+_DATA_OPCODES = (Opcode.CONTINUATION, Opcode.TEXT, Opcode.BINARY)
+_KNOWN_OPCODES = frozenset(int(op) for op in Opcode)
+#: Output bound per extension call when no message limit applies (streaming).
+_EXT_CHUNK = 1 << 16
+
+
+class Role(Enum):
+    """Which end of the connection this is."""
+
+    #: Sends the handshake request; masks its frames (RFC 6455 §5.3).
+    CLIENT = "client"
+    #: Answers the handshake; its frames are unmasked.
+    SERVER = "server"
+
+
+def _protocol_error(reason: str) -> RemoteProtocolError:
+    return RemoteProtocolError(reason, code=CloseCode.PROTOCOL_ERROR)
+
+
+def _trim_reason(reason: str) -> str:
+    data = reason.encode("utf-8")
+    if len(data) <= MAX_CLOSE_REASON:
+        return reason
+    return data[:MAX_CLOSE_REASON].decode("utf-8", "ignore")
+
+
+class Connection:
+    """One WebSocket connection, client or server, without any I/O.
+
+    :param role: :attr:`Role.CLIENT` or :attr:`Role.SERVER`.
+    :param extensions: extensions this end supports, e.g.
+        ``[PerMessageDeflate()]``. A client offers them in its handshake; a
+        server negotiates them when it sends :class:`~wsproto_lite.events.Accept`.
+    :param max_message_size: the largest message accepted, in bytes (after
+        decompression); larger ones fail the connection with 1009 as soon as
+        the frame header announces them. ``None`` for no limit.
+    :param max_frame_size: the largest frame payload accepted (1009 beyond);
+        ``None`` (the default) leaves only the message limit.
+    :param max_handshake_size: the largest HTTP request/response head, in
+        bytes; beyond it a server answers 431.
+    :param max_header_count: the most headers accepted in the handshake
+        (431 beyond).
+    :param stream: deliver messages in parts as they arrive
+        (``final=False`` … ``final=True``) instead of whole.
+    :param handshake: ``False`` creates the connection already OPEN, with no
+        HTTP handshake: for WebSocket over HTTP/2 (RFC 8441) or a framework
+        that did the handshake itself.
+    :param extension_sessions: in handshake-less mode, the sessions of the
+        extensions that were negotiated elsewhere.
+    """
+
+    def __init__(
+        self,
+        role: Role,
+        *,
+        extensions: Sequence[Extension] = (),
+        max_message_size: int | None = 1 << 20,
+        max_frame_size: int | None = None,
+        max_handshake_size: int = 1 << 16,
+        max_header_count: int = 128,
+        stream: bool = False,
+        handshake: bool = True,
+        extension_sessions: Sequence[ExtensionSession] = (),
+    ) -> None:
+        if not isinstance(role, Role):
+            raise LocalProtocolError(f"role must be Role.CLIENT or Role.SERVER, not {role!r}")
+        for name, value in (("max_message_size", max_message_size), ("max_frame_size", max_frame_size)):
+            if value is not None and (not isinstance(value, int) or value < 0):
+                raise LocalProtocolError(f"{name} must be a non-negative int or None")
+        if max_handshake_size < 256:
+            raise LocalProtocolError("max_handshake_size must be at least 256 bytes")
+        if extension_sessions and handshake:
+            raise LocalProtocolError("extension_sessions only apply with handshake=False")
+        for ext in extensions:
+            if not isinstance(ext, Extension):
+                raise LocalProtocolError(f"{ext!r} is not an Extension")
+        self.role = role
+        self.client = role is Role.CLIENT
+        self.max_message_size = max_message_size
+        self.max_frame_size = max_frame_size
+        self.max_header_count = max_header_count
+        self._extensions = list(extensions)
+        self._sessions: list[ExtensionSession] = list(extension_sessions)
+        self._rsv_allowed = 0
+        for session in self._sessions:
+            self._rsv_allowed |= session.rsv_mask
+        self._stream = stream
+        self._state = ConnectionState.CONNECTING if handshake else ConnectionState.OPEN
+        self._out: list[bytes] = []
+        #: The subprotocol agreed in the handshake, if any.
+        self.subprotocol: str | None = None
+        #: The handshake request (received by a server, sent by a client).
+        self.handshake: Handshake | None = None
+        #: The extension elements agreed in the handshake, as header strings.
+        self.extensions: tuple[str, ...] = ()
+
+        # Handshake phase (h11).
+        self._h11: h11.Connection | None = None
+        if handshake:
+            self._h11 = h11.Connection(
+                h11.CLIENT if self.client else h11.SERVER,
+                max_incomplete_event_size=max_handshake_size,
+            )
+        self._key: str | None = None
+        self._awaiting_answer = False  # server: a Handshake/HTTPRequest awaits the app
+        self._answer_is_http = False
+        self._handshake_sent = False  # client
+        self._response: h11.Response | None = None  # client: a rejection in progress
+        self._held: object = None  # client: an h11 event read ahead while rejecting
+
+        # Frame phase.
+        self._buf = b""
+        self._pos = 0
+        self._eof = False
+        self._frame_active = False
+        self._opcode = 0
+        self._fin = False
+        self._remaining = 0
+        self._mask_key: bytes | None = None
+        self._mask_offset = 0
+        self._control = b""
+        self._assembler = MessageAssembler(stream)
+        self._in_message = False
+        self._transforming = False  # the message in progress goes through extensions
+        self._draining = False  # an extension still holds output for the message
+        self._draining_final = False
+        self._out_message: Opcode | None = None  # a fragmented message being sent
+        self._out_rsv = 0
+        self._out_transform = False
+        self._pending_close: Close | None = None
+        self._failed = False
+        self._close_received = False
+
+    # -- public properties ------------------------------------------------------
+
+    @property
+    def state(self) -> ConnectionState:
+        """The current :class:`~wsproto_lite.states.ConnectionState`."""
+        return self._state
+
+    @property
+    def should_close_transport(self) -> bool:
+        """Whether the application should now close the TCP connection.
+
+        True once the connection is CLOSED and this side is the one to close
+        the transport: the server after any close (RFC 6455 §7.1.1: the server
+        closes TCP first), either side when the connection failed, the
+        handshake was refused, or the peer's end of the stream was reached. A
+        client after a clean closing handshake waits for the server to close
+        (an adapter closes anyway after a timeout). Write out
+        :meth:`data_to_send` first.
+        """
+        if self._state is not ConnectionState.CLOSED:
+            return False
+        return not self.client or self._failed or self._eof or not self._close_received
+
+    # -- input --------------------------------------------------------------------
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Buffer bytes received from the peer; ``b""`` means end of stream.
+
+        Nothing is parsed here (see :meth:`events`), and nothing is raised for
+        anything the peer sent. Data after end of stream, or once the
+        connection is CLOSED, is ignored on purpose.
+        """
+        if self._eof:
+            return
+        if not data:
+            self._eof = True
+            if self._h11 is not None and self._state is not ConnectionState.OPEN and (
+                self._state is not ConnectionState.CLOSING
+            ):
+                self._h11_receive(b"")
+            return
+        if self._state is ConnectionState.CLOSED:
+            return
+        if self._h11 is not None and self._state in (
+            ConnectionState.CONNECTING,
+            ConnectionState.REJECTING,
+        ):
+            self._h11_receive(bytes(data))
+            return
+        buf = self._buf
+        if self._pos >= len(buf):
+            self._buf = data if type(data) is bytes else bytes(data)
+        else:
+            self._buf = buf[self._pos :] + data
+        self._pos = 0
+
+    def _h11_receive(self, data: bytes) -> None:
+        assert self._h11 is not None
+        try:
+            self._h11.receive_data(data)
+        except RuntimeError:  # data after h11 saw EOF; ignored like all later input
+            pass
+
+    def events(self) -> Iterator[Event]:
+        """Yield the events of the data received so far, parsing lazily.
+
+        Each event is parsed when it is asked for, so the application's
+        answer to one event (sent before it takes the next) is queued before
+        whatever a later frame causes. Peer errors end as a
+        :class:`~wsproto_lite.events.Close` (``failed=True``) or a
+        :class:`~wsproto_lite.events.HandshakeFailed` event; nothing is raised.
+        """
+        while True:
+            event = self._next_event()
+            if event is None:
+                return
+            yield event
+
+    def next_event(self) -> Event | None:
+        """Parse and return the next event, or ``None`` when more data is needed."""
+        return self._next_event()
+
+    def _next_event(self) -> Event | None:
+        state = self._state
+        if state is ConnectionState.OPEN or state is ConnectionState.CLOSING:
+            try:
+                event = self._next_frame_event()
+            except RemoteProtocolError as exc:
+                return self._fail(exc)
+            if event is None and self._eof and self._state is not ConnectionState.CLOSED:
+                return self._on_eof()
+            return event
+        if state is ConnectionState.CONNECTING or state is ConnectionState.REJECTING:
+            if self._h11 is None:  # pragma: no cover - handshake=False starts OPEN
+                return None
+            if self.client:
+                return self._next_client_handshake_event()
+            return self._next_server_handshake_event()
+        return None
+
+    # -- output -------------------------------------------------------------------
+
+    def data_to_send(self) -> bytes:
+        """Return (and forget) every byte queued for the peer, in order."""
+        out = self._out
+        if not out:
+            return b""
+        data = out[0] if len(out) == 1 else b"".join(out)
+        self._out = []
+        return data
+
+    def send(self, event: Event, *, compress: bool = True) -> None:
+        """Queue *event* for the peer; get the bytes from :meth:`data_to_send`.
+
+        :param compress: ``False`` sends a data message untransformed by
+            extensions (e.g. a payload that is already compressed).
+        :raises LocalProtocolError: when the event cannot be sent now (the
+            message says why and what to do instead). Nothing is queued then.
+        """
+        if isinstance(event, (TextMessage, BinaryMessage)):
+            self._send_message(event, compress)
+        elif isinstance(event, (Ping, Pong)):
+            if self._state not in (ConnectionState.OPEN, ConnectionState.CLOSING):
+                raise LocalProtocolError(
+                    f"cannot send {type(event).__name__} in state {self._state.name}"
+                )
+            opcode = Opcode.PING if isinstance(event, Ping) else Opcode.PONG
+            self._out.append(serialize_frame(opcode, event.payload, mask=self.client))
+        elif isinstance(event, Close):
+            self._send_close(event)
+        elif isinstance(event, Handshake):
+            self._send_handshake(event)
+        elif isinstance(event, Accept):
+            self._send_accept(event)
+        elif isinstance(event, Reject):
+            self._send_reject(event)
+        elif isinstance(event, Event):
+            raise LocalProtocolError(f"{type(event).__name__} events are only ever received")
+        else:
+            raise LocalProtocolError(f"send() takes an Event, not {type(event).__name__}")
+
+    def _transition(self, trigger: Trigger) -> None:
+        new = next_state(self._state, trigger)
+        if new is None:
+            raise LocalProtocolError(f"cannot {trigger.value} in state {self._state.name}")
+        self._state = new
+
+    # -- sending data -------------------------------------------------------------
+
+    def _send_message(self, event: TextMessage | BinaryMessage, compress: bool) -> None:
+        if self._state is not ConnectionState.OPEN:
+            if self._state is ConnectionState.CLOSING:
+                raise LocalProtocolError(
+                    "cannot send a message after sending Close (RFC 6455 §5.5.1)"
+                )
+            raise LocalProtocolError(f"cannot send a message in state {self._state.name}")
+        is_text = isinstance(event, TextMessage)
+        payload = event.data.encode("utf-8") if is_text else event.data
+        assert isinstance(payload, bytes)
+        kind = Opcode.TEXT if is_text else Opcode.BINARY
+        if self._out_message is None:
+            opcode = kind
+            rsv = 0
+            transform = False
+            if self._sessions:
+                size_hint = len(payload) if event.final else None
+                for session in self._sessions:
+                    bits = session.outbound_message(kind, size_hint, compress)
+                    rsv |= bits
+                transform = rsv != 0
+            if not event.final:
+                self._out_message = kind
+                self._out_rsv = rsv
+                self._out_transform = transform
+        else:
+            if kind is not self._out_message:
+                raise LocalProtocolError(
+                    f"a fragmented {self._out_message.name.lower()} message is in progress;"
+                    " finish it (final=True) before sending another kind of message"
+                )
+            opcode = Opcode.CONTINUATION
+            rsv = 0
+            transform = self._out_transform
+            if event.final:
+                self._out_message = None
+        if transform:
+            for session in self._sessions:
+                payload = session.outbound_data(payload, event.final)
+        self._out.append(
+            serialize_frame(opcode, payload, fin=event.final, rsv=rsv, mask=self.client)
+        )
+
+    def _send_close(self, event: Close) -> None:
+        if self._state is not ConnectionState.OPEN:
+            if self._state is ConnectionState.CLOSED and self._close_received:
+                raise LocalProtocolError(
+                    "the peer closed the connection and the reply was sent automatically;"
+                    " nothing more to send"
+                )
+            if self._state is ConnectionState.CLOSING:
+                raise LocalProtocolError("Close was already sent; wait for the peer's reply")
+            raise LocalProtocolError(f"cannot send Close in state {self._state.name}")
+        if event.failed:
+            raise LocalProtocolError("Close(failed=True) is only ever received")
+        if not is_valid_on_wire(event.code):
+            raise LocalProtocolError(
+                f"close code {event.code} may not be sent (RFC 6455 §7.4): use 1000-1003,"
+                " 1007-1014 or 3000-4999"
+            )
+        self._queue_close(event.code, event.reason)
+        self._transition(Trigger.SEND_CLOSE)
+
+    def _queue_close(self, code: int, reason: str) -> None:
+        payload = code.to_bytes(2, "big") + reason.encode("utf-8")
+        self._out.append(serialize_frame(Opcode.CLOSE, payload, mask=self.client))
+
+    # -- the handshake: client ------------------------------------------------------
+
+    def _send_handshake(self, event: Handshake) -> None:
+        if not self.client:
+            raise LocalProtocolError("a server receives the Handshake; it answers with Accept or Reject")
+        if self._h11 is None or self._handshake_sent:
+            raise LocalProtocolError("the handshake was already sent (or not used: handshake=False)")
+        offers: list[str] = []
+        for ext in self._extensions:
+            if event.extensions is None or ext.name in event.extensions:
+                offers.extend(format_extension_header(ext.name, p) for p in ext.offer())
+        key = generate_key()
+        request = build_request(event, key, offers)
+        self._key = key
+        self._out.append(self._h11.send(request) or b"")
+        self._out.append(self._h11.send(h11.EndOfMessage()) or b"")
+        self._handshake_sent = True
+        self.handshake = event
+
+    def _next_client_handshake_event(self) -> Event | None:
+        assert self._h11 is not None
+        if not self._handshake_sent:
+            return None
+        while True:
+            if self._held is not None:
+                h11_event, self._held = self._held, None
+            else:
+                try:
+                    h11_event = self._h11.next_event()
+                except h11.RemoteProtocolError as exc:
+                    return self._handshake_failed(f"invalid HTTP response: {exc}", None)
+            if h11_event is h11.NEED_DATA:
+                if self._eof:
+                    return self._handshake_failed("the server closed the connection", None)
+                return None
+            if isinstance(h11_event, h11.InformationalResponse):
+                if h11_event.status_code != 101:
+                    continue  # 100 Continue and the like: not for us
+                return self._client_accept(h11_event)
+            if isinstance(h11_event, h11.Response):
+                if len(h11_event.headers) > self.max_header_count:
+                    return self._handshake_failed("too many headers", h11_event.status_code)
+                self._response = h11_event
+                continue
+            if isinstance(h11_event, h11.Data):
+                # Read one event ahead so that a body arriving whole gives one Reject.
+                try:
+                    following = self._h11.next_event()
+                except h11.RemoteProtocolError as exc:
+                    return self._handshake_failed(f"invalid HTTP response: {exc}", None)
+                final = isinstance(following, h11.EndOfMessage)
+                if not final:
+                    self._held = following
+                return self._reject_part(bytes(h11_event.data), final)
+            if isinstance(h11_event, h11.EndOfMessage):
+                return self._reject_part(b"", True)
+            # ConnectionClosed (or PAUSED, which cannot happen for a client here).
+            return self._handshake_failed("the server closed the connection", None)
+
+    def _reject_part(self, body: bytes, final: bool) -> Reject:
+        response = self._response
+        assert response is not None
+        self._transition(Trigger.RECV_REJECT if final else Trigger.RECV_REJECT_PART)
+        headers = tuple((n.decode("latin-1"), v.decode("latin-1")) for n, v in response.headers)
+        return Reject(response.status_code, headers, body, final)
+
+    def _client_accept(self, response: h11.InformationalResponse) -> Event:
+        assert self._h11 is not None and self._key is not None and self.handshake is not None
+        if len(response.headers) > self.max_header_count:
+            return self._handshake_failed("too many headers", 101)
+        try:
+            subprotocol, accepted, headers = validate_response(
+                response, self._key, self.handshake.subprotocols
+            )
+            sessions = []
+            seen = set()
+            for name, params in accepted:
+                ext = next((e for e in self._extensions if e.name == name), None)
+                offered = ext is not None and (
+                    self.handshake.extensions is None or name in self.handshake.extensions
+                )
+                if ext is None or not offered or name in seen:
+                    raise RemoteProtocolError(
+                        f"the server accepted extension {name!r}, which was not offered"
+                        + (" (or twice)" if name in seen else ""),
+                        status=101,
+                    )
+                seen.add(name)
+                sessions.append(ext.finalize(params))
+        except RemoteProtocolError as exc:
+            return self._handshake_failed(exc.message, 101)
+        self._install_sessions(sessions)
+        self.subprotocol = subprotocol
+        self.extensions = tuple(format_extension_header(n, p) for n, p in accepted)
+        self._transition(Trigger.RECV_ACCEPT)
+        self._take_trailing_data()
+        return Accept(
+            subprotocol=subprotocol,
+            extensions=self.extensions,
+            extra_headers=extra_response_headers(headers),
+            headers=headers,
+        )
+
+    def _handshake_failed(self, reason: str, status: int | None) -> HandshakeFailed:
+        self._transition(Trigger.FAIL)
+        self._failed = True
+        return HandshakeFailed(reason, status)
+
+    def _take_trailing_data(self) -> None:
+        """Move bytes that followed the handshake into the frame parser."""
+        assert self._h11 is not None
+        data, closed = self._h11.trailing_data
+        self._buf = bytes(data)
+        self._pos = 0
+        if closed:
+            self._eof = True
+
+    def _install_sessions(self, sessions: list[ExtensionSession]) -> None:
+        self._sessions = sessions
+        self._rsv_allowed = 0
+        for session in sessions:
+            self._rsv_allowed |= session.rsv_mask
+
+    # -- the handshake: server ------------------------------------------------------
+
+    def _next_server_handshake_event(self) -> Event | None:
+        assert self._h11 is not None
+        if self._awaiting_answer:
+            if not self._answer_is_http:
+                return None  # the application must send Accept or Reject first
+            # The application took the next event without answering the plain
+            # HTTP request: answer 426 on its behalf (RFC 6455 §4.2.2 style).
+            self._awaiting_answer = False
+            self._send_http_error(426, "This service requires the WebSocket protocol.\n",
+                                  [("Upgrade", "websocket")])
+            self._transition(Trigger.SEND_REJECT)
+            return None
+        if self._state is ConnectionState.REJECTING:
+            return None
+        try:
+            h11_event = self._h11.next_event()
+        except h11.RemoteProtocolError as exc:
+            status = exc.error_status_hint
+            self._send_http_error(status, f"Bad request: {exc}\n")
+            return self._handshake_failed(f"invalid HTTP request: {exc}", status)
+        if h11_event is h11.NEED_DATA:
+            if self._eof:
+                return self._handshake_failed(
+                    "the client closed the connection before completing the handshake", None
+                )
+            return None
+        if not isinstance(h11_event, h11.Request):  # pragma: no cover - h11 invariant
+            return self._handshake_failed(f"unexpected {h11_event!r}", None)
+        if len(h11_event.headers) > self.max_header_count:
+            self._send_http_error(431, "Too many headers.\n")
+            return self._handshake_failed("too many headers", 431)
+        if not is_upgrade_request(h11_event):
+            self._awaiting_answer = True
+            self._answer_is_http = True
+            return HTTPRequest(
+                method=h11_event.method.decode("latin-1"),
+                target=h11_event.target.decode("latin-1"),
+                headers=tuple(
+                    (n.decode("latin-1"), v.decode("latin-1")) for n, v in h11_event.headers
+                ),
+            )
+        try:
+            event, key = validate_request(h11_event)
+            # h11 reports the end of a body-less request at once; an upgrade
+            # request with a body is not something RFC 6455 allows.
+            if not isinstance(self._h11.next_event(), h11.EndOfMessage):
+                raise RemoteProtocolError("an upgrade request must not have a body", status=400)
+        except RemoteProtocolError as exc:
+            status = exc.status or 400
+            extra = [("Sec-WebSocket-Version", "13")] if status == 426 else []
+            self._send_http_error(status, f"{exc.message}\n", extra)
+            return self._handshake_failed(exc.message, status)
+        except h11.RemoteProtocolError as exc:
+            self._send_http_error(400, f"Bad request: {exc}\n")
+            return self._handshake_failed(f"invalid HTTP request: {exc}", 400)
+        self._key = key
+        self.handshake = event
+        self._awaiting_answer = True
+        self._answer_is_http = False
+        return event
+
+    def _send_http_error(
+        self, status: int, body: str, headers: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        assert self._h11 is not None
+        data = body.encode("utf-8")
+        all_headers = [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(data))),
+            ("Connection", "close"),
+            *headers,
+        ]
+        try:
+            response = h11.Response(
+                status_code=status, headers=all_headers, reason=h11_reason(status).encode()
+            )
+            self._out.append(self._h11.send(response) or b"")
+            self._out.append(self._h11.send(h11.Data(data=data)) or b"")
+            self._out.append(self._h11.send(h11.EndOfMessage()) or b"")
+        except h11.LocalProtocolError:
+            # h11 will not answer a request it could not parse at all (e.g. a
+            # garbled request line): write the response ourselves.
+            reason = h11_reason(status)
+            head = f"HTTP/1.1 {status} {reason}\r\n" + "".join(
+                f"{n}: {v}\r\n" for n, v in all_headers
+            )
+            self._out.append(head.encode("latin-1") + b"\r\n" + data)
+
+    def _check_answerable(self, what: str) -> None:
+        if self.client:
+            raise LocalProtocolError(f"a client receives {what}; it does not send it")
+        if not self._awaiting_answer:
+            if self._state is ConnectionState.CONNECTING:
+                raise LocalProtocolError(
+                    f"send {what} in answer to a received Handshake or HTTPRequest event"
+                )
+            raise LocalProtocolError(f"cannot send {what} in state {self._state.name}")
+
+    def _send_accept(self, event: Accept) -> None:
+        self._check_answerable("Accept")
+        if self._answer_is_http:
+            raise LocalProtocolError(
+                "a plain HTTP request cannot be accepted as a WebSocket; answer it with Reject"
+            )
+        assert self._h11 is not None and self.handshake is not None and self._key is not None
+        handshake = self.handshake
+        if event.subprotocol is not None and event.subprotocol not in handshake.subprotocols:
+            raise LocalProtocolError(
+                f"subprotocol {event.subprotocol!r} was not offered by the client"
+                f" (offered: {', '.join(handshake.subprotocols) or 'none'})"
+            )
+        headers: list[tuple[str, str]] = [
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Accept", accept_key(self._key)),
+        ]
+        if event.subprotocol is not None:
+            headers.append(("Sec-WebSocket-Protocol", event.subprotocol))
+        offered = parse_extension_header(handshake.extensions or ())
+        sessions: list[ExtensionSession] = []
+        accepted: list[str] = []
+        for ext in self._extensions:
+            if event.extensions is not None and ext.name not in event.extensions:
+                continue
+            offers = [params for name, params in offered if name == ext.name]
+            if not offers:
+                continue
+            result = ext.accept(offers)
+            if result is not None:
+                params, session = result
+                accepted.append(format_extension_header(ext.name, params))
+                sessions.append(session)
+        if accepted:
+            headers.append(("Sec-WebSocket-Extensions", ", ".join(accepted)))
+        reserved = {n.lower() for n, _ in headers}
+        for name, value in event.extra_headers:
+            if name.lower() in reserved:
+                raise LocalProtocolError(f"extra_headers may not set {name!r}: the handshake sets it")
+            headers.append((name, value))
+        try:
+            data = self._h11.send(
+                h11.InformationalResponse(
+                    status_code=101, headers=headers, reason=b"Switching Protocols"
+                )
+            )
+        except h11.LocalProtocolError as exc:
+            raise LocalProtocolError(f"invalid Accept: {exc}") from None
+        self._out.append(data or b"")
+        self._awaiting_answer = False
+        self._install_sessions(sessions)
+        self.subprotocol = event.subprotocol
+        self.extensions = tuple(accepted)
+        self._transition(Trigger.SEND_ACCEPT)
+        self._take_trailing_data()
+
+    def _send_reject(self, event: Reject) -> None:
+        assert self._h11 is not None or self.client or self._state is not ConnectionState.CONNECTING
+        if self._state is ConnectionState.REJECTING and not self.client:
+            # Another part of a streamed body.
+            assert self._h11 is not None
+            if event.body:
+                self._out.append(self._h11.send(h11.Data(data=event.body)) or b"")
+            if event.final:
+                self._out.append(self._h11.send(h11.EndOfMessage()) or b"")
+                self._transition(Trigger.SEND_REJECT)
+            return
+        self._check_answerable("Reject")
+        assert self._h11 is not None
+        headers = list(event.headers)
+        names = {n.lower() for n, _ in headers}
+        if event.final and "content-length" not in names and "transfer-encoding" not in names:
+            headers.append(("Content-Length", str(len(event.body))))
+        if "connection" not in names:
+            headers.append(("Connection", "close"))
+        try:
+            self._out.append(
+                self._h11.send(
+                    h11.Response(
+                        status_code=event.status,
+                        headers=headers,
+                        reason=h11_reason(event.status).encode(),
+                    )
+                )
+                or b""
+            )
+            if event.body:
+                self._out.append(self._h11.send(h11.Data(data=event.body)) or b"")
+            if event.final:
+                self._out.append(self._h11.send(h11.EndOfMessage()) or b"")
+        except h11.LocalProtocolError as exc:
+            raise LocalProtocolError(f"invalid Reject: {exc}") from None
+        self._awaiting_answer = False
+        self._transition(Trigger.SEND_REJECT if event.final else Trigger.SEND_REJECT_PART)
+
+    # -- frames in ------------------------------------------------------------------
+
+    def _fail(self, exc: RemoteProtocolError) -> Close:
+        """Fail the connection (RFC 6455 §7.1.7): queue a close frame, stop reading."""
+        code = exc.code if exc.code is not None else CloseCode.PROTOCOL_ERROR
+        reason = _trim_reason(exc.message)
+        if self._state is ConnectionState.OPEN:
+            self._queue_close(code, reason)
+        self._state = next_state(self._state, Trigger.FAIL) or ConnectionState.CLOSED
+        self._failed = True
+        self._buf = b""
+        self._pos = 0
+        return Close(code, reason, failed=True)
+
+    def _on_eof(self) -> Close:
+        # The transport ended without a closing handshake (RFC 6455 §7.1.5: 1006).
+        self._transition(Trigger.EOF)
+        self._failed = True
+        return Close(CloseCode.ABNORMAL_CLOSURE, "the connection closed without a close frame", failed=True)
+
+    def _next_frame_event(self) -> Event | None:
+        """Parse until one event is ready or the buffer runs dry."""
+        while True:
+            if self._draining:
+                event = self._drain_extensions(b"", self._draining_final)
+                if event is not None:
+                    return event
+                if self._draining:
+                    continue
+                if not self._frame_active:
+                    continue
+            if not self._frame_active:
+                if not self._parse_header():
+                    return None
+                if self._remaining == 0 and not (self._opcode & 0x8):
+                    # An empty data frame: no payload to wait for.
+                    event = self._data_payload(b"")
+                    if event is not None:
+                        return event
+                    continue
+            buf = self._buf
+            pos = self._pos
+            avail = len(buf) - pos
+            if self._opcode & 0x8:
+                n = self._remaining
+                if avail < n:
+                    return None
+                payload = buf[pos : pos + n]
+                self._pos = pos + n
+                if self._mask_key is not None:
+                    payload = apply_mask(payload, self._mask_key)
+                self._frame_active = False
+                event = self._control_frame(payload)
+                if event is not None:
+                    return event
+                continue
+            if avail == 0:
+                return None
+            n = self._remaining if self._remaining <= avail else avail
+            chunk = buf[pos : pos + n]
+            self._pos = pos + n
+            key = self._mask_key
+            if key is not None:
+                offset = self._mask_offset
+                if offset:
+                    key = key[offset:] + key[:offset]
+                chunk = apply_mask(chunk, key)
+                self._mask_offset = (offset + n) & 3
+            self._remaining -= n
+            event = self._data_payload(chunk)
+            if event is not None:
+                return event
+
+    def _parse_header(self) -> bool:
+        """Read and check the next frame header (RFC 6455 §5.2); False if incomplete."""
+        buf = self._buf
+        pos = self._pos
+        avail = len(buf) - pos
+        if avail < 2:
+            return False
+        b0 = buf[pos]
+        b1 = buf[pos + 1]
+        opcode = b0 & 0x0F
+        fin = bool(b0 & FIN)
+        rsv = b0 & 0x70
+        masked = b1 & MASK_BIT
+        length = b1 & 0x7F
+        # Everything checkable from the first two bytes is checked now, so a
+        # bad frame fails fast even if its length bytes never arrive.
+        if opcode not in _KNOWN_OPCODES:
+            raise _protocol_error(f"reserved opcode {opcode:#x}")
+        if rsv & ~self._rsv_allowed:
+            raise _protocol_error("reserved bits set without a negotiated extension")
+        is_control = opcode >= 0x8
+        if is_control:
+            if not fin:
+                raise _protocol_error("fragmented control frame (RFC 6455 §5.5)")
+            if length > 125:
+                raise _protocol_error("control frame payload over 125 bytes (RFC 6455 §5.5)")
+        elif opcode == 0:
+            if not self._in_message:
+                raise _protocol_error("continuation frame without a message to continue")
+        elif self._in_message:
+            raise _protocol_error("new data frame while a fragmented message is in progress")
+        if self.client:
+            if masked:
+                raise _protocol_error("the server masked a frame (RFC 6455 §5.1)")
+        elif not masked:
+            raise _protocol_error("the client sent an unmasked frame (RFC 6455 §5.1)")
+        header_len = 2
+        if length == 126:
+            header_len = 4
+        elif length == 127:
+            header_len = 10
+        if masked:
+            header_len += 4
+        if avail < header_len:
+            return False
+        if length == 126:
+            length = _unpack_H(buf, pos + 2)[0]
+            if length < 126:
+                raise _protocol_error("non-minimal 16-bit frame length (RFC 6455 §5.2)")
+        elif length == 127:
+            length = _unpack_Q(buf, pos + 2)[0]
+            if length >> 63:
+                raise _protocol_error("frame length with the most significant bit set")
+            if length < 0x10000:
+                raise _protocol_error("non-minimal 64-bit frame length (RFC 6455 §5.2)")
+        if self._sessions:
+            transforms = False
+            for session in self._sessions:
+                if session.inbound_frame(
+                    Opcode(opcode), rsv & session.rsv_mask, starts_message=opcode in (1, 2)
+                ):
+                    transforms = True
+            if opcode in (1, 2):
+                self._transforming = transforms
+        if not is_control:
+            limit = self.max_frame_size
+            if limit is not None and length > limit:
+                raise RemoteProtocolError(
+                    f"frame of {length} bytes exceeds the {limit}-byte limit",
+                    code=CloseCode.MESSAGE_TOO_BIG,
+                )
+            limit = self.max_message_size
+            if opcode != 0:
+                self._in_message = True
+                self._assembler.start(opcode == 1)
+                if not self._sessions:
+                    self._transforming = False
+            if limit is not None and not self._transforming:
+                total = self._assembler.size + length
+                if total > limit:
+                    raise RemoteProtocolError(
+                        f"message of at least {total} bytes exceeds the {limit}-byte limit",
+                        code=CloseCode.MESSAGE_TOO_BIG,
+                    )
+        self._pos = pos + header_len
+        self._opcode = opcode
+        self._fin = fin
+        self._remaining = length
+        self._mask_key = buf[pos + header_len - 4 : pos + header_len] if masked else None
+        self._mask_offset = 0
+        self._frame_active = True
+        return True
+
+    def _data_payload(self, chunk: bytes) -> Event | None:
+        """Route a piece of a data frame's payload to the message assembler."""
+        frame_done = self._remaining == 0
+        final = frame_done and self._fin
+        if frame_done:
+            self._frame_active = False
+        if self._transforming:
+            return self._drain_extensions(chunk, final)
+        if not chunk and not final:
+            return None
+        if final:
+            self._in_message = False
+        return self._assembler.feed(chunk, final)
+
+    def _drain_extensions(self, chunk: bytes, final: bool) -> Event | None:
+        """Feed *chunk* through the extensions with a bounded output size."""
+        limit = self.max_message_size
+        if limit is None:
+            max_length = _EXT_CHUNK
+        else:
+            max_length = limit - self._assembler.size + 1
+            if self._stream and max_length > _EXT_CHUNK:
+                max_length = _EXT_CHUNK
+        data = chunk
+        for session in reversed(self._sessions):
+            data = session.inbound_data(data, final, max_length)
+        more = len(data) >= max_length
+        if limit is not None and self._assembler.size + len(data) > limit:
+            raise RemoteProtocolError(
+                f"message exceeds the {limit}-byte limit once decompressed",
+                code=CloseCode.MESSAGE_TOO_BIG,
+            )
+        self._draining = more
+        self._draining_final = final
+        done = final and not more
+        if done:
+            self._in_message = False
+        if not data and not done:
+            return None
+        return self._assembler.feed(data, done)
+
+    def _control_frame(self, payload: bytes) -> Event | None:
+        opcode = self._opcode
+        if opcode == Opcode.PING:
+            # RFC 6455 §5.5.2: answer with a pong carrying the same payload, as
+            # soon as practical; still allowed while CLOSING (§5.5.1 only stops data).
+            self._out.append(serialize_frame(Opcode.PONG, payload, mask=self.client))
+            return Ping(payload)
+        if opcode == Opcode.PONG:
+            return Pong(payload)
+        return self._close_frame(payload)
+
+    def _close_frame(self, payload: bytes) -> Close:
+        # RFC 6455 §5.5.1 / §7.1.5: an optional 2-byte code, then a UTF-8 reason.
+        if len(payload) == 1:
+            raise _protocol_error("close frame with a 1-byte payload")
+        if payload:
+            code = int.from_bytes(payload[:2], "big")
+            if not is_valid_on_wire(code):
+                raise _protocol_error(f"invalid close code {code}")
+            try:
+                reason = payload[2:].decode("utf-8")
+            except UnicodeDecodeError:
+                raise invalid_utf8("in the close reason") from None
+        else:
+            code, reason = CloseCode.NO_STATUS_RCVD, ""
+        self._close_received = True
+        if self._state is ConnectionState.OPEN:
+            # Echo the code (1000 when none was given), RFC 6455 §5.5.1.
+            reply = CloseCode.NORMAL_CLOSURE if code == CloseCode.NO_STATUS_RCVD else code
+            self._queue_close(reply, "")
+        self._transition(Trigger.RECV_CLOSE)
+        # Anything after the close frame is ignored (RFC 6455 §5.5.1).
+        self._buf = b""
+        self._pos = 0
+        return Close(code, reason)
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.role.value} {self._state.name}>"
+
+
+def h11_reason(status: int) -> str:
+    """The standard reason phrase for *status* (``"Bad Request"`` for 400)."""
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

@@ -1,0 +1,372 @@
+"""The event vocabulary.
+
+The same classes travel both ways: the application passes them to
+:meth:`Connection.send <wsproto_lite.Connection.send>` and receives them from
+:meth:`Connection.events <wsproto_lite.Connection.events>`. Every event is a
+frozen, slotted dataclass that compares by value and checks its fields when it
+is constructed: a bad value raises :class:`~wsproto_lite.errors.LocalProtocolError`
+at once, with no other consequence.
+
+Headers are tuples of ``(name, value)`` string pairs; names are lower-case on
+received events. Any sequence of pairs (or of ``bytes`` pairs) is accepted when
+constructing an event and normalized.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Union
+
+from .close_codes import CloseCode
+from .errors import LocalProtocolError
+
+__all__ = [
+    "Accept",
+    "BinaryMessage",
+    "Close",
+    "Event",
+    "HTTPRequest",
+    "Handshake",
+    "HandshakeFailed",
+    "Headers",
+    "Message",
+    "Ping",
+    "Pong",
+    "Reject",
+    "TextMessage",
+]
+
+#: Headers as carried by events: ``(name, value)`` pairs in order.
+Headers = tuple[tuple[str, str], ...]
+
+#: The largest payload of a control frame (RFC 6455 §5.5).
+MAX_CONTROL_PAYLOAD = 125
+#: The longest close reason: 125 bytes minus the 2-byte code (RFC 6455 §5.5.1).
+MAX_CLOSE_REASON = 123
+
+_HeaderInput = Iterable[tuple[Union[str, bytes], Union[str, bytes]]]
+
+
+def _text(value: str | bytes, what: str) -> str:
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    if isinstance(value, str):
+        return value
+    raise LocalProtocolError(f"{what} must be str or bytes, not {type(value).__name__}")
+
+
+def _normalize_headers(headers: _HeaderInput) -> Headers:
+    if isinstance(headers, (str, bytes)):
+        raise LocalProtocolError("headers must be a sequence of (name, value) pairs")
+    out = []
+    for pair in headers:
+        try:
+            name, value = pair
+        except (TypeError, ValueError):
+            raise LocalProtocolError(
+                f"headers must be (name, value) pairs, got {pair!r}"
+            ) from None
+        name_s = _text(name, "a header name")
+        value_s = _text(value, "a header value")
+        if not name_s or any(c in name_s for c in " \t\r\n:"):
+            raise LocalProtocolError(f"invalid header name {name_s!r}")
+        if any(c in value_s for c in "\r\n\x00"):
+            raise LocalProtocolError(f"invalid header value {value_s!r} (CR, LF or NUL)")
+        out.append((name_s, value_s))
+    return tuple(out)
+
+
+def _str_tuple(values: Iterable[str], what: str) -> tuple[str, ...]:
+    if isinstance(values, str):
+        raise LocalProtocolError(f"{what} must be a sequence of strings, not one string")
+    result = tuple(values)
+    for v in result:
+        if not isinstance(v, str) or not v:
+            raise LocalProtocolError(f"{what} must be non-empty strings, got {v!r}")
+    return result
+
+
+def _set(obj: object, name: str, value: object) -> None:
+    object.__setattr__(obj, name, value)
+
+
+class Event:
+    """Base class of every event."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Handshake(Event):
+    """The opening handshake's request (RFC 6455 §4.1).
+
+    A client sends it to open the connection; a server receives it and answers
+    with :class:`Accept` or :class:`Reject`.
+
+    :param host: the ``Host`` header.
+    :param target: the request target (path and query), ``/`` by default.
+    :param subprotocols: ``Sec-WebSocket-Protocol`` values, most preferred first.
+    :param extensions: on a received handshake, every element the client offered
+        in ``Sec-WebSocket-Extensions`` (e.g. ``"permessage-deflate;
+        client_max_window_bits"``). When sending, ``None`` offers every extension
+        the connection was configured with; a tuple of names offers only those.
+    :param extra_headers: when sending, headers added to the request. On a
+        received handshake, the headers the protocol did not consume (everything
+        but ``Host``, ``Upgrade``, ``Connection`` and ``Sec-WebSocket-*``).
+    :param origin: the ``Origin`` header (browsers always send one).
+    :param headers: on a received handshake, every header of the request, in
+        order. Ignored when sending.
+    """
+
+    host: str
+    target: str = "/"
+    subprotocols: tuple[str, ...] = ()
+    extensions: tuple[str, ...] | None = None
+    extra_headers: Headers = ()
+    origin: str | None = None
+    headers: Headers = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.host, str) or not self.host:
+            raise LocalProtocolError("Handshake.host must be a non-empty string")
+        if not isinstance(self.target, str) or not self.target.startswith("/"):
+            raise LocalProtocolError(f"Handshake.target must start with '/', got {self.target!r}")
+        if any(c in self.target for c in " \r\n\x00"):
+            raise LocalProtocolError("Handshake.target must not contain spaces or CR/LF/NUL")
+        _set(self, "subprotocols", _str_tuple(self.subprotocols, "subprotocols"))
+        if self.extensions is not None:
+            _set(self, "extensions", _str_tuple(self.extensions, "extensions"))
+        _set(self, "extra_headers", _normalize_headers(self.extra_headers))
+        _set(self, "headers", _normalize_headers(self.headers))
+        if self.origin is not None and not isinstance(self.origin, str):
+            raise LocalProtocolError("Handshake.origin must be a string or None")
+
+
+@dataclass(frozen=True, slots=True)
+class Accept(Event):
+    """The server accepts the handshake (``101 Switching Protocols``).
+
+    :param subprotocol: the chosen subprotocol; it must be one the client offered.
+    :param extensions: when sending, ``None`` negotiates every extension the
+        server's connection is configured with; a tuple of names limits the
+        negotiation to those. On a received ``Accept`` (client side), the
+        extension elements of the response.
+    :param extra_headers: headers added to the response; on a received
+        ``Accept``, the response's headers other than those the protocol consumed.
+    :param headers: on a received ``Accept``, every header of the response.
+    """
+
+    subprotocol: str | None = None
+    extensions: tuple[str, ...] | None = None
+    extra_headers: Headers = ()
+    headers: Headers = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.subprotocol is not None and (
+            not isinstance(self.subprotocol, str) or not self.subprotocol
+        ):
+            raise LocalProtocolError("Accept.subprotocol must be a non-empty string or None")
+        if self.extensions is not None:
+            _set(self, "extensions", _str_tuple(self.extensions, "extensions"))
+        _set(self, "extra_headers", _normalize_headers(self.extra_headers))
+        _set(self, "headers", _normalize_headers(self.headers))
+
+
+@dataclass(frozen=True, slots=True)
+class Reject(Event):
+    """An HTTP response other than 101: the handshake is refused, or a plain
+    HTTP request is answered (e.g. ``200`` with a page).
+
+    A server sends it in answer to :class:`Handshake` or :class:`HTTPRequest`.
+    With ``final=False`` the body is streamed: later ``Reject`` events add body
+    parts (their ``status`` and ``headers`` are ignored) until one has
+    ``final=True``. A client receives the response the same way: the first
+    event carries the status, headers and the first part of the body; the last
+    has ``final=True``. ``Content-Length`` is added when the body is sent whole.
+
+    :param status: the HTTP status code, 200–599.
+    :param headers: the response headers.
+    :param body: (a part of) the response body.
+    :param final: whether this is the last part of the body.
+    """
+
+    status: int = 400
+    headers: Headers = ()
+    body: bytes = b""
+    final: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.status, int) or not 200 <= self.status <= 599:
+            raise LocalProtocolError(f"Reject.status must be an int in 200..599, got {self.status!r}")
+        _set(self, "headers", _normalize_headers(self.headers))
+        if isinstance(self.body, (bytearray, memoryview)):
+            _set(self, "body", bytes(self.body))
+        elif not isinstance(self.body, bytes):
+            raise LocalProtocolError("Reject.body must be bytes")
+
+
+@dataclass(frozen=True, slots=True)
+class HTTPRequest(Event):
+    """A plain HTTP request (no ``Upgrade: websocket``) received by a server.
+
+    Answer it with :meth:`Connection.send(Reject(...)) <wsproto_lite.Connection.send>`
+    *before taking the next event*; otherwise the connection answers
+    ``426 Upgrade Required`` on its own. Either way the connection then closes.
+    A request body, if any, is not read.
+    """
+
+    method: str
+    target: str
+    headers: Headers = ()
+
+    def __post_init__(self) -> None:
+        _set(self, "headers", _normalize_headers(self.headers))
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeFailed(Event):
+    """The opening handshake failed because of the peer; the connection is CLOSED.
+
+    Server side: the request was malformed and the connection has already queued
+    the error response with status :attr:`status` (400, 426 or 431). Client side:
+    the server's response was invalid (:attr:`status` is the status it sent, or
+    ``None`` when the response was not valid HTTP). Only ever received.
+
+    :param reason: what was wrong, for logs.
+    :param status: the HTTP status involved, if any.
+    """
+
+    reason: str
+    status: int | None = None
+
+
+class Message(Event):
+    """Base class of :class:`TextMessage` and :class:`BinaryMessage`."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TextMessage(Message):
+    """A text message, or a part of one.
+
+    :param data: the text.
+    :param final: ``False`` on every part of a fragmented message but the last.
+        Received messages are whole (``final=True``) unless the connection
+        streams (``Connection(stream=True)``). Sending ``final=False`` starts or
+        continues a fragmented message.
+    """
+
+    data: str
+    final: bool = True
+
+    def __post_init__(self) -> None:
+        if type(self.data) is not str:  # noqa: E721  (str subclasses are fine but rare)
+            if not isinstance(self.data, str):
+                raise LocalProtocolError(
+                    f"TextMessage.data must be str, not {type(self.data).__name__}"
+                    " (use BinaryMessage for bytes)"
+                )
+
+
+@dataclass(frozen=True, slots=True)
+class BinaryMessage(Message):
+    """A binary message, or a part of one. ``data`` is always ``bytes``.
+
+    :param data: the payload; a ``bytearray`` or ``memoryview`` is copied to
+        ``bytes``.
+    :param final: as for :class:`TextMessage`.
+    """
+
+    data: bytes
+    final: bool = True
+
+    def __post_init__(self) -> None:
+        if type(self.data) is not bytes:
+            if isinstance(self.data, (bytearray, memoryview)):
+                _set(self, "data", bytes(self.data))
+            else:
+                raise LocalProtocolError(
+                    f"BinaryMessage.data must be bytes, not {type(self.data).__name__}"
+                    " (use TextMessage for str)"
+                )
+
+
+def _control_payload(obj: object, payload: object, what: str) -> None:
+    if type(payload) is not bytes:
+        if isinstance(payload, (bytearray, memoryview)):
+            payload = bytes(payload)
+            _set(obj, "payload", payload)
+        else:
+            raise LocalProtocolError(f"{what}.payload must be bytes")
+    assert isinstance(payload, bytes)
+    if len(payload) > MAX_CONTROL_PAYLOAD:
+        raise LocalProtocolError(
+            f"{what}.payload is {len(payload)} bytes; control frames carry at most 125 (RFC 6455 §5.5)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Ping(Event):
+    """A ping (RFC 6455 §5.5.2). Received pings are answered automatically.
+
+    :param payload: up to 125 bytes, echoed in the pong.
+    """
+
+    payload: bytes = b""
+
+    def __post_init__(self) -> None:
+        _control_payload(self, self.payload, "Ping")
+
+
+@dataclass(frozen=True, slots=True)
+class Pong(Event):
+    """A pong (RFC 6455 §5.5.3), in answer to a ping or unsolicited (a heartbeat).
+
+    :param payload: up to 125 bytes.
+    """
+
+    payload: bytes = b""
+
+    def __post_init__(self) -> None:
+        _control_payload(self, self.payload, "Pong")
+
+
+@dataclass(frozen=True, slots=True)
+class Close(Event):
+    """The closing of the connection (RFC 6455 §5.5.1, §7).
+
+    Sent by the application to start the closing handshake. Received when the
+    peer sent a close frame (the connection has already queued the reply that
+    echoes its code), when the peer's reply to our close arrived, or when the
+    connection *failed*.
+
+    :param code: the status code. Sending requires a code that is valid on the
+        wire (1000–1003, 1007–1014, 3000–4999). Received events may also carry
+        1005 (the peer's close frame had no code) and 1006 (the transport closed
+        without a closing handshake).
+    :param reason: a UTF-8 reason of at most 123 bytes.
+    :param failed: on a received event, ``True`` when the connection was failed
+        (RFC 6455 §7.1.7): the peer broke the protocol and this side sent a close
+        frame with :attr:`code` (1002, 1007, 1009, …) and :attr:`reason`, or the
+        transport closed without a closing handshake (1006). ``False`` when the
+        peer closed cleanly. Always ``False`` when sending.
+    """
+
+    code: int = CloseCode.NORMAL_CLOSURE
+    reason: str = ""
+    failed: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.code, int) or not 1000 <= self.code <= 4999:
+            raise LocalProtocolError(f"Close.code must be an int in 1000..4999, got {self.code!r}")
+        if not isinstance(self.reason, str):
+            raise LocalProtocolError("Close.reason must be a str")
+        if len(self.reason) > MAX_CLOSE_REASON or (
+            len(self.reason) * 4 > MAX_CLOSE_REASON
+            and len(self.reason.encode("utf-8", "surrogatepass")) > MAX_CLOSE_REASON
+        ):
+            raise LocalProtocolError(
+                "Close.reason must be at most 123 bytes of UTF-8 (RFC 6455 §5.5)"
+            )

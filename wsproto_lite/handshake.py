@@ -1,0 +1,305 @@
+"""The opening handshake (RFC 6455 §4), on top of h11.
+
+Pure functions: building the client's request, validating it on the server,
+building the server's answer and validating it on the client. The
+:class:`~wsproto_lite.Connection` drives h11 and calls these; every validation
+failure is a :class:`~wsproto_lite.errors.RemoteProtocolError` carrying the
+HTTP status the server answers with.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import re
+from collections.abc import Iterable, Sequence
+
+import h11
+
+from .errors import LocalProtocolError, RemoteProtocolError
+from .events import Handshake, Headers
+from .extensions.base import Params
+
+__all__ = [
+    "GUID",
+    "accept_key",
+    "format_extension_header",
+    "generate_key",
+    "parse_extension_header",
+    "split_tokens",
+]
+
+#: The GUID of RFC 6455 §1.3, appended to the key before hashing.
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+#: Headers the handshake consumes; the rest are reported as ``extra_headers``.
+_PROTOCOL_HEADERS = frozenset(
+    {
+        "host",
+        "upgrade",
+        "connection",
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-accept",
+        "sec-websocket-protocol",
+        "sec-websocket-extensions",
+        "origin",
+    }
+)
+
+_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def generate_key() -> str:
+    """A fresh ``Sec-WebSocket-Key``: 16 random bytes, base64 (RFC 6455 §4.1)."""
+    return base64.b64encode(os.urandom(16)).decode("ascii")
+
+
+def accept_key(key: str | bytes) -> str:
+    """``Sec-WebSocket-Accept`` for *key*: base64(SHA-1(key + GUID)) (RFC 6455 §1.3)."""
+    raw = key.encode("ascii") if isinstance(key, str) else key
+    return base64.b64encode(hashlib.sha1(raw + GUID).digest()).decode("ascii")
+
+
+def split_tokens(values: Iterable[str]) -> list[str]:
+    """Split comma-separated header values into stripped, non-empty items."""
+    out = []
+    for value in values:
+        for item in value.split(","):
+            item = item.strip()
+            if item:
+                out.append(item)
+    return out
+
+
+def _header_values(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> list[str]:
+    return [v.decode("latin-1") for n, v in headers if n == name]
+
+
+def _unquote(value: str) -> str:
+    # RFC 7230 §3.2.6 quoted-string: drop the quotes, resolve backslash escapes.
+    return re.sub(r"\\(.)", r"\1", value[1:-1])
+
+
+def parse_extension_header(values: Iterable[str]) -> list[tuple[str, Params]]:
+    """Parse ``Sec-WebSocket-Extensions`` values (RFC 6455 §9.1).
+
+    Returns ``(name, params)`` per element, in order. Parameter values may be
+    tokens or quoted strings (RFC 6455 §9.1 requires a quoted value to be a
+    token once unquoted). Raises :class:`ValueError` on malformed input.
+    """
+    result: list[tuple[str, Params]] = []
+    for value in values:
+        # Split on commas outside quoted strings.
+        for element in _split_outside_quotes(value, ","):
+            element = element.strip()
+            if not element:
+                continue
+            parts = [p.strip() for p in _split_outside_quotes(element, ";")]
+            name = parts[0]
+            if not _TOKEN_RE.fullmatch(name):
+                raise ValueError(f"invalid extension name {name!r}")
+            params: Params = []
+            for part in parts[1:]:
+                if "=" in part:
+                    key, _, raw = part.partition("=")
+                    key, raw = key.strip(), raw.strip()
+                    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+                        raw = _unquote(raw)
+                    if not _TOKEN_RE.fullmatch(raw):
+                        raise ValueError(f"invalid value for extension parameter {key!r}")
+                    val: str | None = raw
+                else:
+                    key, val = part, None
+                if not _TOKEN_RE.fullmatch(key):
+                    raise ValueError(f"invalid extension parameter {key!r}")
+                params.append((key, val))
+            result.append((name, params))
+    return result
+
+
+def _split_outside_quotes(value: str, sep: str) -> list[str]:
+    items, current, quoted, escaped = [], [], False, False
+    for ch in value:
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quoted:
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif ch == sep and not quoted:
+            items.append("".join(current))
+            current = []
+            continue
+        current.append(ch)
+    if quoted:
+        raise ValueError("unterminated quoted string")
+    items.append("".join(current))
+    return items
+
+
+def format_extension_header(name: str, params: Params) -> str:
+    """Format one ``Sec-WebSocket-Extensions`` element: ``name; a; b=1``."""
+    parts = [name]
+    for key, val in params:
+        parts.append(key if val is None else f"{key}={val}")
+    return "; ".join(parts)
+
+
+def _has_token(values: list[str], token: str) -> bool:
+    return any(item.lower() == token for item in split_tokens(values))
+
+
+def _str_headers(headers: Sequence[tuple[bytes, bytes]]) -> Headers:
+    return tuple((n.decode("latin-1"), v.decode("latin-1")) for n, v in headers)
+
+
+def _extra(headers: Headers) -> Headers:
+    return tuple((n, v) for n, v in headers if n not in _PROTOCOL_HEADERS)
+
+
+# -- server side ---------------------------------------------------------------
+
+
+def is_upgrade_request(request: h11.Request) -> bool:
+    """Whether the request asks for an upgrade at all (has an ``Upgrade`` header).
+
+    A request without one is plain HTTP (:class:`~wsproto_lite.events.HTTPRequest`).
+    """
+    return any(name == b"upgrade" for name, _ in request.headers)
+
+
+def validate_request(request: h11.Request) -> tuple[Handshake, str]:
+    """Check an upgrade request (RFC 6455 §4.2.1); return the event and the key.
+
+    Raises :class:`RemoteProtocolError` with ``status`` 400 for a malformed
+    request and 426 for an unsupported version (the caller adds
+    ``Sec-WebSocket-Version: 13`` to that answer, §4.2.2).
+    """
+    headers = request.headers
+    if request.method != b"GET":
+        raise RemoteProtocolError(
+            f"the method must be GET, not {request.method.decode('latin-1')}", status=400
+        )
+    if request.http_version != b"1.1":
+        raise RemoteProtocolError("the request must be HTTP/1.1 or later", status=400)
+    if not _has_token(_header_values(headers, b"upgrade"), "websocket"):
+        raise RemoteProtocolError("the Upgrade header must be 'websocket'", status=400)
+    if not _has_token(_header_values(headers, b"connection"), "upgrade"):
+        raise RemoteProtocolError("the Connection header must contain 'Upgrade'", status=400)
+    hosts = _header_values(headers, b"host")
+    if len(hosts) != 1 or not hosts[0]:
+        raise RemoteProtocolError("the request must have exactly one Host header", status=400)
+    keys = _header_values(headers, b"sec-websocket-key")
+    if len(keys) != 1:
+        raise RemoteProtocolError(
+            "the request must have exactly one Sec-WebSocket-Key header", status=400
+        )
+    key = keys[0].strip()
+    try:
+        decoded = base64.b64decode(key.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        decoded = b""
+    if len(decoded) != 16:
+        raise RemoteProtocolError(
+            "Sec-WebSocket-Key must be 16 bytes, base64-encoded (RFC 6455 §4.1)", status=400
+        )
+    versions = _header_values(headers, b"sec-websocket-version")
+    if not versions:
+        raise RemoteProtocolError("the Sec-WebSocket-Version header is missing", status=400)
+    if [v.strip() for v in versions] != ["13"]:
+        raise RemoteProtocolError(
+            f"unsupported WebSocket version {', '.join(versions)!r}; only 13 is supported",
+            status=426,
+        )
+    try:
+        offered = parse_extension_header(_header_values(headers, b"sec-websocket-extensions"))
+    except ValueError as exc:
+        raise RemoteProtocolError(f"malformed Sec-WebSocket-Extensions: {exc}", status=400) from None
+    subprotocols = split_tokens(_header_values(headers, b"sec-websocket-protocol"))
+    origins = _header_values(headers, b"origin")
+    str_headers = _str_headers(headers)
+    event = Handshake(
+        host=hosts[0],
+        target=request.target.decode("latin-1") or "/",
+        subprotocols=tuple(subprotocols),
+        extensions=tuple(format_extension_header(n, p) for n, p in offered),
+        extra_headers=_extra(str_headers),
+        origin=origins[0] if origins else None,
+        headers=str_headers,
+    )
+    return event, key
+
+
+# -- client side ---------------------------------------------------------------
+
+
+def build_request(event: Handshake, key: str, extension_offers: list[str]) -> h11.Request:
+    """The client's upgrade request for *event* (RFC 6455 §4.1)."""
+    headers: list[tuple[str, str]] = [
+        ("Host", event.host),
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", key),
+        ("Sec-WebSocket-Version", "13"),
+    ]
+    if event.origin is not None:
+        headers.append(("Origin", event.origin))
+    if event.subprotocols:
+        headers.append(("Sec-WebSocket-Protocol", ", ".join(event.subprotocols)))
+    if extension_offers:
+        headers.append(("Sec-WebSocket-Extensions", ", ".join(extension_offers)))
+    reserved = {n.lower() for n, _ in headers}
+    for name, value in event.extra_headers:
+        if name.lower() in reserved:
+            raise LocalProtocolError(
+                f"extra_headers may not set {name!r}: the handshake sets it (use the"
+                " Handshake fields instead)"
+            )
+        headers.append((name, value))
+    try:
+        return h11.Request(method="GET", target=event.target, headers=headers)
+    except h11.LocalProtocolError as exc:
+        raise LocalProtocolError(f"invalid handshake request: {exc}") from None
+
+
+def validate_response(
+    response: h11.InformationalResponse, key: str, subprotocols: Sequence[str]
+) -> tuple[str | None, list[tuple[str, Params]], Headers]:
+    """Check a ``101`` response (RFC 6455 §4.1, the client's checks 1–6).
+
+    Returns the chosen subprotocol, the accepted extensions (parsed) and the
+    headers; the caller checks the extensions against its offers. Raises
+    :class:`RemoteProtocolError` (``status`` set to the response's).
+    """
+    headers = response.headers
+    status = response.status_code
+
+    def fail(reason: str) -> RemoteProtocolError:
+        return RemoteProtocolError(reason, status=status)
+
+    if not _has_token(_header_values(headers, b"upgrade"), "websocket"):
+        raise fail("the response's Upgrade header is not 'websocket'")
+    if not _has_token(_header_values(headers, b"connection"), "upgrade"):
+        raise fail("the response's Connection header does not contain 'Upgrade'")
+    accepts = _header_values(headers, b"sec-websocket-accept")
+    if len(accepts) != 1 or accepts[0].strip() != accept_key(key):
+        raise fail("the response's Sec-WebSocket-Accept does not match the key sent")
+    protocols = split_tokens(_header_values(headers, b"sec-websocket-protocol"))
+    if len(protocols) > 1:
+        raise fail("the server chose more than one subprotocol")
+    chosen = protocols[0] if protocols else None
+    if chosen is not None and chosen not in subprotocols:
+        raise fail(f"the server chose subprotocol {chosen!r}, which was not offered")
+    try:
+        extensions = parse_extension_header(_header_values(headers, b"sec-websocket-extensions"))
+    except ValueError as exc:
+        raise fail(f"malformed Sec-WebSocket-Extensions in the response: {exc}") from None
+    return chosen, extensions, _str_headers(headers)
+
+
+def extra_response_headers(headers: Headers) -> Headers:
+    """The headers of a response other than those the handshake consumes."""
+    return _extra(headers)

@@ -1,0 +1,90 @@
+"""Reassembly of fragmented messages, incremental UTF-8 validation, size limits.
+
+RFC 6455 §5.4 (fragmentation) and §8.1 (text must be valid UTF-8, and an
+endpoint fails the connection with 1007 as soon as it sees invalid data).
+"""
+
+from __future__ import annotations
+
+import codecs
+
+from .close_codes import CloseCode
+from .errors import RemoteProtocolError
+from .events import BinaryMessage, Message, TextMessage
+
+__all__ = ["MessageAssembler"]
+
+_Utf8Decoder = codecs.getincrementaldecoder("utf-8")
+
+
+def invalid_utf8(detail: str = "") -> RemoteProtocolError:
+    """The error for text that is not UTF-8 (RFC 6455 §8.1 → 1007)."""
+    reason = "invalid UTF-8 in a text message"
+    return RemoteProtocolError(
+        f"{reason}: {detail}" if detail else reason, code=CloseCode.INVALID_FRAME_PAYLOAD_DATA
+    )
+
+
+class MessageAssembler:
+    """Collects the payload of one data message at a time.
+
+    The connection calls :meth:`start` at the first frame of a message and
+    :meth:`feed` with every piece of (unmasked, decoded-by-extensions) payload.
+    Whole-message mode returns one event at the end; streaming mode returns an
+    event per non-empty piece. Text is validated as it arrives, so invalid
+    UTF-8 fails the connection at the first bad byte even mid-frame.
+    """
+
+    __slots__ = ("_decoder", "_parts", "_stream", "is_text", "size")
+
+    def __init__(self, stream: bool) -> None:
+        self._stream = stream
+        self._parts: list[bytes] | list[str] = []
+        self._decoder: codecs.IncrementalDecoder | None = None
+        #: Whether the message in progress is text.
+        self.is_text = False
+        #: Bytes of payload received so far for the message in progress
+        #: (after extensions, i.e. decompressed).
+        self.size = 0
+
+    def start(self, is_text: bool) -> None:
+        """Begin a new message."""
+        self.is_text = is_text
+        self.size = 0
+        self._parts = []
+        self._decoder = _Utf8Decoder() if is_text else None
+
+    def feed(self, data: bytes, final: bool) -> Message | None:
+        """Add a piece of payload; return an event when there is one to deliver."""
+        self.size += len(data)
+        if self._decoder is not None:
+            try:
+                text = self._decoder.decode(data, final)
+            except UnicodeDecodeError as exc:
+                raise invalid_utf8(exc.reason) from None
+            if not final:
+                pending = self._decoder.getstate()[0]
+                # CPython's decoder waits for a third byte after ED A0..BF, which
+                # can only start a UTF-16 surrogate (invalid in UTF-8): fail now.
+                if len(pending) >= 2 and pending[0] == 0xED and pending[1] >= 0xA0:
+                    raise invalid_utf8("a UTF-16 surrogate")
+            if self._stream:
+                if text or final:
+                    return TextMessage(text, final)
+                return None
+            self._parts.append(text)  # type: ignore[arg-type]
+            if final:
+                joined = "".join(self._parts)  # type: ignore[arg-type]
+                self._parts = []
+                return TextMessage(joined)
+            return None
+        if self._stream:
+            if data or final:
+                return BinaryMessage(data, final)
+            return None
+        self._parts.append(data)  # type: ignore[arg-type]
+        if final:
+            joined_b = b"".join(self._parts)  # type: ignore[arg-type]
+            self._parts = []
+            return BinaryMessage(joined_b)
+        return None
