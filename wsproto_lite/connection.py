@@ -14,6 +14,7 @@ strict about this order, and so is the Autobahn suite).
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from collections.abc import Iterator, Sequence
 from enum import Enum
@@ -123,7 +124,10 @@ class Connection:
     ) -> None:
         if not isinstance(role, Role):
             raise LocalProtocolError(f"role must be Role.CLIENT or Role.SERVER, not {role!r}")
-        for name, value in (("max_message_size", max_message_size), ("max_frame_size", max_frame_size)):
+        for name, value in (
+            ("max_message_size", max_message_size),
+            ("max_frame_size", max_frame_size),
+        ):
             if value is not None and (not isinstance(value, int) or value < 0):
                 raise LocalProtocolError(f"{name} must be a non-negative int or None")
         if max_handshake_size < 256:
@@ -226,8 +230,10 @@ class Connection:
             return
         if not data:
             self._eof = True
-            if self._h11 is not None and self._state is not ConnectionState.OPEN and (
-                self._state is not ConnectionState.CLOSING
+            if (
+                self._h11 is not None
+                and self._state is not ConnectionState.OPEN
+                and (self._state is not ConnectionState.CLOSING)
             ):
                 self._h11_receive(b"")
             return
@@ -248,10 +254,9 @@ class Connection:
 
     def _h11_receive(self, data: bytes) -> None:
         assert self._h11 is not None
-        try:
+        # h11 raises RuntimeError for data after EOF; ignored like all later input.
+        with contextlib.suppress(RuntimeError):
             self._h11.receive_data(data)
-        except RuntimeError:  # data after h11 saw EOF; ignored like all later input
-            pass
 
     def events(self) -> Iterator[Event]:
         """Yield the events of the data received so far, parsing lazily.
@@ -346,10 +351,12 @@ class Connection:
                     "cannot send a message after sending Close (RFC 6455 §5.5.1)"
                 )
             raise LocalProtocolError(f"cannot send a message in state {self._state.name}")
-        is_text = isinstance(event, TextMessage)
-        payload = event.data.encode("utf-8") if is_text else event.data
-        assert isinstance(payload, bytes)
-        kind = Opcode.TEXT if is_text else Opcode.BINARY
+        if isinstance(event, TextMessage):
+            payload = event.data.encode("utf-8")
+            kind = Opcode.TEXT
+        else:
+            payload = event.data
+            kind = Opcode.BINARY
         if self._out_message is None:
             opcode = kind
             rsv = 0
@@ -410,9 +417,13 @@ class Connection:
 
     def _send_handshake(self, event: Handshake) -> None:
         if not self.client:
-            raise LocalProtocolError("a server receives the Handshake; it answers with Accept or Reject")
+            raise LocalProtocolError(
+                "a server receives the Handshake; it answers with Accept or Reject"
+            )
         if self._h11 is None or self._handshake_sent:
-            raise LocalProtocolError("the handshake was already sent (or not used: handshake=False)")
+            raise LocalProtocolError(
+                "the handshake was already sent (or not used: handshake=False)"
+            )
         offers: list[str] = []
         for ext in self._extensions:
             if event.extensions is None or ext.name in event.extensions:
@@ -539,8 +550,9 @@ class Connection:
             # The application took the next event without answering the plain
             # HTTP request: answer 426 on its behalf (RFC 6455 §4.2.2 style).
             self._awaiting_answer = False
-            self._send_http_error(426, "This service requires the WebSocket protocol.\n",
-                                  [("Upgrade", "websocket")])
+            self._send_http_error(
+                426, "This service requires the WebSocket protocol.\n", [("Upgrade", "websocket")]
+            )
             self._transition(Trigger.SEND_REJECT)
             return None
         if self._state is ConnectionState.REJECTING:
@@ -668,7 +680,9 @@ class Connection:
         reserved = {n.lower() for n, _ in headers}
         for name, value in event.extra_headers:
             if name.lower() in reserved:
-                raise LocalProtocolError(f"extra_headers may not set {name!r}: the handshake sets it")
+                raise LocalProtocolError(
+                    f"extra_headers may not set {name!r}: the handshake sets it"
+                )
             headers.append((name, value))
         try:
             data = self._h11.send(
@@ -743,7 +757,9 @@ class Connection:
         # The transport ended without a closing handshake (RFC 6455 §7.1.5: 1006).
         self._transition(Trigger.EOF)
         self._failed = True
-        return Close(CloseCode.ABNORMAL_CLOSURE, "the connection closed without a close frame", failed=True)
+        return Close(
+            CloseCode.ABNORMAL_CLOSURE, "the connection closed without a close frame", failed=True
+        )
 
     def _next_frame_event(self) -> Event | None:
         """Parse until one event is ready or the buffer runs dry."""

@@ -29,9 +29,7 @@ class ProtocolError(Exception):
         handshake, when there is one.
     """
 
-    def __init__(
-        self, message: str, *, code: int | None = None, status: int | None = None
-    ) -> None:
+    def __init__(self, message: str, *, code: int | None = None, status: int | None = None) -> None:
         super().__init__(message)
         #: The close code for this error (``None`` when it has none).
         self.code = code

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Union
 
 from .close_codes import CloseCode
 from .errors import LocalProtocolError
@@ -30,6 +29,7 @@ __all__ = [
     "Handshake",
     "HandshakeFailed",
     "Headers",
+    "HeadersLike",
     "Message",
     "Ping",
     "Pong",
@@ -45,7 +45,11 @@ MAX_CONTROL_PAYLOAD = 125
 #: The longest close reason: 125 bytes minus the 2-byte code (RFC 6455 §5.5.1).
 MAX_CLOSE_REASON = 123
 
-_HeaderInput = Iterable[tuple[Union[str, bytes], Union[str, bytes]]]
+_HeaderInput = Iterable[tuple[str | bytes, str | bytes]]
+
+#: What event constructors accept for headers: any sequence of ``(name, value)``
+#: pairs. Events always store a :data:`Headers` tuple of ``str`` pairs.
+HeadersLike = Sequence[tuple[str, str]]
 
 
 def _text(value: str | bytes, what: str) -> str:
@@ -64,9 +68,7 @@ def _normalize_headers(headers: _HeaderInput) -> Headers:
         try:
             name, value = pair
         except (TypeError, ValueError):
-            raise LocalProtocolError(
-                f"headers must be (name, value) pairs, got {pair!r}"
-            ) from None
+            raise LocalProtocolError(f"headers must be (name, value) pairs, got {pair!r}") from None
         name_s = _text(name, "a header name")
         value_s = _text(value, "a header value")
         if not name_s or any(c in name_s for c in " \t\r\n:"):
@@ -121,11 +123,11 @@ class Handshake(Event):
 
     host: str
     target: str = "/"
-    subprotocols: tuple[str, ...] = ()
-    extensions: tuple[str, ...] | None = None
-    extra_headers: Headers = ()
+    subprotocols: Sequence[str] = ()
+    extensions: Sequence[str] | None = None
+    extra_headers: HeadersLike = ()
     origin: str | None = None
-    headers: Headers = field(default=(), compare=False, repr=False)
+    headers: HeadersLike = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.host, str) or not self.host:
@@ -158,9 +160,9 @@ class Accept(Event):
     """
 
     subprotocol: str | None = None
-    extensions: tuple[str, ...] | None = None
-    extra_headers: Headers = ()
-    headers: Headers = field(default=(), compare=False, repr=False)
+    extensions: Sequence[str] | None = None
+    extra_headers: HeadersLike = ()
+    headers: HeadersLike = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.subprotocol is not None and (
@@ -192,13 +194,15 @@ class Reject(Event):
     """
 
     status: int = 400
-    headers: Headers = ()
+    headers: HeadersLike = ()
     body: bytes = b""
     final: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.status, int) or not 200 <= self.status <= 599:
-            raise LocalProtocolError(f"Reject.status must be an int in 200..599, got {self.status!r}")
+            raise LocalProtocolError(
+                f"Reject.status must be an int in 200..599, got {self.status!r}"
+            )
         _set(self, "headers", _normalize_headers(self.headers))
         if isinstance(self.body, (bytearray, memoryview)):
             _set(self, "body", bytes(self.body))
@@ -218,7 +222,7 @@ class HTTPRequest(Event):
 
     method: str
     target: str
-    headers: Headers = ()
+    headers: HeadersLike = ()
 
     def __post_init__(self) -> None:
         _set(self, "headers", _normalize_headers(self.headers))
@@ -262,7 +266,7 @@ class TextMessage(Message):
     final: bool = True
 
     def __post_init__(self) -> None:
-        if type(self.data) is not str:  # noqa: E721  (str subclasses are fine but rare)
+        if type(self.data) is not str:
             if not isinstance(self.data, str):
                 raise LocalProtocolError(
                     f"TextMessage.data must be str, not {type(self.data).__name__}"
@@ -303,7 +307,8 @@ def _control_payload(obj: object, payload: object, what: str) -> None:
     assert isinstance(payload, bytes)
     if len(payload) > MAX_CONTROL_PAYLOAD:
         raise LocalProtocolError(
-            f"{what}.payload is {len(payload)} bytes; control frames carry at most 125 (RFC 6455 §5.5)"
+            f"{what}.payload is {len(payload)} bytes;"
+            " control frames carry at most 125 (RFC 6455 §5.5)"
         )
 
 

@@ -68,9 +68,7 @@ def _apply_mask_python(data: bytes, key: bytes) -> bytes:
         return b""
     reps = (n >> 2) + 1
     mask = (key * reps)[:n]
-    return (int.from_bytes(data, "little") ^ int.from_bytes(mask, "little")).to_bytes(
-        n, "little"
-    )
+    return (int.from_bytes(data, "little") ^ int.from_bytes(mask, "little")).to_bytes(n, "little")
 
 
 #: ``apply_mask(data, key) -> bytes``: XOR with the masking key (RFC 6455 §5.3).

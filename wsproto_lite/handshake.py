@@ -121,7 +121,9 @@ def parse_extension_header(values: Iterable[str]) -> list[tuple[str, Params]]:
 
 
 def _split_outside_quotes(value: str, sep: str) -> list[str]:
-    items, current, quoted, escaped = [], [], False, False
+    items: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
     for ch in value:
         if escaped:
             escaped = False
@@ -217,7 +219,9 @@ def validate_request(request: h11.Request) -> tuple[Handshake, str]:
     try:
         offered = parse_extension_header(_header_values(headers, b"sec-websocket-extensions"))
     except ValueError as exc:
-        raise RemoteProtocolError(f"malformed Sec-WebSocket-Extensions: {exc}", status=400) from None
+        raise RemoteProtocolError(
+            f"malformed Sec-WebSocket-Extensions: {exc}", status=400
+        ) from None
     subprotocols = split_tokens(_header_values(headers, b"sec-websocket-protocol"))
     origins = _header_values(headers, b"origin")
     str_headers = _str_headers(headers)

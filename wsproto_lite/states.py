@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["ConnectionState", "Trigger", "TRANSITIONS", "next_state"]
+__all__ = ["TRANSITIONS", "ConnectionState", "Trigger", "next_state"]
 
 
 class ConnectionState(Enum):

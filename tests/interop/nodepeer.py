@@ -197,6 +197,7 @@ def start_ws_echo_server(
         )
         assert proc.stdout is not None and proc.stdin is not None
         try:
+            line = b""
             try:
                 line = _read_line(proc.stdout, startup_timeout)
                 port = int(json.loads(line)["listening"])
@@ -204,10 +205,10 @@ def start_ws_echo_server(
                 _stop(proc)
                 errfile.seek(0)
                 stderr = errfile.read().decode("utf-8", "replace")
-                rest = proc.stdout.read().decode("utf-8", "replace")
+                stdout = (line + proc.stdout.read()).decode("utf-8", "replace")
                 raise AssertionError(
-                    f"{' '.join(cmd)}: did not start ({exc}); exit code {proc.returncode}\n"
-                    f"stdout:\n{rest}\nstderr:\n{stderr}"
+                    f"{' '.join(cmd)}: did not start ({exc!r}); exit code {proc.returncode}\n"
+                    f"stdout:\n{stdout}\nstderr:\n{stderr}"
                 ) from None
             yield port
         finally:

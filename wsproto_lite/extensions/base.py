@@ -26,14 +26,13 @@ A session signals a peer violation by raising
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Optional
 
 from ..frames import Opcode
 
 __all__ = ["Extension", "ExtensionSession", "Params"]
 
 #: Extension parameters: ``(name, value)`` pairs, ``value`` ``None`` when bare.
-Params = list[tuple[str, Optional[str]]]
+Params = list[tuple[str, str | None]]
 
 
 class ExtensionSession(ABC):
