@@ -266,12 +266,11 @@ class TextMessage(Message):
     final: bool = True
 
     def __post_init__(self) -> None:
-        if type(self.data) is not str:
-            if not isinstance(self.data, str):
-                raise LocalProtocolError(
-                    f"TextMessage.data must be str, not {type(self.data).__name__}"
-                    " (use BinaryMessage for bytes)"
-                )
+        if not isinstance(self.data, str):
+            raise LocalProtocolError(
+                f"TextMessage.data must be str, not {type(self.data).__name__}"
+                " (use BinaryMessage for bytes)"
+            )
 
 
 @dataclass(frozen=True, slots=True)
