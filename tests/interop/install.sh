@@ -30,7 +30,7 @@ apt_install() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
     apt_updated=1
   fi
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
 }
 
 # Node.js (the machines come with Node 20; Debian's own is older).
