@@ -190,7 +190,12 @@ class Connection:
         self._out_message: Opcode | None = None  # a fragmented message being sent
         self._out_rsv = 0
         self._out_transform = False
-        self._pending_close: Close | None = None
+        # The fast path (see _fast_message) applies with no extension
+        # negotiated; it takes frames no larger than every limit.
+        self._mask_expected = 0 if self.client else MASK_BIT
+        limits = [x for x in (max_message_size, max_frame_size) if x is not None]
+        self._fast_limit = min(limits) if limits else 1 << 63
+        self._fast_ok = not self._sessions
         self._failed = False
         self._close_received = False
 
@@ -536,6 +541,7 @@ class Connection:
 
     def _install_sessions(self, sessions: list[ExtensionSession]) -> None:
         self._sessions = sessions
+        self._fast_ok = not sessions
         self._rsv_allowed = 0
         for session in sessions:
             self._rsv_allowed |= session.rsv_mask
@@ -761,9 +767,72 @@ class Connection:
             CloseCode.ABNORMAL_CLOSURE, "the connection closed without a close frame", failed=True
         )
 
+    def _fast_message(self) -> Event | None:
+        """The common case in one step: a whole, unfragmented, untransformed
+        text or binary frame is in the buffer.
+
+        Returns ``None`` whenever anything is unusual (a control frame, a
+        fragment, RSV bits, a wrong mask bit, a non-minimal length, a size over
+        a limit, an incomplete frame): the general path then parses the same
+        bytes and applies every rule. So this function decides nothing on its
+        own except "this frame is ordinary".
+        """
+        buf = self._buf
+        pos = self._pos
+        avail = len(buf) - pos
+        if avail < 2:
+            return None
+        b0 = buf[pos]
+        if b0 != 0x81 and b0 != 0x82:  # FIN + TEXT or BINARY, no RSV bits
+            return None
+        b1 = buf[pos + 1]
+        if (b1 & 0x80) != self._mask_expected:
+            return None
+        n = b1 & 0x7F
+        if n < 126:
+            header = 2
+        elif n == 126:
+            if avail < 4:
+                return None
+            n = (buf[pos + 2] << 8) | buf[pos + 3]
+            if n < 126:
+                return None
+            header = 4
+        else:
+            if avail < 10:
+                return None
+            n = _unpack_Q(buf, pos + 2)[0]
+            if n < 0x10000 or n >> 63:
+                return None
+            header = 10
+        if n > self._fast_limit:
+            return None
+        start = pos + header
+        if self._mask_expected:
+            end = start + 4 + n
+            if end > len(buf):
+                return None
+            payload = apply_mask(buf[start + 4 : end], buf[start : start + 4])
+        else:
+            end = start + n
+            if end > len(buf):
+                return None
+            payload = buf[start:end]
+        self._pos = end
+        if b0 == 0x82:
+            return BinaryMessage(payload)
+        try:
+            return TextMessage(payload.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise invalid_utf8(exc.reason) from None
+
     def _next_frame_event(self) -> Event | None:
         """Parse until one event is ready or the buffer runs dry."""
         while True:
+            if self._fast_ok and not self._frame_active and not self._in_message:
+                event = self._fast_message()
+                if event is not None:
+                    return event
             if self._draining:
                 event = self._drain_extensions(b"", self._draining_final)
                 if event is not None:

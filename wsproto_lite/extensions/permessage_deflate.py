@@ -160,7 +160,7 @@ def _check_window_bits(name: str, value: int | None) -> None:
         raise LocalProtocolError(f"{name} must be None or an integer from 8 to 15, not {value!r}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _window_9_fits_8(level: int, mem_level: int) -> bool:
     """Whether zlib's 9-bit raw deflate output decodes through a 256-byte window.
 
@@ -468,6 +468,12 @@ class PerMessageDeflate(Extension):
         mem_level: int = 8,
         min_size: int = 32,
     ) -> None:
+        for flag, value in (
+            ("server_no_context_takeover", server_no_context_takeover),
+            ("client_no_context_takeover", client_no_context_takeover),
+        ):
+            if not isinstance(value, bool):
+                raise LocalProtocolError(f"{flag} must be True or False, not {value!r}")
         _check_window_bits("server_max_window_bits", server_max_window_bits)
         _check_window_bits("client_max_window_bits", client_max_window_bits)
         if isinstance(compress_level, bool) or not isinstance(compress_level, int):
@@ -479,9 +485,9 @@ class PerMessageDeflate(Extension):
         if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 0:
             raise LocalProtocolError(f"min_size must be an integer ≥ 0, not {min_size!r}")
         #: Whether the server starts every message with an empty window (§7.1.1.1).
-        self.server_no_context_takeover = bool(server_no_context_takeover)
+        self.server_no_context_takeover = server_no_context_takeover
         #: Whether the client starts every message with an empty window (§7.1.1.2).
-        self.client_no_context_takeover = bool(client_no_context_takeover)
+        self.client_no_context_takeover = client_no_context_takeover
         #: The server's largest window in bits, ``None`` for 15 (§7.1.2.1).
         self.server_max_window_bits = server_max_window_bits
         #: The client's largest window in bits, ``None`` for 15 (§7.1.2.2).
