@@ -142,6 +142,7 @@ class Connection:
         self.max_message_size = max_message_size
         self.max_frame_size = max_frame_size
         self.max_header_count = max_header_count
+        self.max_handshake_size = max_handshake_size
         self._extensions = list(extensions)
         self._sessions: list[ExtensionSession] = list(extension_sessions)
         self._rsv_allowed = 0
@@ -462,8 +463,9 @@ class Connection:
                     continue  # 100 Continue and the like: not for us
                 return self._client_accept(h11_event)
             if isinstance(h11_event, h11.Response):
-                if len(h11_event.headers) > self.max_header_count:
-                    return self._handshake_failed("too many headers", h11_event.status_code)
+                problem = self._head_problem(b"", h11_event.headers)
+                if problem:
+                    return self._handshake_failed(problem, h11_event.status_code)
                 self._response = h11_event
                 continue
             if isinstance(h11_event, h11.Data):
@@ -490,8 +492,9 @@ class Connection:
 
     def _client_accept(self, response: h11.InformationalResponse) -> Event:
         assert self._h11 is not None and self._key is not None and self.handshake is not None
-        if len(response.headers) > self.max_header_count:
-            return self._handshake_failed("too many headers", 101)
+        problem = self._head_problem(b"", response.headers)
+        if problem:
+            return self._handshake_failed(problem, 101)
         try:
             subprotocol, accepted, headers = validate_response(
                 response, self._key, self.handshake.subprotocols
@@ -575,11 +578,15 @@ class Connection:
                     "the client closed the connection before completing the handshake", None
                 )
             return None
-        if not isinstance(h11_event, h11.Request):  # pragma: no cover - h11 invariant
-            return self._handshake_failed(f"unexpected {h11_event!r}", None)
-        if len(h11_event.headers) > self.max_header_count:
-            self._send_http_error(431, "Too many headers.\n")
-            return self._handshake_failed("too many headers", 431)
+        if isinstance(h11_event, h11.ConnectionClosed):
+            return self._handshake_failed(
+                "the client closed the connection before the handshake", None
+            )
+        assert isinstance(h11_event, h11.Request), h11_event  # h11's server-side invariant
+        problem = self._head_problem(h11_event.target, h11_event.headers)
+        if problem:
+            self._send_http_error(431, f"{problem}.\n")
+            return self._handshake_failed(problem, 431)
         if not is_upgrade_request(h11_event):
             self._awaiting_answer = True
             self._answer_is_http = True
@@ -609,6 +616,19 @@ class Connection:
         self._awaiting_answer = True
         self._answer_is_http = False
         return event
+
+    def _head_problem(self, target: bytes, headers: Sequence[tuple[bytes, bytes]]) -> str:
+        """Check a parsed request/response head against the handshake limits.
+
+        h11 enforces ``max_incomplete_event_size`` only while a head is still
+        incomplete; a head that arrives whole in one chunk is measured here.
+        """
+        if len(headers) > self.max_header_count:
+            return f"too many headers (more than {self.max_header_count})"
+        size = len(target) + sum(len(n) + len(v) + 4 for n, v in headers)
+        if size > self.max_handshake_size:
+            return f"the handshake is over the {self.max_handshake_size}-byte limit"
+        return ""
 
     def _send_http_error(
         self, status: int, body: str, headers: Sequence[tuple[str, str]] = ()
