@@ -47,6 +47,7 @@ from .handshake import (
     generate_key,
     is_upgrade_request,
     parse_extension_header,
+    to_h11_headers,
     validate_request,
     validate_response,
 )
@@ -463,6 +464,10 @@ class Connection:
                     continue  # 100 Continue and the like: not for us
                 return self._client_accept(h11_event)
             if isinstance(h11_event, h11.Response):
+                if not 200 <= h11_event.status_code <= 599:
+                    return self._handshake_failed(
+                        f"invalid HTTP status {h11_event.status_code}", h11_event.status_code
+                    )
                 problem = self._head_problem(b"", h11_event.headers)
                 if problem:
                     return self._handshake_failed(problem, h11_event.status_code)
@@ -643,7 +648,9 @@ class Connection:
         ]
         try:
             response = h11.Response(
-                status_code=status, headers=all_headers, reason=h11_reason(status).encode()
+                status_code=status,
+                headers=to_h11_headers(all_headers),
+                reason=h11_reason(status).encode(),
             )
             self._out.append(self._h11.send(response) or b"")
             self._out.append(self._h11.send(h11.Data(data=data)) or b"")
@@ -713,7 +720,9 @@ class Connection:
         try:
             data = self._h11.send(
                 h11.InformationalResponse(
-                    status_code=101, headers=headers, reason=b"Switching Protocols"
+                    status_code=101,
+                    headers=to_h11_headers(headers),
+                    reason=b"Switching Protocols",
                 )
             )
         except h11.LocalProtocolError as exc:
@@ -750,7 +759,7 @@ class Connection:
                 self._h11.send(
                     h11.Response(
                         status_code=event.status,
-                        headers=headers,
+                        headers=to_h11_headers(headers),
                         reason=h11_reason(event.status).encode(),
                     )
                 )

@@ -14,6 +14,7 @@ constructing an event and normalized.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -52,6 +53,10 @@ _HeaderInput = Iterable[tuple[str | bytes, str | bytes]]
 HeadersLike = Sequence[tuple[str, str]]
 
 
+#: An RFC 7230 §3.2.6 token: subprotocol names (RFC 6455 §4.1) must be tokens.
+_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
 def _text(value: str | bytes, what: str) -> str:
     if isinstance(value, bytes):
         return value.decode("latin-1")
@@ -75,6 +80,12 @@ def _normalize_headers(headers: _HeaderInput) -> Headers:
             raise LocalProtocolError(f"invalid header name {name_s!r}")
         if any(c in value_s for c in "\r\n\x00"):
             raise LocalProtocolError(f"invalid header value {value_s!r} (CR, LF or NUL)")
+        try:
+            (name_s + value_s).encode("latin-1")
+        except UnicodeEncodeError:
+            raise LocalProtocolError(
+                f"header {name_s!r} must be ISO-8859-1 text (encode other text first)"
+            ) from None
         out.append((name_s, value_s))
     return tuple(out)
 
@@ -137,6 +148,9 @@ class Handshake(Event):
         if any(c in self.target for c in " \r\n\x00"):
             raise LocalProtocolError("Handshake.target must not contain spaces or CR/LF/NUL")
         _set(self, "subprotocols", _str_tuple(self.subprotocols, "subprotocols"))
+        for name in self.subprotocols:
+            if not _TOKEN_RE.fullmatch(name):
+                raise LocalProtocolError(f"subprotocol {name!r} is not a token (RFC 6455 §4.1)")
         if self.extensions is not None:
             _set(self, "extensions", _str_tuple(self.extensions, "extensions"))
         _set(self, "extra_headers", _normalize_headers(self.extra_headers))
@@ -169,6 +183,10 @@ class Accept(Event):
             not isinstance(self.subprotocol, str) or not self.subprotocol
         ):
             raise LocalProtocolError("Accept.subprotocol must be a non-empty string or None")
+        if self.subprotocol is not None and not _TOKEN_RE.fullmatch(self.subprotocol):
+            raise LocalProtocolError(
+                f"subprotocol {self.subprotocol!r} is not a token (RFC 6455 §4.1)"
+            )
         if self.extensions is not None:
             _set(self, "extensions", _str_tuple(self.extensions, "extensions"))
         _set(self, "extra_headers", _normalize_headers(self.extra_headers))

@@ -150,6 +150,14 @@ def format_extension_header(name: str, params: Params) -> str:
     return "; ".join(parts)
 
 
+def to_h11_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    """Encode headers for h11 (ISO-8859-1, as HTTP/1.1 carries them).
+
+    Events have already checked that every header is encodable.
+    """
+    return [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers]
+
+
 def _has_token(values: list[str], token: str) -> bool:
     return any(item.lower() == token for item in split_tokens(values))
 
@@ -223,17 +231,30 @@ def validate_request(request: h11.Request) -> tuple[Handshake, str]:
             f"malformed Sec-WebSocket-Extensions: {exc}", status=400
         ) from None
     subprotocols = split_tokens(_header_values(headers, b"sec-websocket-protocol"))
+    for name in subprotocols:
+        if not _TOKEN_RE.fullmatch(name):
+            raise RemoteProtocolError(
+                f"Sec-WebSocket-Protocol offers {name!r}, which is not a token", status=400
+            )
     origins = _header_values(headers, b"origin")
+    target = request.target.decode("latin-1")
+    if not target.startswith("/"):
+        # RFC 6455 §3/§4.1: the resource name is a path; the absolute form is for proxies.
+        raise RemoteProtocolError(f"the request target must be a path, not {target!r}", status=400)
     str_headers = _str_headers(headers)
-    event = Handshake(
-        host=hosts[0],
-        target=request.target.decode("latin-1") or "/",
-        subprotocols=tuple(subprotocols),
-        extensions=tuple(format_extension_header(n, p) for n, p in offered),
-        extra_headers=_extra(str_headers),
-        origin=origins[0] if origins else None,
-        headers=str_headers,
-    )
+    try:
+        event = Handshake(
+            host=hosts[0],
+            target=target,
+            subprotocols=tuple(subprotocols),
+            extensions=tuple(format_extension_header(n, p) for n, p in offered),
+            extra_headers=_extra(str_headers),
+            origin=origins[0] if origins else None,
+            headers=str_headers,
+        )
+    except LocalProtocolError as exc:
+        # Whatever the event refuses to carry is a malformed request.
+        raise RemoteProtocolError(f"malformed handshake request: {exc}", status=400) from None
     return event, key
 
 
@@ -264,7 +285,7 @@ def build_request(event: Handshake, key: str, extension_offers: list[str]) -> h1
             )
         headers.append((name, value))
     try:
-        return h11.Request(method="GET", target=event.target, headers=headers)
+        return h11.Request(method="GET", target=event.target, headers=to_h11_headers(headers))
     except h11.LocalProtocolError as exc:
         raise LocalProtocolError(f"invalid handshake request: {exc}") from None
 

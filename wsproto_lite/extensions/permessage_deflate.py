@@ -310,7 +310,8 @@ class PerMessageDeflateSession(ExtensionSession):
                 if decompressor.eof:
                     # The peer ended the DEFLATE stream (BFINAL, §7.2.3.4): decode
                     # what follows (normally an empty stored block) afresh.
-                    buf = decompressor.unused_data + decompressor.unconsumed_tail
+                    # (unused_data holds all input past the end, unconsumed_tail included.)
+                    buf = decompressor.unused_data
                     decompressor = self._decompressor = self._new_decompressor()
                     self._stream_ended = True
                     if remaining == 0:
