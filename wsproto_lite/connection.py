@@ -78,6 +78,12 @@ def _protocol_error(reason: str) -> RemoteProtocolError:
     return RemoteProtocolError(reason, code=CloseCode.PROTOCOL_ERROR)
 
 
+def _check_limit(name: str, value: int | None) -> int | None:
+    if value is not None and (not isinstance(value, int) or value < 0):
+        raise LocalProtocolError(f"{name} must be a non-negative int or None")
+    return value
+
+
 def _trim_reason(reason: str) -> str:
     data = reason.encode("utf-8")
     if len(data) <= MAX_CLOSE_REASON:
@@ -125,12 +131,8 @@ class Connection:
     ) -> None:
         if not isinstance(role, Role):
             raise LocalProtocolError(f"role must be Role.CLIENT or Role.SERVER, not {role!r}")
-        for name, value in (
-            ("max_message_size", max_message_size),
-            ("max_frame_size", max_frame_size),
-        ):
-            if value is not None and (not isinstance(value, int) or value < 0):
-                raise LocalProtocolError(f"{name} must be a non-negative int or None")
+        _check_limit("max_message_size", max_message_size)
+        _check_limit("max_frame_size", max_frame_size)
         if max_handshake_size < 256:
             raise LocalProtocolError("max_handshake_size must be at least 256 bytes")
         if extension_sessions and handshake:
@@ -140,8 +142,8 @@ class Connection:
                 raise LocalProtocolError(f"{ext!r} is not an Extension")
         self.role = role
         self.client = role is Role.CLIENT
-        self.max_message_size = max_message_size
-        self.max_frame_size = max_frame_size
+        self._max_message_size = max_message_size
+        self._max_frame_size = max_frame_size
         self.max_header_count = max_header_count
         self.max_handshake_size = max_handshake_size
         self._extensions = list(extensions)
@@ -169,6 +171,7 @@ class Connection:
         self._key: str | None = None
         self._awaiting_answer = False  # server: a Handshake/HTTPRequest awaits the app
         self._answer_is_http = False
+        self._head_request = False  # server: the request being answered is a HEAD
         self._handshake_sent = False  # client
         self._response: h11.Response | None = None  # client: a rejection in progress
         self._held: object = None  # client: an h11 event read ahead while rejecting
@@ -195,13 +198,41 @@ class Connection:
         # The fast path (see _fast_message) applies with no extension
         # negotiated; it takes frames no larger than every limit.
         self._mask_expected = 0 if self.client else MASK_BIT
-        limits = [x for x in (max_message_size, max_frame_size) if x is not None]
-        self._fast_limit = min(limits) if limits else 1 << 63
+        self._fast_limit = 0
+        self._update_fast_limit()
         self._fast_ok = not self._sessions
         self._failed = False
         self._close_received = False
 
     # -- public properties ------------------------------------------------------
+
+    @property
+    def max_message_size(self) -> int | None:
+        """The largest message accepted (bytes, after decompression); ``None``: no limit.
+
+        May be changed at any time; it applies from the next frame header on.
+        """
+        return self._max_message_size
+
+    @max_message_size.setter
+    def max_message_size(self, value: int | None) -> None:
+        self._max_message_size = _check_limit("max_message_size", value)
+        self._update_fast_limit()
+
+    @property
+    def max_frame_size(self) -> int | None:
+        """The largest frame payload accepted; ``None``: only the message limit applies."""
+        return self._max_frame_size
+
+    @max_frame_size.setter
+    def max_frame_size(self, value: int | None) -> None:
+        self._max_frame_size = _check_limit("max_frame_size", value)
+        self._update_fast_limit()
+
+    def _update_fast_limit(self) -> None:
+        # The fast path takes frames no larger than every limit (see _fast_message).
+        limits = [x for x in (self._max_message_size, self._max_frame_size) if x is not None]
+        self._fast_limit = min(limits) if limits else 1 << 63
 
     @property
     def state(self) -> ConnectionState:
@@ -359,7 +390,13 @@ class Connection:
                 )
             raise LocalProtocolError(f"cannot send a message in state {self._state.name}")
         if isinstance(event, TextMessage):
-            payload = event.data.encode("utf-8")
+            try:
+                payload = event.data.encode("utf-8")
+            except UnicodeEncodeError:
+                raise LocalProtocolError(
+                    "TextMessage.data must be valid text: it contains a lone surrogate,"
+                    " which UTF-8 cannot encode (RFC 6455 §5.6)"
+                ) from None
             kind = Opcode.TEXT
         else:
             payload = event.data
@@ -592,6 +629,7 @@ class Connection:
         if problem:
             self._send_http_error(431, f"{problem}.\n")
             return self._handshake_failed(problem, 431)
+        self._head_request = h11_event.method == b"HEAD"
         if not is_upgrade_request(h11_event):
             self._awaiting_answer = True
             self._answer_is_http = True
@@ -740,7 +778,7 @@ class Connection:
         if self._state is ConnectionState.REJECTING and not self.client:
             # Another part of a streamed body.
             assert self._h11 is not None
-            if event.body:
+            if event.body and not self._head_request:
                 self._out.append(self._h11.send(h11.Data(data=event.body)) or b"")
             if event.final:
                 self._out.append(self._h11.send(h11.EndOfMessage()) or b"")
@@ -750,6 +788,12 @@ class Connection:
         assert self._h11 is not None
         headers = list(event.headers)
         names = {n.lower() for n, _ in headers}
+        lengths = {v.strip() for n, v in headers if n.lower() == "content-length"}
+        if event.final and lengths and lengths != {str(len(event.body))}:
+            raise LocalProtocolError(
+                f"Reject has Content-Length {', '.join(sorted(lengths))} but a body of"
+                f" {len(event.body)} bytes; leave Content-Length out and it is set for you"
+            )
         if event.final and "content-length" not in names and "transfer-encoding" not in names:
             headers.append(("Content-Length", str(len(event.body))))
         if "connection" not in names:
@@ -765,7 +809,9 @@ class Connection:
                 )
                 or b""
             )
-            if event.body:
+            # A response to HEAD carries no content (RFC 9110 §9.3.2); its
+            # Content-Length still says how long the GET response would be.
+            if event.body and not self._head_request:
                 self._out.append(self._h11.send(h11.Data(data=event.body)) or b"")
             if event.final:
                 self._out.append(self._h11.send(h11.EndOfMessage()) or b"")
@@ -977,13 +1023,13 @@ class Connection:
             if opcode in (1, 2):
                 self._transforming = transforms
         if not is_control:
-            limit = self.max_frame_size
+            limit = self._max_frame_size
             if limit is not None and length > limit:
                 raise RemoteProtocolError(
                     f"frame of {length} bytes exceeds the {limit}-byte limit",
                     code=CloseCode.MESSAGE_TOO_BIG,
                 )
-            limit = self.max_message_size
+            limit = self._max_message_size
             if opcode != 0:
                 self._in_message = True
                 self._assembler.start(opcode == 1)
@@ -1021,7 +1067,7 @@ class Connection:
 
     def _drain_extensions(self, chunk: bytes, final: bool) -> Event | None:
         """Feed *chunk* through the extensions with a bounded output size."""
-        limit = self.max_message_size
+        limit = self._max_message_size
         if limit is None:
             max_length = _EXT_CHUNK
         else:

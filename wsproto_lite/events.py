@@ -145,8 +145,17 @@ class Handshake(Event):
             raise LocalProtocolError("Handshake.host must be a non-empty string")
         if not isinstance(self.target, str) or not self.target.startswith("/"):
             raise LocalProtocolError(f"Handshake.target must start with '/', got {self.target!r}")
-        if any(c in self.target for c in " \r\n\x00"):
-            raise LocalProtocolError("Handshake.target must not contain spaces or CR/LF/NUL")
+        if not self.target.isascii() or any(c in self.target for c in " \r\n\x00\t"):
+            raise LocalProtocolError(
+                "Handshake.target must be ASCII without spaces or control characters"
+                " (percent-encode the rest, RFC 3986)"
+            )
+        host_headers = [("Host", self.host)]
+        if self.origin is not None:
+            if not isinstance(self.origin, str):
+                raise LocalProtocolError("Handshake.origin must be a string or None")
+            host_headers.append(("Origin", self.origin))
+        _normalize_headers(host_headers)  # the same rules as for any header value
         _set(self, "subprotocols", _str_tuple(self.subprotocols, "subprotocols"))
         for name in self.subprotocols:
             if not _TOKEN_RE.fullmatch(name):
@@ -155,8 +164,6 @@ class Handshake(Event):
             _set(self, "extensions", _str_tuple(self.extensions, "extensions"))
         _set(self, "extra_headers", _normalize_headers(self.extra_headers))
         _set(self, "headers", _normalize_headers(self.headers))
-        if self.origin is not None and not isinstance(self.origin, str):
-            raise LocalProtocolError("Handshake.origin must be a string or None")
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,10 +392,13 @@ class Close(Event):
             raise LocalProtocolError(f"Close.code must be an int in 1000..4999, got {self.code!r}")
         if not isinstance(self.reason, str):
             raise LocalProtocolError("Close.reason must be a str")
-        if len(self.reason) > MAX_CLOSE_REASON or (
-            len(self.reason) * 4 > MAX_CLOSE_REASON
-            and len(self.reason.encode("utf-8", "surrogatepass")) > MAX_CLOSE_REASON
-        ):
+        try:
+            size = len(self.reason.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise LocalProtocolError(
+                "Close.reason must be valid text (it contains a lone surrogate)"
+            ) from None
+        if size > MAX_CLOSE_REASON:
             raise LocalProtocolError(
                 "Close.reason must be at most 123 bytes of UTF-8 (RFC 6455 §5.5)"
             )
