@@ -258,7 +258,8 @@ class HandshakeFailed(Event):
     """The opening handshake failed because of the peer; the connection is CLOSED.
 
     Server side: the request was malformed and the connection has already queued
-    the error response with status :attr:`status` (400, 426 or 431). Client side:
+    the error response with status :attr:`status` (400, 426 or 431; 501 for a
+    transfer coding HTTP/1.1 does not define). Client side:
     the server's response was invalid (:attr:`status` is the status it sent, or
     ``None`` when the response was not valid HTTP). Only ever received.
 
