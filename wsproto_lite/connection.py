@@ -140,11 +140,15 @@ class Connection:
         for ext in extensions:
             if not isinstance(ext, Extension):
                 raise LocalProtocolError(f"{ext!r} is not an Extension")
+        #: This end's :class:`Role`.
         self.role = role
+        #: ``True`` for the client end (a shortcut for ``role is Role.CLIENT``).
         self.client = role is Role.CLIENT
         self._max_message_size = max_message_size
         self._max_frame_size = max_frame_size
+        #: The most headers accepted in the handshake (431 beyond).
         self.max_header_count = max_header_count
+        #: The largest handshake head accepted, in bytes (431 beyond).
         self.max_handshake_size = max_handshake_size
         self._extensions = list(extensions)
         self._sessions: list[ExtensionSession] = list(extension_sessions)
@@ -264,6 +268,10 @@ class Connection:
         anything the peer sent. Data after end of stream, or once the
         connection is CLOSED, is ignored on purpose.
         """
+        if type(data) is not bytes and not isinstance(data, (bytearray, memoryview)):
+            raise LocalProtocolError(
+                f"receive_data() takes bytes, not {type(data).__name__} (encode text first)"
+            )
         if self._eof:
             return
         if not data:

@@ -243,6 +243,10 @@ class HTTPRequest(Event):
     *before taking the next event*; otherwise the connection answers
     ``426 Upgrade Required`` on its own. Either way the connection then closes.
     A request body, if any, is not read.
+
+    :param method: the request method (``GET``, ``HEAD``, ``POST``, …).
+    :param target: the request target (path and query).
+    :param headers: every header of the request, names in lower case.
     """
 
     method: str
@@ -258,9 +262,9 @@ class HandshakeFailed(Event):
     """The opening handshake failed because of the peer; the connection is CLOSED.
 
     Server side: the request was malformed and the connection has already queued
-    the error response with status :attr:`status` (400, 426 or 431; 501 for a
+    the error response with status ``status`` (400, 426 or 431; 501 for a
     transfer coding HTTP/1.1 does not define). Client side:
-    the server's response was invalid (:attr:`status` is the status it sent, or
+    the server's response was invalid (``status`` is the status it sent, or
     ``None`` when the response was not valid HTTP). Only ever received.
 
     :param reason: what was wrong, for logs.
@@ -379,7 +383,7 @@ class Close(Event):
     :param reason: a UTF-8 reason of at most 123 bytes.
     :param failed: on a received event, ``True`` when the connection was failed
         (RFC 6455 §7.1.7): the peer broke the protocol and this side sent a close
-        frame with :attr:`code` (1002, 1007, 1009, …) and :attr:`reason`, or the
+        frame with ``code`` (1002, 1007, 1009, …) and ``reason``, or the
         transport closed without a closing handshake (1006). ``False`` when the
         peer closed cleanly. Always ``False`` when sending.
     """
@@ -391,6 +395,10 @@ class Close(Event):
     def __post_init__(self) -> None:
         if not isinstance(self.code, int) or not 1000 <= self.code <= 4999:
             raise LocalProtocolError(f"Close.code must be an int in 1000..4999, got {self.code!r}")
+        # One type whoever made the event: a plain int (it still compares equal
+        # to the CloseCode members, and its repr stays short).
+        if type(self.code) is not int:
+            _set(self, "code", int(self.code))
         if not isinstance(self.reason, str):
             raise LocalProtocolError("Close.reason must be a str")
         try:

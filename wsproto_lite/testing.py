@@ -20,7 +20,7 @@ from typing import Any
 from .connection import Connection, Role
 from .events import Accept, BinaryMessage, Event, Handshake, Message, TextMessage
 
-__all__ = ["ConnectionPair", "messages"]
+__all__ = ["ConnectionPair", "fragment", "messages"]
 
 
 class ConnectionPair:
