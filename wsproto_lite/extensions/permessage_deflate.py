@@ -31,7 +31,7 @@ A window of 8 bits (256 bytes)
     ``MAX_DIST``: 512 − 262 = 250 bytes for a 9-bit window), which fits a
     256-byte window. Because that is a property of zlib's implementation rather
     than of its API, the first session that needs it checks it once per
-    compression level and memory level (:func:`_window_9_fits_8`: compress
+    compression level and memory level (``_window_9_fits_8``: compress
     data that tempts matches 257–500 bytes back, decode it through a 256-byte
     window with a tiny output buffer). If the linked zlib fails the check, that
     session sends every message uncompressed, which RFC 7692 always allows
@@ -40,8 +40,8 @@ A window of 8 bits (256 bytes)
 
 Memory per connection (zlib's own figures)
     The compressor holds about ``(1 << (wbits + 2)) + (1 << (mem_level + 9))``
-    bytes: 256 KiB with the defaults (``wbits=15``, ``mem_level=8``), 8 KiB
-    with ``wbits=9, mem_level=1``. The decompressor holds ``1 << wbits`` bytes
+    bytes of buffers (256 KiB with the defaults, ``wbits=15`` and ``mem_level=8``;
+    3 KiB with ``wbits=9, mem_level=1``) plus about 6 KiB of zlib's own state. The decompressor holds ``1 << wbits`` bytes
     of window plus about 7 KiB: about 39 KiB at ``wbits=15``. Both are created
     on first use. With context takeover (the default) they live as long as the
     connection; with ``*_no_context_takeover`` they are dropped after each
