@@ -41,8 +41,9 @@ A window of 8 bits (256 bytes)
 Memory per connection (zlib's own figures)
     The compressor holds about ``(1 << (wbits + 2)) + (1 << (mem_level + 9))``
     bytes of buffers (256 KiB with the defaults, ``wbits=15`` and ``mem_level=8``;
-    3 KiB with ``wbits=9, mem_level=1``) plus about 6 KiB of zlib's own state. The decompressor holds ``1 << wbits`` bytes
-    of window plus about 7 KiB: about 39 KiB at ``wbits=15``. Both are created
+    3 KiB with ``wbits=9, mem_level=1``) plus about 6 KiB of zlib's own state.
+    The decompressor holds ``1 << wbits`` bytes of window plus about 7 KiB:
+    about 39 KiB at ``wbits=15``. Both are created
     on first use. With context takeover (the default) they live as long as the
     connection; with ``*_no_context_takeover`` they are dropped after each
     message, so an idle connection holds neither (at the price of setting up a
