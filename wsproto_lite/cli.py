@@ -1,0 +1,616 @@
+"""The command line: ``python -m wsproto_lite`` (or ``wsproto-lite``).
+
+Subcommands:
+
+- ``demo``: the tutorial's RPC server with its web page (:mod:`wsproto_lite.demo`);
+- ``echo``: an echo server on any of the adapters (for conformance and interop tests);
+- ``connect``: an interactive client: lines typed become text messages;
+- ``hash-password``: a password hash for a ``demo --users`` file.
+
+Exit codes: 0 success, 1 failure (connection refused, handshake rejected,
+connection closed with an error), 2 bad usage (including a bad URL), 130
+interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import getpass
+import http
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import __version__
+from .adapters._common import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidURI,
+    WebSocketURI,
+    parse_uri,
+)
+
+__all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
+
+#: Everything went well.
+EXIT_OK = 0
+#: The connection failed, was refused or rejected, or closed with an error.
+EXIT_FAILURE = 1
+#: Bad usage: unknown option, bad URL, unreadable configuration.
+EXIT_USAGE = 2
+#: Interrupted (Ctrl-C).
+EXIT_INTERRUPTED = 130
+
+#: The echo server's default message size limit: Autobahn's largest cases are 16 MiB.
+ECHO_MAX_SIZE = 64 << 20
+#: Close codes that end ``connect`` with exit status 0.
+_OK_CODES = (1000, 1001, 1005)
+
+_log = logging.getLogger("wsproto_lite.cli")
+
+
+class _Fatal(Exception):
+    """An error that ends the command: printed as ``error: …`` on stderr."""
+
+    def __init__(self, message: str, status: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# -- helpers ------------------------------------------------------------------------
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _announce(message: str) -> None:
+    """A status line on stderr, whatever the logging level (tests read it)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def _url(host: str | None, port: int, scheme: str = "ws") -> str:
+    shown = host or "0.0.0.0"
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"{scheme}://{shown}:{port}"
+
+
+def _listen_error(exc: OSError, host: str | None, port: int) -> _Fatal:
+    reason = exc.strerror or str(exc)
+    return _Fatal(f"cannot listen on {host or '*'}:{port}: {reason}")
+
+
+def _run_async(main: Callable[[], Any]) -> int:
+    """Run a coroutine function; SIGTERM shuts down as gracefully as Ctrl-C."""
+
+    async def runner() -> int:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        assert task is not None
+        terminated = []
+
+        def terminate() -> None:
+            terminated.append(True)
+            task.cancel()
+
+        # Not on Windows; there SIGTERM simply ends the process.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGTERM, terminate)
+        try:
+            return int(await main())
+        except asyncio.CancelledError:
+            if terminated:
+                return EXIT_OK  # SIGTERM: a requested, graceful stop
+            raise  # Ctrl-C: asyncio.run() turns this into KeyboardInterrupt
+
+    try:
+        return asyncio.run(runner())
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+# -- demo ---------------------------------------------------------------------------
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import ConfigError, DemoConfig, load_users, run
+    from .demo.config import SECRET_ENV, secret_from_env
+
+    _setup_logging(1 + args.verbose - args.quiet)
+    try:
+        users = load_users(args.users) if args.users else None
+        secret, from_env = secret_from_env()
+        config = DemoConfig(
+            users=users,
+            secret=secret,
+            token_ttl=args.token_ttl,
+            auth_delay=args.auth_delay,
+            allowed_origins=tuple(args.allow_origin),
+            compression=not args.no_compression,
+        )
+    except (ConfigError, ValueError) as exc:
+        raise _Fatal(str(exc), EXIT_USAGE) from None
+    demo_log = logging.getLogger("wsproto_lite.demo")
+    if users is None and args.host not in ("127.0.0.1", "localhost", "::1"):
+        demo_log.warning(
+            "listening on %s with the public demo login admin/secret: use --users", args.host
+        )
+    if not from_env:
+        demo_log.warning(
+            "%s is not set: tokens are signed with a random key and die with the server",
+            SECRET_ENV,
+        )
+
+    def listening(server: Any) -> None:
+        url = _url(args.host, server.port)
+        page = _url(args.host, server.port, "http")
+        _announce(f"listening on {url} (open {page}/ in a browser)")
+
+    async def main() -> int:
+        try:
+            await run(config, args.host, args.port, on_listening=listening)
+        except OSError as exc:
+            raise _listen_error(exc, args.host, args.port) from None
+        return EXIT_OK
+
+    return _run_async(main)
+
+
+# -- echo ---------------------------------------------------------------------------
+
+
+def _echo_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "compression": not args.no_compression,
+        "max_message_size": args.max_size,
+    }
+
+
+def _echo_asyncio(args: argparse.Namespace) -> int:
+    from .adapters.asyncio import WebSocket, serve
+
+    async def echo(ws: WebSocket) -> None:
+        async for message in ws:
+            await ws.send(message)
+
+    async def main() -> int:
+        try:
+            server = await serve(echo, args.host, args.port, **_echo_options(args)).start()
+        except OSError as exc:
+            raise _listen_error(exc, args.host, args.port) from None
+        _announce(f"listening on {_url(args.host, server.port)}")
+        await server.serve_forever()
+        return EXIT_OK
+
+    return _run_async(main)
+
+
+def _echo_trio(args: argparse.Namespace) -> int:
+    try:
+        import trio
+
+        from .adapters import trio as trio_adapter
+    except ImportError as exc:
+        raise _Fatal(f"the trio adapter is not available: {exc}") from None
+
+    async def echo(ws: Any) -> None:
+        async for message in ws:
+            await ws.send(message)
+
+    outcome: dict[str, Any] = {}
+
+    async def main() -> None:
+        # Both signals stop the server gracefully (trio would otherwise raise
+        # KeyboardInterrupt wherever it lands); the status tells them apart.
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async with trio.open_nursery() as nursery:
+                serve = functools.partial(
+                    trio_adapter.serve, echo, args.host, args.port, **_echo_options(args)
+                )
+                try:
+                    server = await nursery.start(serve)
+                except OSError as exc:
+                    outcome["error"] = exc
+                    return
+                _announce(f"listening on {_url(args.host, server.port)}")
+                async for signum in signals:
+                    outcome["signal"] = signum
+                    nursery.cancel_scope.cancel()
+                    break
+
+    trio.run(main)
+    if "error" in outcome:
+        raise _listen_error(outcome["error"], args.host, args.port)
+    return EXIT_INTERRUPTED if outcome.get("signal") == signal.SIGINT else EXIT_OK
+
+
+def _echo_sync(args: argparse.Namespace) -> int:
+    try:
+        from .adapters import sync as sync_adapter
+    except ImportError as exc:
+        raise _Fatal(f"the sync adapter is not available: {exc}") from None
+
+    def echo(ws: Any) -> None:
+        for message in ws:
+            ws.send(message)
+
+    try:
+        server = sync_adapter.serve(echo, args.host, args.port, **_echo_options(args))
+    except OSError as exc:
+        raise _listen_error(exc, args.host, args.port) from None
+
+    class Stop(Exception):
+        pass
+
+    def stop(signum: int, frame: Any) -> None:
+        raise Stop
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        # Leaving the block shuts the server down gracefully (1001 to every client).
+        with server:
+            _announce(f"listening on {_url(args.host, server.port)}")
+            server.serve_forever()
+    except Stop:
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    return EXIT_OK  # pragma: no cover - serve_forever() only returns after shutdown()
+
+
+def _cmd_echo(args: argparse.Namespace) -> int:
+    _setup_logging(args.verbose - args.quiet)
+    runner = {"asyncio": _echo_asyncio, "trio": _echo_trio, "sync": _echo_sync}[args.adapter]
+    return runner(args)
+
+
+# -- connect ------------------------------------------------------------------------
+
+
+def _parse_header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME:VALUE, got {text!r}")
+    return name.strip(), value.strip()
+
+
+def _start_stdin_reader(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[str | None]) -> None:
+    """Read stdin lines in a daemon thread (so the event loop never blocks on it)."""
+
+    def put(item: str | None) -> None:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+        except RuntimeError:  # the loop is closed: the client is done
+            raise SystemExit from None
+
+    def read() -> None:
+        stream = sys.stdin.buffer
+        try:
+            for line in iter(stream.readline, b""):
+                text = line.decode("utf-8", "replace")
+                if text.endswith("\n"):  # one line terminator, LF or CRLF
+                    text = text[:-2] if text.endswith("\r\n") else text[:-1]
+                put(text)
+        except (OSError, ValueError):
+            pass  # stdin closed or unreadable: treat as end of input
+        put(None)
+
+    threading.Thread(target=read, name="stdin", daemon=True).start()
+
+
+def _show(message: str | bytes) -> None:
+    if isinstance(message, str):
+        print(message, flush=True)
+    else:
+        preview = message[:64].hex()
+        more = "…" if len(message) > 64 else ""
+        print(f"[binary, {len(message)} bytes] {preview}{more}", flush=True)
+
+
+def _handshake_error(exc: InvalidHandshake) -> _Fatal:
+    if exc.status is None:
+        return _Fatal(f"handshake failed: {exc}")
+    try:
+        phrase = http.HTTPStatus(exc.status).phrase
+    except ValueError:
+        phrase = ""
+    return _Fatal(f"server rejected the handshake: {exc.status} {phrase}".rstrip())
+
+
+async def _connect(args: argparse.Namespace, uri: WebSocketURI) -> int:
+    from .adapters.asyncio import connect
+
+    where = f"{uri.host}:{uri.port}"
+    try:
+        ws = await connect(
+            args.url,
+            subprotocols=args.subprotocol or None,
+            extra_headers=args.header or None,
+            origin=args.origin,
+            compression=not args.no_compression,
+            open_timeout=args.timeout,
+            max_message_size=args.max_size,
+        )
+    except ConnectionRefusedError:
+        raise _Fatal(f"connection refused: {where}") from None
+    except InvalidHandshake as exc:
+        raise _handshake_error(exc) from None
+    except TimeoutError:
+        raise _Fatal(f"timed out after {args.timeout} s connecting to {args.url}") from None
+    except OSError as exc:
+        raise _Fatal(f"cannot connect to {where}: {exc.strerror or exc}") from None
+    details = [f"subprotocol {ws.subprotocol}"] if ws.subprotocol else []
+    details += [f"extensions {', '.join(ws.extensions)}"] if ws.extensions else []
+    suffix = f" ({'; '.join(details)})" if details else ""
+    _announce(f"connected to {args.url}{suffix}; Ctrl-D closes")
+
+    loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[str | None] = asyncio.Queue()
+    _start_stdin_reader(loop, lines)
+    received = asyncio.Event()
+
+    async def receive() -> None:
+        try:
+            async for message in ws:
+                received.set()
+                _show(message)
+        except ConnectionClosed:
+            pass
+
+    async def pump() -> None:
+        while (line := await lines.get()) is not None:
+            try:
+                await ws.send(line)
+            except ConnectionClosed:
+                return
+        # End of input: give the peer a moment to answer what was sent last
+        # (``echo hi | … connect`` must print the echo), then close. A peer
+        # that never stops talking gets ten lingers at most.
+        deadline = loop.time() + 10 * args.linger
+        while (remaining := deadline - loop.time()) > 0:
+            received.clear()
+            try:
+                await asyncio.wait_for(received.wait(), min(args.linger, remaining))
+            except asyncio.TimeoutError:
+                break
+        await ws.close(1000)
+
+    reader = loop.create_task(receive())
+    writer = loop.create_task(pump())
+    try:
+        await reader
+    except asyncio.CancelledError:  # Ctrl-C or SIGTERM: leave politely
+        writer.cancel()
+        await asyncio.shield(ws.close(1001, "client going away"))
+        raise
+    finally:
+        writer.cancel()
+    await ws.wait_closed()
+    code, reason = ws.close_code, ws.close_reason
+    if code in _OK_CODES:
+        _announce(f"connection closed: {code} {reason}".rstrip())
+        return EXIT_OK
+    raise _Fatal(f"connection closed: {code} {reason}".rstrip())
+
+
+def _cmd_connect(args: argparse.Namespace) -> int:
+    _setup_logging(args.verbose)
+    try:
+        uri = parse_uri(args.url)
+    except InvalidURI as exc:
+        raise _Fatal(str(exc), EXIT_USAGE) from None
+    sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+    return _run_async(lambda: _connect(args, uri))
+
+
+# -- hash-password ------------------------------------------------------------------
+
+
+def _cmd_hash_password(args: argparse.Namespace) -> int:
+    from .demo.auth import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            raise _Fatal("the passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise _Fatal("empty password", EXIT_USAGE)
+    print(hash_password(password))
+    return EXIT_OK
+
+
+# -- the parser ---------------------------------------------------------------------
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range: {value}")
+    return value
+
+
+def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"must not be negative: {text}")
+        return value
+
+    return convert
+
+
+def _add_verbosity(parser: argparse.ArgumentParser, quiet: bool = True) -> None:
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log more (repeat for debug)"
+    )
+    if quiet:
+        parser.add_argument("-q", "--quiet", action="count", default=0, help="log less")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m wsproto_lite``."""
+    parser = argparse.ArgumentParser(
+        prog="wsproto-lite",
+        description="wsproto_lite: a sans-I/O WebSocket library — demo server, echo server"
+        " and interactive client.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    demo = commands.add_parser(
+        "demo",
+        help="the tutorial's RPC server, with a web page",
+        description="Serve the tutorial's JSON RPC over WebSocket (auth, getUsers, whoami,"
+        " broadcast, sleep) and a page to try it at http://HOST:PORT/. The token signing key"
+        " comes from WSPROTO_LITE_DEMO_SECRET (at least 32 bytes), else it is random."
+        " Default user: admin / secret.",
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="interface (default: %(default)s)")
+    demo.add_argument("--port", type=_port, default=4000, help="port (default: %(default)s)")
+    demo.add_argument(
+        "--users",
+        metavar="FILE",
+        help='JSON users file: {"users": [{"login": …, "password" or "password_hash": …}]}',
+    )
+    demo.add_argument(
+        "--token-ttl",
+        type=_positive(float),
+        default=3600.0,
+        metavar="SECONDS",
+        help="token lifetime (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--auth-delay",
+        type=_positive(float),
+        default=0.5,
+        metavar="SECONDS",
+        help="how long auth takes on purpose (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="accept browsers from this origin only (repeatable; default: any)",
+    )
+    demo.add_argument("--no-compression", action="store_true", help="disable permessage-deflate")
+    _add_verbosity(demo)
+
+    echo = commands.add_parser(
+        "echo",
+        help="an echo server (for conformance and interop tests)",
+        description="Echo every text and binary message unchanged. Prints"
+        " 'listening on ws://HOST:PORT' on stderr once ready (use --port 0 for any free port).",
+    )
+    echo.add_argument("--host", default="127.0.0.1", help="interface (default: %(default)s)")
+    echo.add_argument("--port", type=_port, default=8765, help="port (default: %(default)s)")
+    echo.add_argument(
+        "--adapter",
+        choices=("asyncio", "trio", "sync"),
+        default="asyncio",
+        help="the I/O adapter (default: %(default)s)",
+    )
+    echo.add_argument("--no-compression", action="store_true", help="disable permessage-deflate")
+    echo.add_argument(
+        "--max-size",
+        type=_positive(int),
+        default=ECHO_MAX_SIZE,
+        metavar="BYTES",
+        help="largest message accepted (default: %(default)s)",
+    )
+    _add_verbosity(echo)
+
+    connect = commands.add_parser(
+        "connect",
+        help="an interactive client",
+        description="Connect to URL; each line read from stdin is sent as a text message and"
+        " each message received is printed on stdout (binary ones in hex). At the end of"
+        " input (Ctrl-D) the client waits --linger seconds for answers, closes with 1000 and"
+        " exits 0. Status lines go to stderr.",
+    )
+    connect.add_argument("url", metavar="URL", help="ws:// or wss:// URL")
+    connect.add_argument(
+        "--subprotocol",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="offer this subprotocol (repeatable)",
+    )
+    connect.add_argument(
+        "--header",
+        action="append",
+        type=_parse_header,
+        default=[],
+        metavar="NAME:VALUE",
+        help="add a header to the handshake request (repeatable)",
+    )
+    connect.add_argument("--origin", help="send this Origin header")
+    connect.add_argument("--no-compression", action="store_true", help="do not offer deflate")
+    connect.add_argument(
+        "--timeout",
+        type=_positive(float),
+        default=10.0,
+        metavar="SECONDS",
+        help="opening timeout (default: %(default)s)",
+    )
+    connect.add_argument(
+        "--linger",
+        type=_positive(float),
+        default=0.5,
+        metavar="SECONDS",
+        help="after the end of input, close once nothing arrived for this long"
+        " (default: %(default)s)",
+    )
+    connect.add_argument(
+        "--max-size",
+        type=_positive(int),
+        default=ECHO_MAX_SIZE,
+        metavar="BYTES",
+        help="largest message accepted (default: %(default)s)",
+    )
+    _add_verbosity(connect, quiet=False)
+
+    commands.add_parser(
+        "hash-password",
+        help="hash a password for a demo --users file",
+        description="Read a password (prompted on a terminal, else the first line of stdin)"
+        " and print its salted scrypt hash, for the 'password_hash' field of a users file.",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "demo":
+            return _cmd_demo(args)
+        if args.command == "echo":
+            return _cmd_echo(args)
+        if args.command == "connect":
+            return _cmd_connect(args)
+        return _cmd_hash_password(args)
+    except _Fatal as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return exc.status

@@ -1,0 +1,33 @@
+"""The demo: the tutorial's WebSocket RPC server, on the asyncio adapter.
+
+Run it with ``python -m wsproto_lite demo`` and open http://127.0.0.1:4000/.
+See ``docs/demo.md`` for the protocol. Modules:
+
+- :mod:`.server` — :class:`DemoServer`: the page, the handshake checks, the
+  connected clients and the methods;
+- :mod:`.rpc` — the message format: calls, replies, pushes, error codes;
+- :mod:`.jwt` — HS256 JSON Web Tokens;
+- :mod:`.auth` — users and salted password hashes;
+- :mod:`.config` — :class:`DemoConfig`, the settings.
+"""
+
+from .auth import ConfigError, User, UserStore, hash_password, load_users, verify_password
+from .config import SECRET_ENV, DemoConfig
+from .rpc import ErrorCode, RPCError
+from .server import DemoServer, Session, run
+
+__all__ = [
+    "SECRET_ENV",
+    "ConfigError",
+    "DemoConfig",
+    "DemoServer",
+    "ErrorCode",
+    "RPCError",
+    "Session",
+    "User",
+    "UserStore",
+    "hash_password",
+    "load_users",
+    "run",
+    "verify_password",
+]
