@@ -1400,3 +1400,13 @@ def test_invalid_utf8_split_across_reads_fails_fast(first: bytes, second: bytes)
     assert feed(conn, data[: header + 2 + len(first)]) == []
     events = feed(conn, data[header + 2 + len(first) : header + 2 + len(first) + len(second)])
     assert_failed(conn, events, 1007)
+
+
+def test_has_data_to_send_peeks_without_consuming() -> None:
+    conn = Connection(Role.SERVER, handshake=False)
+    assert not conn.has_data_to_send
+    conn.send(TextMessage("hi"))
+    assert conn.has_data_to_send
+    assert conn.has_data_to_send  # asking twice takes nothing
+    assert conn.data_to_send() == b"\x81\x02hi"
+    assert not conn.has_data_to_send

@@ -343,6 +343,11 @@ class Connection:
 
     # -- output -------------------------------------------------------------------
 
+    @property
+    def has_data_to_send(self) -> bool:
+        """Whether :meth:`data_to_send` would return anything (it is not consumed)."""
+        return bool(self._out)
+
     def data_to_send(self) -> bytes:
         """Return (and forget) every byte queued for the peer, in order."""
         out = self._out
