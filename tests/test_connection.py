@@ -26,6 +26,7 @@ from wsproto_lite import (
 )
 from wsproto_lite.close_codes import is_valid_on_wire
 from wsproto_lite.extensions import ExtensionSession
+from wsproto_lite.frames import serialize_frame
 from wsproto_lite.testing import ConnectionPair
 
 OPEN = ConnectionState.OPEN
@@ -1410,3 +1411,27 @@ def test_has_data_to_send_peeks_without_consuming() -> None:
     assert conn.has_data_to_send  # asking twice takes nothing
     assert conn.data_to_send() == b"\x81\x02hi"
     assert not conn.has_data_to_send
+
+
+def test_max_frame_size_can_be_read_and_changed() -> None:
+    conn = Connection(Role.SERVER, handshake=False, max_frame_size=10)
+    assert conn.max_frame_size == 10
+    conn.max_frame_size = None
+    assert conn.max_frame_size is None
+    with pytest.raises(LocalProtocolError):
+        conn.max_frame_size = -1
+
+
+@pytest.mark.parametrize("data", ["text", 123, None, [1, 2]])
+def test_receive_data_refuses_what_is_not_bytes(data: object) -> None:
+    conn = Connection(Role.SERVER, handshake=False)
+    with pytest.raises(LocalProtocolError, match="takes bytes"):
+        conn.receive_data(data)  # type: ignore[arg-type]
+    assert conn.state is ConnectionState.OPEN
+
+
+@pytest.mark.parametrize("kind", [bytearray, memoryview])
+def test_receive_data_takes_bytes_like(kind: type) -> None:
+    conn = Connection(Role.SERVER, handshake=False)
+    conn.receive_data(kind(serialize_frame(1, b"hi", mask=True)))
+    assert list(conn.events()) == [TextMessage("hi")]

@@ -1374,3 +1374,43 @@ def test_reject_reason_phrase(status: int, phrase: str) -> None:
     server.send(Reject(status))
     start, _, _ = parse_head(server.data_to_send())
     assert start.lower() == f"HTTP/1.1 {status} {phrase}".lower()
+
+
+def _server_with_plain_request() -> Connection:
+    server = Connection(Role.SERVER)
+    server.receive_data(b"GET /page HTTP/1.1\r\nHost: example.com\r\n\r\n")
+    events = server.events()
+    assert isinstance(next(events), HTTPRequest)
+    return server
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("Content-Length", "3")],  # the body has 5 bytes
+        [("Content-Length", "5"), ("Content-Length", "6")],
+        [("Transfer-Encoding", "gzip")],
+        [("Transfer-Encoding", "chunked, gzip")],
+    ],
+)
+def test_reject_with_inconsistent_framing_headers_is_refused_before_queuing(
+    headers: list[tuple[str, str]],
+) -> None:
+    server = _server_with_plain_request()
+    with pytest.raises(LocalProtocolError):
+        server.send(Reject(200, headers, b"hello"))
+    # Nothing was queued and the application can still answer properly.
+    assert server.data_to_send() == b""
+    server.send(Reject(200, [("Content-Type", "text/plain")], b"hello"))
+    response = server.data_to_send()
+    assert response.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"content-length: 5\r\n" in response.lower()
+    assert response.endswith(b"\r\n\r\nhello")
+
+
+def test_reject_with_explicit_matching_content_length_is_sent_as_is() -> None:
+    server = _server_with_plain_request()
+    server.send(Reject(200, [("Content-Length", "5")], b"hello"))
+    response = server.data_to_send()
+    assert response.lower().count(b"content-length") == 1
+    assert response.endswith(b"hello")

@@ -79,9 +79,8 @@ class MessageAssembler:
                 return TextMessage(joined)
             return None
         if self._stream:
-            if data or final:
-                return BinaryMessage(data, final)
-            return None
+            # The connection never feeds an empty, non-final binary piece.
+            return BinaryMessage(data, final)
         self._parts.append(data)  # type: ignore[arg-type]
         if final:
             joined_b = b"".join(self._parts)  # type: ignore[arg-type]
