@@ -330,12 +330,18 @@ class Connection:
                 event = self._next_frame_event()
             except RemoteProtocolError as exc:
                 return self._fail(exc)
-            if event is None and self._eof and self._state is not ConnectionState.CLOSED:
-                return self._on_eof()
+            if event is None:
+                if self._pos >= len(self._buf):
+                    # Everything was parsed: drop the consumed chunk now rather than
+                    # at the next receive_data(), so an idle connection holds no
+                    # big input buffer after a big message.
+                    self._buf = b""
+                    self._pos = 0
+                if self._eof and self._state is not ConnectionState.CLOSED:
+                    return self._on_eof()
             return event
         if state is ConnectionState.CONNECTING or state is ConnectionState.REJECTING:
-            if self._h11 is None:  # pragma: no cover - handshake=False starts OPEN
-                return None
+            assert self._h11 is not None  # only handshake=False lacks h11, and it starts OPEN
             if self.client:
                 return self._next_client_handshake_event()
             return self._next_server_handshake_event()
@@ -596,6 +602,8 @@ class Connection:
         self._pos = 0
         if closed:
             self._eof = True
+        # The HTTP phase is over: h11 and its buffers are not needed any more.
+        self._h11 = None
 
     def _install_sessions(self, sessions: list[ExtensionSession]) -> None:
         self._sessions = sessions
