@@ -17,6 +17,7 @@ __all__ = [
     "RSV1",
     "RSV2",
     "RSV3",
+    "SPEEDUPS",
     "Opcode",
     "apply_mask",
     "serialize_frame",
@@ -56,24 +57,10 @@ class Opcode(IntEnum):
         return self >= 0x8
 
 
-def _apply_mask_python(data: bytes, key: bytes) -> bytes:
-    """XOR *data* with the 4-byte *key* repeated (RFC 6455 §5.3), in pure Python.
-
-    One big-integer XOR over the whole payload: CPython runs it in C over
-    30-bit digits, far faster than a per-byte loop at every size but the
-    tiniest. The mask is built by repeating the key and cutting to length.
-    """
-    n = len(data)
-    if n == 0:
-        return b""
-    reps = (n >> 2) + 1
-    mask = (key * reps)[:n]
-    return (int.from_bytes(data, "little") ^ int.from_bytes(mask, "little")).to_bytes(n, "little")
-
-
-#: ``apply_mask(data, key) -> bytes``: XOR with the masking key (RFC 6455 §5.3).
-#: Masking and unmasking are the same operation.
-apply_mask = _apply_mask_python
+# Masking lives in ``_mask.py``: a pure-Python version (always available) and
+# the optional C speedup, chosen at import. ``SPEEDUPS`` says which is active;
+# ``WSPROTO_LITE_NO_SPEEDUPS=1`` forces the pure-Python one.
+from ._mask import SPEEDUPS, apply_mask  # noqa: E402
 
 
 def serialize_frame(

@@ -1,0 +1,217 @@
+"""Masking (RFC 6455 §5.3): the pure-Python and the C implementation, same vectors.
+
+The C extension is optional, so its tests are skipped when it was not built,
+except on CI (``CI=true``), where a missing extension is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from wsproto_lite import _mask, frames
+
+MaskFn = Callable[[bytes | bytearray | memoryview, bytes], bytes]
+
+try:
+    from wsproto_lite import _speedups
+except ImportError:  # pragma: no cover - depends on the build
+    _speedups = None  # type: ignore[assignment]
+
+ON_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _c_impl() -> MaskFn:
+    if _speedups is None:
+        if ON_CI:
+            pytest.fail("CI=true but the C extension wsproto_lite._speedups was not built")
+        pytest.skip("the C extension wsproto_lite._speedups is not built")
+    return _speedups.apply_mask
+
+
+@pytest.fixture(params=["python", "c"])
+def apply_mask(request: pytest.FixtureRequest) -> MaskFn:
+    """Each test runs once per implementation."""
+    if request.param == "python":
+        return _mask.apply_mask_python
+    return _c_impl()
+
+
+def reference(data: bytes, key: bytes) -> bytes:
+    """The definition, one byte at a time (RFC 6455 §5.3: j = i MOD 4)."""
+    return bytes(b ^ key[i % 4] for i, b in enumerate(data))
+
+
+KEYS = [b"\x00\x00\x00\x00", b"\xff\xff\xff\xff", b"\x37\xfa\x21\x3d", b"\x01\x02\x03\x04"]
+LARGE_SIZES = [125, 126, 511, 512, 513, 1023, 1024, 1025, 4096, 65535, 65536, 65537, 1 << 20]
+
+
+def _payload(n: int) -> bytes:
+    return bytes((i * 7 + 3) & 0xFF for i in range(n))
+
+
+def test_rfc_6455_section_5_7_masked_hello(apply_mask: MaskFn) -> None:
+    # "A single-frame masked text message": 0x81 0x85 0x37 0xfa 0x21 0x3d 0x7f 0x9f 0x4d 0x51 0x58
+    key = bytes([0x37, 0xFA, 0x21, 0x3D])
+    masked = bytes([0x7F, 0x9F, 0x4D, 0x51, 0x58])
+    assert apply_mask(b"Hello", key) == masked
+    assert apply_mask(masked, key) == b"Hello"
+
+
+def test_serialize_frame_matches_rfc_example() -> None:
+    frame = frames.serialize_frame(
+        frames.Opcode.TEXT, b"Hello", mask=True, masking_key=b"\x37\xfa\x21\x3d"
+    )
+    assert frame == bytes.fromhex("818537fa213d7f9f4d5158")
+
+
+def test_empty(apply_mask: MaskFn) -> None:
+    assert apply_mask(b"", b"abcd") == b""
+    assert type(apply_mask(b"", b"abcd")) is bytes
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_all_small_sizes(apply_mask: MaskFn, key: bytes) -> None:
+    for n in range(71):
+        data = _payload(n)
+        assert apply_mask(data, key) == reference(data, key), n
+
+
+@pytest.mark.parametrize("n", LARGE_SIZES)
+def test_large_sizes(apply_mask: MaskFn, n: int) -> None:
+    key = b"\x9a\x3c\x55\xe1"
+    data = os.urandom(n)
+    out = apply_mask(data, key)
+    assert len(out) == n
+    # Compare with the other implementation-independent reference cheaply:
+    # check every lane through a strided slice (bytes, not Python loops).
+    for lane in range(4):
+        expect = bytes(b ^ key[lane] for b in data[lane::4])
+        assert out[lane::4] == expect, lane
+
+
+def test_4_mib(apply_mask: MaskFn) -> None:
+    key = b"\x12\x34\x56\x78"
+    data = _payload(256) * (1 << 14)  # 4 MiB
+    out = apply_mask(data, key)
+    assert out[:256] == reference(data[:256], key)
+    assert out[-256:] == reference(data[-256:], key)  # 4 MiB is a multiple of 4
+    assert apply_mask(out, key) == data
+
+
+@pytest.mark.parametrize("offset", range(16))
+@pytest.mark.parametrize("n", [1, 3, 4, 15, 16, 17, 31, 63, 64, 65, 127, 600, 1000])
+def test_unaligned_input(apply_mask: MaskFn, offset: int, n: int) -> None:
+    # A slice of a memoryview starts at any address: exercises head/tail handling.
+    backing = bytearray(os.urandom(n + 32))
+    view = memoryview(backing)[offset : offset + n]
+    key = b"\xa1\xb2\xc3\xd4"
+    assert apply_mask(view, key) == reference(bytes(view), key)
+
+
+@pytest.mark.parametrize("rotation", range(4))
+def test_key_rotation(apply_mask: MaskFn, rotation: int) -> None:
+    # Unmasking a frame in pieces: the piece at offset r uses the key rotated by r.
+    key = b"\x10\x20\x30\x40"
+    data = os.urandom(2000)
+    whole = apply_mask(data, key)
+    rotated = key[rotation:] + key[:rotation]
+    start = 4 * 37 + rotation
+    assert apply_mask(data[start:], rotated) == whole[start:]
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+@pytest.mark.parametrize("n", [0, 5, 100, 511, 512, 5000])
+def test_input_types(apply_mask: MaskFn, kind: Callable[[bytes], object], n: int) -> None:
+    data = _payload(n)
+    key = b"wxyz"
+    out = apply_mask(kind(data), key)  # type: ignore[arg-type]
+    assert type(out) is bytes
+    assert out == reference(data, key)
+
+
+@pytest.mark.parametrize("n", [0, 3, 16, 700, 5000])
+def test_key_types(apply_mask: MaskFn, n: int) -> None:
+    data = _payload(n)
+    for key in (b"abcd", bytearray(b"abcd")):
+        assert apply_mask(data, key) == reference(data, b"abcd")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["_mask_int", "_mask_translate", "_mask_bytewise"])
+def test_each_python_technique(name: str) -> None:
+    # Every technique, at every small size, whatever the size-based selection picks.
+    fn = getattr(_mask, name)
+    for key in KEYS:
+        edge = _mask._TRANSLATE_MIN
+        for n in [*range(71), edge - 1, edge, edge + 1, 4099]:
+            data = _payload(n)
+            assert fn(data, key) == reference(data, key), (name, n)
+            assert fn(memoryview(bytearray(data)), key) == reference(data, key), (name, n)
+
+
+def test_input_not_modified(apply_mask: MaskFn) -> None:
+    data = bytearray(_payload(3000))
+    before = bytes(data)
+    apply_mask(data, b"\xff\x00\xff\x00")
+    assert data == before
+
+
+@pytest.mark.parametrize("key", [b"", b"abc", b"abcde"])
+def test_bad_key_length(apply_mask: MaskFn, key: bytes) -> None:
+    with pytest.raises(ValueError, match="4 bytes"):
+        apply_mask(b"data", key)
+
+
+def test_non_bytes_input(apply_mask: MaskFn) -> None:
+    with pytest.raises(TypeError):
+        apply_mask("text", b"abcd")  # type: ignore[arg-type]
+
+
+@given(data=st.binary(max_size=3000), key=st.binary(min_size=4, max_size=4))
+def test_involution_and_reference_python(data: bytes, key: bytes) -> None:
+    masked = _mask.apply_mask_python(data, key)
+    assert masked == reference(data, key)
+    assert _mask.apply_mask_python(masked, key) == data
+
+
+@given(
+    data=st.binary(max_size=3000),
+    key=st.binary(min_size=4, max_size=4),
+    offset=st.integers(0, 15),
+)
+def test_c_matches_python(data: bytes, key: bytes, offset: int) -> None:
+    c_apply_mask = _c_impl()
+    view = memoryview(bytes(offset) + data)[offset:]
+    masked = c_apply_mask(view, key)
+    assert masked == _mask.apply_mask_python(data, key)
+    assert c_apply_mask(masked, key) == data
+
+
+def test_selection_default() -> None:
+    # frames re-exports the active implementation and says which one it is.
+    assert frames.apply_mask is _mask.apply_mask
+    assert frames.SPEEDUPS is _mask.SPEEDUPS
+    if os.environ.get("WSPROTO_LITE_NO_SPEEDUPS", "") in ("", "0"):
+        built = _speedups is not None
+        assert frames.SPEEDUPS is built
+        if ON_CI:
+            assert frames.SPEEDUPS, "CI=true: the C speedup must be built and active"
+
+
+@pytest.mark.parametrize("value,expect_c", [("1", False), ("0", True), ("", True)])
+def test_selection_environment_variable(value: str, expect_c: bool) -> None:
+    if expect_c and _speedups is None:
+        _c_impl()  # skips, or fails on CI
+    env = dict(os.environ, WSPROTO_LITE_NO_SPEEDUPS=value)
+    code = "import wsproto_lite.frames as f; print(f.SPEEDUPS, f.apply_mask.__module__)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[0] == str(expect_c)
+    assert out[1] == ("wsproto_lite._speedups" if expect_c else "wsproto_lite._mask")

@@ -1,0 +1,165 @@
+"""Masking (RFC 6455 §5.3): XOR a payload with a repeating 4-byte key.
+
+Two implementations with the same contract, ``apply_mask(data, key) -> bytes``:
+
+* :func:`apply_mask_python`, pure Python, portable (CPython and PyPy alike);
+* ``wsproto_lite._speedups.apply_mask``, an optional C extension built by
+  ``pip install`` when a compiler is present (64-bit words, SSE2 or NEON).
+
+:data:`apply_mask` is the C version when it could be imported, unless the
+environment variable ``WSPROTO_LITE_NO_SPEEDUPS`` is set to a non-empty value
+other than ``0`` when this module is first imported. :data:`SPEEDUPS` tells
+which one is active::
+
+    python -c "import wsproto_lite.frames as f; print(f.SPEEDUPS)"
+
+*data* may be any contiguous bytes-like object (``bytes``, ``bytearray``, a
+``memoryview`` of bytes); *key* must be 4 bytes. The result is always a new
+``bytes`` object. Masking and unmasking are the same operation.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+__all__ = ["SPEEDUPS", "apply_mask", "apply_mask_python"]
+
+_Buffer = bytes | bytearray | memoryview
+
+_PYPY = sys.implementation.name == "pypy"
+
+# CPython: below this size one big-integer XOR is fastest; from it on, four
+# ``bytes.translate`` passes over the strided lanes win. Measured with
+# ``python benchmarks/mask_sizes.py`` (CPython 3.11, x86-64; medians, MB/s):
+#
+#     size       int XOR   translate
+#     125 B        202        140
+#     384 B        368        318
+#     512 B        367        395
+#     1 KiB        435        566
+#     16 KiB       552        872
+#     1 MiB        553        898
+#     4 MiB        291        670     (int XOR falls off once out of cache)
+#
+# The crossover is between 384 and 512 bytes.
+_TRANSLATE_MIN = 512
+
+
+def _xor_tables() -> tuple[bytes, ...]:
+    """The 256 translation tables ``t[k][b] == b ^ k``, built with int XOR."""
+    identity = int.from_bytes(bytes(range(256)), "little")
+    return tuple(
+        (identity ^ int.from_bytes(bytes((k,)) * 256, "little")).to_bytes(256, "little")
+        for k in range(256)
+    )
+
+
+_TABLES = _xor_tables()
+
+
+def _check_key(key: bytes) -> None:
+    if len(key) != 4:
+        raise ValueError(f"the masking key must be 4 bytes, not {len(key)}")
+
+
+def _mask_int(data: _Buffer, key: bytes) -> bytes:
+    """One big-integer XOR: the fastest on CPython for small payloads.
+
+    The mask is the key repeated to the payload's length. When the length is
+    a multiple of 4 the repeated key is exactly that long and needs no slice:
+    10-20% faster at 16-64 bytes than always cutting the mask to length.
+    """
+    n = len(data)
+    mask = (key * ((n >> 2) + 1))[:n] if n & 3 else key * (n >> 2)
+    return (int.from_bytes(data, "little") ^ int.from_bytes(mask, "little")).to_bytes(n, "little")
+
+
+def _mask_translate(data: _Buffer, key: bytes) -> bytes:
+    """Four ``bytes.translate`` passes, one per strided lane: CPython, large payloads.
+
+    Bytes 0, 4, 8, … are XORed with ``key[0]``, bytes 1, 5, 9, … with
+    ``key[1]``, and so on: each lane is cut out with an extended slice, mapped
+    through the table of its key byte and written back. Slicing a bytearray
+    and assigning to an extended slice of it was the fastest way to split and
+    interleave (memoryview slices and a zero-filled output buffer measured
+    1.5x to 7x slower). No per-byte Python code and no big integers, so it
+    stays near 900 MB/s at every size.
+    """
+    out = bytearray(data)
+    tables = _TABLES
+    out[0::4] = out[0::4].translate(tables[key[0]])
+    out[1::4] = out[1::4].translate(tables[key[1]])
+    out[2::4] = out[2::4].translate(tables[key[2]])
+    out[3::4] = out[3::4].translate(tables[key[3]])
+    return bytes(out)
+
+
+def _mask_bytewise(data: _Buffer, key: bytes) -> bytes:
+    """A plain loop, four bytes per turn: PyPy's JIT makes it the fastest there.
+
+    Measured on PyPy 7.3: 240 MB/s at 16 B and 900-1250 MB/s from 1 KiB,
+    against 110-200 MB/s for big-integer XOR and 130-160 MB/s for translate.
+    On CPython it is 20x slower than either; it is not used there.
+    """
+    out = bytearray(data)
+    k0, k1, k2, k3 = key
+    n = len(out)
+    end = n & ~3
+    for i in range(0, end, 4):
+        out[i] ^= k0
+        out[i + 1] ^= k1
+        out[i + 2] ^= k2
+        out[i + 3] ^= k3
+    for i in range(end, n):
+        out[i] ^= key[i & 3]
+    return bytes(out)
+
+
+if _PYPY:
+
+    def apply_mask_python(data: _Buffer, key: bytes) -> bytes:
+        """XOR *data* with the 4-byte *key* repeated (RFC 6455 §5.3), in pure Python.
+
+        On PyPy: a byte loop, which the JIT compiles to native code.
+        """
+        _check_key(key)
+        return _mask_bytewise(data, key)
+
+else:
+
+    def apply_mask_python(data: _Buffer, key: bytes) -> bytes:
+        """XOR *data* with the 4-byte *key* repeated (RFC 6455 §5.3), in pure Python.
+
+        Small payloads (the common case: chat messages, JSON) take one
+        big-integer XOR (:func:`_mask_int`), run in C by the interpreter. From
+        ``_TRANSLATE_MIN`` bytes on, :func:`_mask_translate` is faster.
+        """
+        if len(key) != 4:
+            _check_key(key)
+        n = len(data)
+        if n >= _TRANSLATE_MIN:
+            return _mask_translate(data, key)
+        # _mask_int, inlined: a call is a sixth of the time at 16 bytes.
+        mask = (key * ((n >> 2) + 1))[:n] if n & 3 else key * (n >> 2)
+        return (int.from_bytes(data, "little") ^ int.from_bytes(mask, "little")).to_bytes(
+            n, "little"
+        )
+
+
+def _select() -> tuple[Callable[[_Buffer, bytes], bytes], bool]:
+    if os.environ.get("WSPROTO_LITE_NO_SPEEDUPS", "") not in ("", "0"):
+        return apply_mask_python, False
+    try:
+        from ._speedups import apply_mask as c_apply_mask
+    except ImportError:
+        return apply_mask_python, False
+    return c_apply_mask, True
+
+
+#: ``apply_mask(data, key) -> bytes``: the active implementation.
+apply_mask: Callable[[_Buffer, bytes], bytes]
+#: Whether :data:`apply_mask` is the compiled ``wsproto_lite._speedups`` version.
+SPEEDUPS: bool
+apply_mask, SPEEDUPS = _select()
