@@ -72,3 +72,13 @@ def test_sansio_server_example_echoes_over_a_real_socket() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_asyncio_example_runs_and_prints_the_echo() -> None:
+    (code,) = [b for b in python_blocks() if "adapters.asyncio" in b]
+    code = code.replace("8766", "0")  # any free port
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "hello\n"
