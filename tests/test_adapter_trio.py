@@ -742,11 +742,13 @@ def test_slow_reader_keeps_memory_bounded() -> None:
     async def body(server: Server) -> None:
         async with connect(uri(server), **FAST, **options) as ws:
             await trio.sleep(0.5)
-            # The sender is blocked: the reader stopped reading when its queue filled.
+            # The sender is blocked: the reader stopped reading once max_queue × 64 KiB waited.
             assert not finished.is_set()
             assert sent[0] < total
-            assert len(ws._queue) <= 4
-            assert sum(len(part.data) for part in ws._queue) <= 4 * 65536
+            # One message waits for the application; at most max_queue × 64 KiB
+            # (plus one read) wait behind it, unparsed.
+            assert len(ws._session.queue) <= 1 and ws._session.reading_paused
+            assert ws._session._unparsed <= 5 * 65536
             for _ in range(total):
                 assert await ws.recv() == chunk
             await finished.wait()

@@ -157,6 +157,19 @@ def test_echo_and_connect_through_a_pipe(adapter: str) -> None:
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
+def test_connect_without_linger_still_prints_the_echo(adapter: str) -> None:
+    """``printf 'hi\n' | … connect URL --linger 0``: the client closes right after
+    sending, so "hi" and its close frame reach the server together; the server
+    must echo "hi" before it answers the close. Ten times, since it was a race."""
+    _skip_missing_adapter(adapter)
+    with server("echo", "--adapter", adapter) as (url, _, _):
+        for _ in range(10):
+            result = cli("connect", url, "--linger", "0", stdin="hi\n")
+            assert result.returncode == 0, result.stderr
+            assert result.stdout == "hi\n"
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
 def test_echo_server_echoes_text_and_binary_unchanged(adapter: str) -> None:
     _skip_missing_adapter(adapter)
     big = bytes(range(256)) * (9 * 1024)  # 2.25 MiB: above the default 1 MiB limit

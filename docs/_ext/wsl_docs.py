@@ -291,6 +291,7 @@ class OptionalAutomodule(SphinxDirective):
     option_spec: ClassVar[dict[str, Callable[[str], Any]]] = {
         "requires": directives.unchanged,
         "exclude-reexports-of": directives.unchanged,
+        "inherited-members": directives.flag,
     }
 
     def run(self) -> list[nodes.Node]:
@@ -314,6 +315,8 @@ class OptionalAutomodule(SphinxDirective):
             note += nodes.paragraph("", f"The reference of {name} is not included: {why}.")
             return [note]
         lines = [f".. automodule:: {name}", "   :members:"]
+        if "inherited-members" in self.options:
+            lines.append("   :inherited-members:")
         other = self.options.get("exclude-reexports-of")
         if other:
             module = importlib.import_module(name)
@@ -432,7 +435,12 @@ def check_public_names(app: Sphinx, env: Any) -> None:
 
 
 def drop_object_base(app: Sphinx, name: str, obj: object, options: Any, bases: list) -> None:
-    """Say nothing rather than "Bases: object" for classes that only have that."""
+    """Say nothing rather than "Bases: object" for classes that only have that.
+
+    Bases from private modules are left out too: what they give is documented
+    on the class itself (see ``:inherited-members:``).
+    """
+    bases[:] = [b for b in bases if not any(p.startswith("_") for p in b.__module__.split("."))]
     if bases == [object]:
         bases.clear()
 

@@ -1,17 +1,25 @@
-"""What every adapter shares: URIs, exceptions, the default handshake answer.
+"""What every adapter shows its users the same way.
 
-Kept free of any I/O so that the asyncio, trio and blocking adapters behave the
-same way and stay small.
+URIs and the client's request, exceptions, the server's default answer, the
+WebSocket's read-only properties and the documentation of the options. Free of
+any I/O, like the session (:mod:`._session`), so that the asyncio, trio and
+blocking adapters behave the same way and stay small.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import ssl as ssl_module
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..close_codes import CloseCode
 from ..events import Accept, Handshake, HTTPRequest, Reject
+from ..states import ConnectionState
+
+if TYPE_CHECKING:
+    from ._session import Session
 
 __all__ = [
     "ConnectionClosed",
@@ -19,8 +27,12 @@ __all__ = [
     "ConnectionClosedOK",
     "InvalidHandshake",
     "InvalidURI",
+    "WebSocketBase",
     "WebSocketURI",
+    "client_request",
+    "client_ssl",
     "default_answer",
+    "document",
     "parse_uri",
 ]
 
@@ -169,3 +181,164 @@ def default_answer(
                 chosen = name
                 break
     return Accept(subprotocol=chosen)
+
+
+def client_request(
+    uri: str,
+    subprotocols: Sequence[str] | None,
+    extra_headers: Sequence[tuple[str, str]] | Mapping[str, str] | None,
+    origin: str | None,
+) -> tuple[WebSocketURI, Handshake]:
+    """The parsed *uri* and the handshake request a client sends to it.
+
+    :raises InvalidURI: *uri* is not a ``ws://`` or ``wss://`` URI.
+    """
+    parsed = parse_uri(uri)
+    headers = extra_headers.items() if isinstance(extra_headers, Mapping) else extra_headers
+    request = Handshake(
+        host=parsed.host_header,
+        target=parsed.resource,
+        subprotocols=tuple(subprotocols or ()),
+        extra_headers=tuple(headers or ()),
+        origin=origin,
+    )
+    return parsed, request
+
+
+def client_ssl(
+    uri: WebSocketURI, ssl: ssl_module.SSLContext | bool | None
+) -> ssl_module.SSLContext | None:
+    """The TLS context for *uri*: *ssl*, or the system's default for ``wss://``.
+
+    :raises ValueError: *ssl* contradicts the URI's scheme.
+    """
+    if not uri.secure:
+        if ssl is not None and ssl is not False:
+            raise ValueError("connect() got an ssl argument for a ws:// URI")
+        return None
+    if ssl is False:
+        raise ValueError("connect() got ssl=False for a wss:// URI")
+    return ssl if isinstance(ssl, ssl_module.SSLContext) else ssl_module.create_default_context()
+
+
+#: The shared part of the ``connect()`` and ``serve()`` docstrings: adapters
+#: put it where their docstring says ``{options}`` (see :func:`document`).
+OPTIONS_DOC = """\
+:param compression: offer (client) or accept (server) permessage-deflate (RFC 7692).
+:param extensions: further :class:`~wsproto_lite.extensions.Extension` s to negotiate.
+:param ssl: {ssl}
+:param open_timeout: {open_timeout}
+:param close_timeout: seconds the closing handshake may take before the
+    transport is closed anyway (a server's graceful shutdown also waits that
+    long for its handlers).
+:param ping_interval: seconds between keepalive pings (``None``: none).
+:param ping_timeout: seconds a keepalive ping waits for its pong before the
+    connection is closed with 1011 (``None``: wait forever).
+:param max_message_size: the largest message accepted (1009 beyond).
+:param max_queue: how much received data may wait for an application that does
+    not read: a message, then at most ``max_queue`` × 64 KiB of bytes not parsed
+    yet, after which reading stops (``None``: no limit).
+:param write_limit: {write_limit}
+:param logger: defaults to ``logging.getLogger("wsproto_lite.{adapter}.{side}")``."""
+
+_SSL_DOC = {
+    "client": "for ``wss://``, an :class:`ssl.SSLContext` (default: the system's"
+    " trusted CAs, :func:`ssl.create_default_context`).",
+    "server": "an :class:`ssl.SSLContext` to serve ``wss://``.",
+}
+_OPEN_DOC = {
+    "client": "seconds for TCP, TLS and the handshake together (``None``: no"
+    " limit); :class:`TimeoutError` beyond.",
+    "server": "seconds a client has to complete TLS and the handshake.",
+}
+
+
+def document(
+    function: Callable[..., Any], adapter: str, side: str, hands_to: str | None = None
+) -> None:
+    """Put :data:`OPTIONS_DOC` where *function*'s docstring says ``{options}``.
+
+    *hands_to* names what a send hands its bytes to in an adapter without a
+    write buffer (whose ``write_limit`` then has nothing to limit).
+    """
+    doc = function.__doc__ or ""
+    line = next(line for line in doc.splitlines() if line.strip() == "{options}")
+    indent = line[: len(line) - len(line.lstrip())]
+    write_limit = (
+        "bytes waiting to be written above which sends wait."
+        if hands_to is None
+        else "accepted for symmetry with the asyncio adapter; sends return once every"
+        f" byte is handed to the {hands_to}, so there is no write buffer to limit."
+    )
+    text = OPTIONS_DOC.format(
+        ssl=_SSL_DOC[side],
+        open_timeout=_OPEN_DOC[side],
+        write_limit=write_limit,
+        adapter=adapter,
+        side=side,
+    )
+    function.__doc__ = doc.replace(line, "\n".join(indent + row for row in text.splitlines()))
+
+
+class WebSocketBase:
+    """What the WebSocket of every adapter shows the same way."""
+
+    _session: Session
+    _remote_address: Any = None
+    _local_address: Any = None
+
+    @property
+    def request(self) -> Handshake | None:
+        """The opening handshake's request (received by a server, sent by a client).
+
+        ``.target`` is the path and query, ``.headers`` every header,
+        ``.origin`` and ``.subprotocols`` the parsed values.
+        """
+        return self._session.conn.handshake
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The subprotocol agreed in the handshake, or ``None``."""
+        return self._session.conn.subprotocol
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        """The extensions agreed in the handshake, as header elements."""
+        return self._session.conn.extensions
+
+    @property
+    def state(self) -> ConnectionState:
+        """The connection's :class:`~wsproto_lite.states.ConnectionState`."""
+        return self._session.conn.state
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code: the peer's, the one this side failed the connection
+        with, or 1006 when the connection ended without a closing handshake.
+        ``None`` while the connection is open."""
+        return self._session.close_code
+
+    @property
+    def close_reason(self) -> str:
+        """The close reason that goes with :attr:`close_code` (``""`` if none)."""
+        return self._session.close_reason
+
+    @property
+    def remote_address(self) -> Any:
+        """The peer's address, as the socket reports it (``(host, port)`` for IPv4)."""
+        return self._remote_address
+
+    @property
+    def local_address(self) -> Any:
+        """This end's address, as the socket reports it."""
+        return self._local_address
+
+    @property
+    def latency(self) -> float:
+        """The last round trip measured by a ping (keepalive included), in seconds."""
+        return self._session.latency
+
+    def __repr__(self) -> str:
+        conn = self._session.conn
+        role = "client" if conn.client else "server"
+        return f"<{type(self).__name__} {role} {conn.state.name} {self._remote_address}>"

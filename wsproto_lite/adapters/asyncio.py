@@ -2,7 +2,8 @@
 
 The adapter moves bytes between an asyncio transport and a
 :class:`~wsproto_lite.Connection` and owns time: the opening and closing
-timeouts and the keepalive pings. Every protocol decision is the core's.
+timeouts and the keepalive pings. Every protocol decision is the core's, and
+what the three adapters share lives in one sans-I/O session.
 
 A server::
 
@@ -23,22 +24,21 @@ A client::
         await ws.send("hello")
         print(await ws.recv())
 
-Flow control works both ways. Received messages wait in a queue of at most
-``max_queue`` parts; when it is full the adapter stops reading the socket, so
-a peer that sends faster than the application reads is slowed down by TCP.
-:meth:`WebSocket.send` waits while more than ``write_limit`` bytes are waiting
-to be written, so a peer that does not read cannot make the sender's memory
-grow either.
+Flow control works both ways. A received message waits for the application,
+and what follows it is not parsed until the application asks for the next one
+(so that its answer goes out before, say, the reply to a close frame that came
+next); bytes that arrive meanwhile are kept up to ``max_queue`` × 64 KiB, then
+the adapter stops reading the socket, so a peer that sends faster than the
+application reads is slowed down by TCP. :meth:`WebSocket.send` waits while
+more than ``write_limit`` bytes are waiting to be written, so a peer that does
+not read cannot make the sender's memory grow either.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
-import os
 import ssl as ssl_module
-from collections import deque
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -49,36 +49,22 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from dataclasses import dataclass
 from typing import Any
 
-from ..connection import Connection, Role
-from ..errors import LocalProtocolError
-from ..events import (
-    Accept,
-    BinaryMessage,
-    Close,
-    Event,
-    Handshake,
-    HandshakeFailed,
-    HTTPRequest,
-    Ping,
-    Pong,
-    Reject,
-    TextMessage,
-)
+from ..connection import Role
+from ..events import Accept, Event, Handshake, HTTPRequest, Reject
 from ..extensions.base import Extension
-from ..extensions.permessage_deflate import PerMessageDeflate
 from ..states import ConnectionState
+from . import _common, _session
 from ._common import (
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
     InvalidHandshake,
     InvalidURI,
-    default_answer,
-    parse_uri,
+    WebSocketURI,
 )
+from ._session import Logger, Part, Session, Settings
 
 __all__ = [
     "ClientConnect",
@@ -108,37 +94,6 @@ Handler = Callable[["WebSocket"], Awaitable[Any]]
 
 _OPEN = ConnectionState.OPEN
 _CLOSED = ConnectionState.CLOSED
-# The most of a rejection's body a client keeps for InvalidHandshake.body.
-_MAX_REJECT_BODY = 1 << 16
-
-
-def _extensions(compression: bool, extensions: Sequence[Extension] | None) -> list[Extension]:
-    """The extensions to configure: the given ones, plus permessage-deflate if asked."""
-    result = list(extensions or ())
-    if compression and not any(ext.name == PerMessageDeflate.name for ext in result):
-        result.append(PerMessageDeflate())
-    return result
-
-
-@dataclass(frozen=True)
-class _Settings:
-    """What the client and the server configure the same way."""
-
-    extensions: list[Extension]
-    max_message_size: int | None
-    close_timeout: float | None
-    ping_interval: float | None
-    ping_timeout: float | None
-    max_queue: int | None
-    write_limit: int
-    logger: logging.Logger | logging.LoggerAdapter[Any]
-
-    def websocket(self, role: Role) -> WebSocket:
-        """A new connection's WebSocket, its core streaming message parts."""
-        conn = Connection(
-            role, extensions=self.extensions, max_message_size=self.max_message_size, stream=True
-        )
-        return WebSocket(conn, self)
 
 
 class _Protocol(asyncio.Protocol):
@@ -157,20 +112,22 @@ class _Protocol(asyncio.Protocol):
             self.on_made(self.ws)
 
     def eof_received(self) -> bool | None:
-        self.ws._eof_received()
+        self.ws._session.receive_data(b"")
+        self.ws._process()
         return None  # let the transport close itself
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.ws._connection_lost(exc)
+        self.ws._connection_lost()
 
     def pause_writing(self) -> None:
         self.ws._write_paused = True
 
     def resume_writing(self) -> None:
-        self.ws._resume_writing()
+        self.ws._write_paused = False
+        self.ws._wake(self.ws._drain_waiter)
 
 
-class WebSocket:
+class WebSocket(_common.WebSocketBase):
     """An open WebSocket connection, on either side.
 
     Servers pass one to their handler; :func:`connect` returns one. Messages
@@ -179,108 +136,28 @@ class WebSocket:
     Not meant to be instantiated directly.
     """
 
-    def __init__(self, conn: Connection, settings: _Settings) -> None:
-        self._conn = conn
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._conn = session.conn
         self._loop = asyncio.get_running_loop()
-        self._logger = settings.logger
-        self._close_timeout = settings.close_timeout
-        self._ping_interval = settings.ping_interval
-        self._ping_timeout = settings.ping_timeout
-        self._max_queue = max_queue = settings.max_queue
-        # Resume reading well below the limit, so that reading is not toggled
-        # for every message consumed.
-        self._low_water = 0 if max_queue is None else max_queue // 4
-        self._write_limit = settings.write_limit
         self._transport: asyncio.Transport | None = None
-
-        # Receiving.
-        self._queue: deque[TextMessage | BinaryMessage] = deque()
-        self._paused_queue = False  # the queue is full: the socket is not read
-        self._paused_answer = False  # server: the request awaits process_request
-        self._discard = False  # closing, and the queue overflowed: drop messages
+        self._reading_paused = False
         self._recv_waiter: asyncio.Future[None] | None = None
         self._recv_active = False
-        self._skip_partial = False  # an abandoned recv_streaming() left parts behind
         self._stream: _MessageParts | None = None  # the current recv_streaming()
-
-        # Sending.
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self._send_lock = asyncio.Lock()
-        self._pings: dict[bytes, tuple[asyncio.Future[float], float]] = {}
-        self._latency = 0.0
-
-        # Opening and closing.
-        self._handshake_waiter: asyncio.Future[Event | None] = self._loop.create_future()
-        self._reject: Reject | None = None
-        self._reject_body: list[bytes] = []
-        self._request: Handshake | None = None
-        self._response: Accept | None = None
-        self._close_code: int | None = None
-        self._close_reason = ""
-        self._sent_close: tuple[int, str] | None = None
-        self._lost = False
+        self._handshake_waiter: asyncio.Future[None] = self._loop.create_future()
         self._closed: asyncio.Future[None] = self._loop.create_future()
         self._close_timer: asyncio.TimerHandle | None = None
-        self._keepalive_task: asyncio.Task[None] | None = None
-
-    # -- public properties --------------------------------------------------------
-
-    @property
-    def request(self) -> Handshake | None:
-        """The opening handshake's request (received by a server, sent by a client).
-
-        ``.target`` is the path and query, ``.headers`` every header,
-        ``.origin`` and ``.subprotocols`` the parsed values.
-        """
-        return self._request if self._request is not None else self._conn.handshake
+        self._keepalive_timer: asyncio.TimerHandle | None = None
+        self._resume_timer: asyncio.TimerHandle | None = None
 
     @property
     def response(self) -> Accept | None:
         """The server's :class:`~wsproto_lite.events.Accept` (received or sent)."""
-        return self._response
-
-    @property
-    def subprotocol(self) -> str | None:
-        """The subprotocol agreed in the handshake, or ``None``."""
-        return self._conn.subprotocol
-
-    @property
-    def extensions(self) -> tuple[str, ...]:
-        """The extensions agreed in the handshake, as header elements."""
-        return self._conn.extensions
-
-    @property
-    def state(self) -> ConnectionState:
-        """The connection's :class:`~wsproto_lite.states.ConnectionState`."""
-        return self._conn.state
-
-    @property
-    def close_code(self) -> int | None:
-        """The close code: the peer's, the one this side failed the connection
-        with, or 1006 when the connection ended without a closing handshake.
-        ``None`` while the connection is open."""
-        return self._close_code
-
-    @property
-    def close_reason(self) -> str:
-        """The close reason that goes with :attr:`close_code` (``""`` if none)."""
-        return self._close_reason
-
-    @property
-    def remote_address(self) -> Any:
-        """The peer's address, as the socket reports it (``(host, port)`` for IPv4)."""
-        return self._transport.get_extra_info("peername") if self._transport else None
-
-    @property
-    def local_address(self) -> Any:
-        """This end's address, as the socket reports it."""
-        return self._transport.get_extra_info("sockname") if self._transport else None
-
-    @property
-    def latency(self) -> float:
-        """The last round trip measured by :meth:`ping` (keepalive included), in seconds."""
-        return self._latency
+        return self._session.response
 
     # -- receiving ----------------------------------------------------------------
 
@@ -295,33 +172,23 @@ class WebSocket:
         Cancelling ``recv()`` loses nothing: a message it had started to
         collect is delivered by the next call.
         """
-        queue = self._queue
-        if queue and not self._recv_active and self._stream is None:
-            first = queue[0]
-            if first.final:  # the fast path: a whole message is waiting
-                queue.popleft()
-                if self._paused_queue:
-                    self._after_pop()
-                return first.data
+        if not self._recv_active and self._stream is None:
+            message = self._session.take_message(self._loop.time())  # the fast path
+            if message is not None:
+                return message
         self._start_receiving()
-        parts: list[TextMessage | BinaryMessage] = []
+        parts: list[Part] = []
         try:
             while True:
                 part = await self._next_part()
                 parts.append(part)
                 if part.final:
-                    break
+                    return _session.join(parts)
         except asyncio.CancelledError:
-            # Put the parts back so that the next call gets the whole message.
-            queue.extendleft(reversed(parts))
+            self._session.put_back(parts)  # the next call gets the whole message
             raise
         finally:
             self._recv_active = False
-        if len(parts) == 1:
-            return parts[0].data
-        if isinstance(parts[0], TextMessage):
-            return "".join([p.data for p in parts])  # type: ignore[misc]
-        return b"".join([p.data for p in parts])  # type: ignore[misc]
 
     def recv_streaming(self) -> AsyncIterator[Data]:
         """Iterate over the parts of the next message as they arrive::
@@ -340,8 +207,7 @@ class WebSocket:
         """
         self._start_receiving()
         self._recv_active = False  # held only while a part is awaited
-        stream = _MessageParts(self)
-        self._stream = stream
+        stream = self._stream = _MessageParts(self)
         return stream
 
     async def __aiter__(self) -> AsyncIterator[Data]:
@@ -359,41 +225,28 @@ class WebSocket:
     def _start_receiving(self) -> None:
         if self._recv_active:
             raise RuntimeError("another task is already receiving on this WebSocket")
-        stream = self._stream
-        if stream is not None:
+        if self._stream is not None:
             # A recv_streaming() iterator was left before the end of its
             # message (no async-iterator hook says so): retire it.
-            stream.retire()
+            self._stream.retire()
         self._recv_active = True
 
-    async def _next_part(self) -> TextMessage | BinaryMessage:
-        """Take the next message part from the queue, waiting for one if needed."""
-        queue = self._queue
+    async def _next_part(self) -> Part:
+        """Take the next message part, parsing on or waiting for one if needed."""
+        session = self._session
         while True:
-            while not queue:
-                if self._lost or self._conn.state is _CLOSED:
-                    raise self._closed_exception()
-                waiter = self._loop.create_future()
-                self._recv_waiter = waiter
-                try:
-                    await waiter
-                finally:
-                    self._recv_waiter = None
-            part = queue.popleft()
-            if self._paused_queue:
-                self._after_pop()
-            if self._skip_partial:
-                # The remains of a message whose streaming was abandoned.
-                if part.final:
-                    self._skip_partial = False
+            part = session.take_part(self._loop.time())
+            if part is not None:
+                return part
+            if session.has_unparsed and self._process():  # it asks for more: parse on
                 continue
-            return part
-
-    def _after_pop(self) -> None:
-        if len(self._queue) <= self._low_water:
-            self._paused_queue = False
-            self._update_reading()
-            self._process()
+            if session.aborted or self._conn.state is _CLOSED:
+                raise session.closed_exception()
+            waiter = self._recv_waiter = self._loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._recv_waiter = None
 
     # -- sending ------------------------------------------------------------------
 
@@ -406,25 +259,14 @@ class WebSocket:
         :raises ConnectionClosed: the connection is closing or closed.
         :raises TypeError: *message* is neither ``str`` nor bytes-like.
         """
+        event = _session.message_event(message)
         if self._send_lock.locked():
             async with self._send_lock:
-                self._send_whole(message)
+                self._send_event(event)
         else:
-            self._send_whole(message)
+            self._send_event(event)
         if self._write_paused:
             await self._drain()
-
-    def _send_whole(self, message: DataLike) -> None:
-        conn = self._conn
-        if conn.state is not _OPEN or self._lost:
-            raise self._closed_exception()
-        if isinstance(message, str):
-            conn.send(TextMessage(message))
-        elif isinstance(message, (bytes, bytearray, memoryview)):
-            conn.send(BinaryMessage(message))  # type: ignore[arg-type]  # copied to bytes
-        else:
-            raise TypeError(f"send() takes str or bytes, not {type(message).__name__}")
-        self._write(conn.data_to_send())
 
     async def send_fragments(self, fragments: Iterable[DataLike] | AsyncIterable[DataLike]) -> None:
         """Send one message in parts, from a sync or async iterable.
@@ -437,45 +279,34 @@ class WebSocket:
         1011, since the message can no longer be completed.
         """
         async with self._send_lock:
-            kind: type[TextMessage] | type[BinaryMessage] | None = None
+            first: Part | None = None
             try:
                 if isinstance(fragments, AsyncIterable):
                     async for part in fragments:
-                        kind = await self._send_fragment(part, kind)
+                        first = await self._send_fragment(part, first)
                 else:
                     for part in fragments:
-                        kind = await self._send_fragment(part, kind)
+                        first = await self._send_fragment(part, first)
             except BaseException as exc:
-                if kind is not None and not isinstance(exc, ConnectionClosed):
+                if first is not None and not isinstance(exc, ConnectionClosed):
                     self._fail(1011, "error while sending a fragmented message")
                 raise
-            if kind is None:
-                return
-            if self._conn.state is not _OPEN or self._lost:
-                raise self._closed_exception()
-            self._conn.send(TextMessage("", True) if kind is TextMessage else BinaryMessage(b""))
-            self._write(self._conn.data_to_send())
-            if self._write_paused:
-                await self._drain()
+            if first is not None:
+                self._send_event(_session.last_fragment(first))
+                if self._write_paused:
+                    await self._drain()
 
-    async def _send_fragment(
-        self, part: DataLike, kind: type[TextMessage] | type[BinaryMessage] | None
-    ) -> type[TextMessage] | type[BinaryMessage]:
-        if isinstance(part, str):
-            this: type[TextMessage] | type[BinaryMessage] = TextMessage
-        elif isinstance(part, (bytes, bytearray, memoryview)):
-            this = BinaryMessage
-        else:
-            raise TypeError(f"fragments must be str or bytes, not {type(part).__name__}")
-        if kind is not None and this is not kind:
-            raise TypeError("all fragments of a message must be str, or all bytes")
-        if self._conn.state is not _OPEN or self._lost:
-            raise self._closed_exception()
-        self._conn.send(this(part, False))  # type: ignore[arg-type]
-        self._write(self._conn.data_to_send())
+    async def _send_fragment(self, part: DataLike, first: Part | None) -> Part:
+        event = _session.fragment_event(part, first)
+        self._send_event(event)
         if self._write_paused:
             await self._drain()
-        return this
+        return first or event
+
+    def _send_event(self, event: Event) -> None:
+        if not self._session.send(event):
+            raise self._session.closed_exception()
+        self._flush()
 
     async def ping(self, data: DataLike | None = None) -> asyncio.Future[float]:
         """Send a ping; return an awaitable that resolves when its pong arrives.
@@ -491,34 +322,34 @@ class WebSocket:
         :raises ConnectionClosed: the connection is closing or closed.
         :raises RuntimeError: a ping with the same data is already pending.
         """
-        if data is None:
-            payload = os.urandom(4)
-            while payload in self._pings:  # pragma: no cover - 1 in 4 billion
-                payload = os.urandom(4)
-        else:
-            payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-            if payload in self._pings:
-                raise RuntimeError("a ping with the same data is already waiting for its pong")
-        if self._conn.state is not _OPEN or self._lost:
-            raise self._closed_exception()
-        self._conn.send(Ping(payload))
-        self._write(self._conn.data_to_send())
         waiter: asyncio.Future[float] = self._loop.create_future()
-        self._pings[payload] = (waiter, self._loop.time())
+
+        def settle(result: float | ConnectionClosed) -> None:
+            if waiter.done():
+                return
+            if isinstance(result, ConnectionClosed):
+                waiter.set_exception(result)
+                waiter.exception()  # retrieved: no "never retrieved" log if unawaited
+            else:
+                waiter.set_result(result)
+
+        if not self._session.ping(data, self._loop.time(), settle):
+            raise self._session.closed_exception()
+        self._flush()
         if self._write_paused:
             await self._drain()
         return waiter
 
     async def _drain(self) -> None:
         """Wait until the write buffer is below the low-water mark again."""
-        while self._write_paused and not self._lost:
+        while self._write_paused and not self._session.aborted:
             waiter = self._drain_waiter
             if waiter is None or waiter.done():
                 waiter = self._drain_waiter = self._loop.create_future()
             # Shielded: one sender's cancellation must not wake the others.
             await asyncio.shield(waiter)
-        if self._lost:  # what was waiting to be written may never have left
-            raise self._closed_exception()
+        if self._session.aborted:  # what was waiting to be written may never have left
+            raise self._session.closed_exception()
 
     # -- closing ------------------------------------------------------------------
 
@@ -530,8 +361,8 @@ class WebSocket:
         connection, at most ``close_timeout`` seconds after which the
         transport is aborted. Safe to call more than once. Messages received
         before the close can still be read with :meth:`recv`; once this side
-        has sent its close frame, messages that no longer fit in the queue are
-        dropped rather than holding up the peer's reply.
+        has sent its close frame, the messages that arrive after the first
+        ``max_queue`` ones are dropped rather than holding up the peer's reply.
 
         :raises LocalProtocolError: *code* or *reason* cannot be sent (e.g.
             1005, 1006, or a reason over 123 bytes).
@@ -545,44 +376,29 @@ class WebSocket:
 
     def _start_close(self, code: int, reason: str) -> None:
         """Send a close frame now if the connection is open; arm the close timer."""
-        conn = self._conn
-        if conn.state is _OPEN and not self._lost:
-            conn.send(Close(code, reason))
-            self._sent_close = (code, reason)
-            self._write(conn.data_to_send())
-            if self._paused_queue:
-                # The peer's reply may be stuck behind messages the application
-                # no longer reads: read on, dropping what does not fit.
-                self._paused_queue = False
-                self._update_reading()
-                self._process()
+        self._session.start_close(code, reason)
+        # Writes the frame, and reads on past unread messages for the reply.
+        self._process()
         self._arm_close_timer()
 
     def _fail(self, code: int, reason: str) -> None:
         """Close at once with *code*, without waiting for the peer's reply."""
-        conn = self._conn
-        if conn.state is _OPEN and not self._lost:
-            conn.send(Close(code, reason))
-            self._sent_close = (code, reason)
-            self._write(conn.data_to_send())
-        if self._close_code is None:
-            self._close_code, self._close_reason = code, reason
+        self._session.fail(code, reason)
+        self._flush()
         self._close_transport()
 
-    def _closed_exception(self) -> ConnectionClosed:
-        code = self._close_code
-        if code is not None:
-            return ConnectionClosed.create(code, self._close_reason)
-        if self._sent_close is not None:  # closing: our close frame says how
-            return ConnectionClosed.create(*self._sent_close)
-        return ConnectionClosedError(1006, "the connection was lost")
-
     def _arm_close_timer(self) -> None:
-        if self._close_timer is None and not self._lost and self._close_timeout is not None:
-            self._close_timer = self._loop.call_later(self._close_timeout, self._abort)
+        timeout = self._session.settings.close_timeout
+        if self._close_timer is None and not self._session.aborted and timeout is not None:
+            self._close_timer = self._loop.call_later(timeout, self._close_timed_out)
+
+    def _close_timed_out(self) -> None:
+        if not self._session.aborted:
+            self._session.logger.info("closing handshake timed out; closing the connection")
+            self._abort()
 
     def _abort(self) -> None:
-        if self._transport is not None and not self._lost:
+        if self._transport is not None and not self._session.aborted:
             self._transport.abort()
 
     def _close_transport(self) -> None:
@@ -594,204 +410,90 @@ class WebSocket:
 
     # -- keepalive ----------------------------------------------------------------
 
-    def _start_keepalive(self) -> None:
-        if self._ping_interval is not None and self._keepalive_task is None and not self._lost:
-            self._keepalive_task = self._loop.create_task(self._keepalive())
+    def _keepalive(self) -> None:
+        """Run the session's keepalive clock; called again when it says."""
+        self._keepalive_timer = None
+        expired, wake_at = self._session.keepalive(self._loop.time())
+        self._flush()  # a ping, or the close frame of an expired one
+        if expired:
+            self._close_transport()
+        elif wake_at is not None:
+            self._keepalive_timer = self._loop.call_at(wake_at, self._keepalive)
 
-    async def _keepalive(self) -> None:
-        assert self._ping_interval is not None
-        while True:
-            await asyncio.sleep(self._ping_interval)
-            if self._paused_queue:
-                # The peer filled our queue, so it is alive; its pong would
-                # wait behind the messages the application has not read.
-                continue
-            try:
-                waiter = await self.ping()
-            except ConnectionClosed:
-                return
-            if self._ping_timeout is None:
-                continue
-            try:
-                await asyncio.wait_for(waiter, self._ping_timeout)
-            except asyncio.TimeoutError:
-                if self._paused_queue:
-                    continue  # as above: stuck behind unread messages
-                self._logger.info("keepalive ping timed out; closing the connection")
-                self._fail(1011, "keepalive ping timeout")
-                return
-            except ConnectionClosed:
-                return
-
-    # -- transport callbacks ------------------------------------------------------
+    # -- the transport and the core -----------------------------------------------
 
     def _connection_made(self, transport: asyncio.Transport) -> None:
         self._transport = transport
-        transport.set_write_buffer_limits(high=self._write_limit)
+        transport.set_write_buffer_limits(high=self._session.settings.write_limit)
+        self._remote_address = transport.get_extra_info("peername")
+        self._local_address = transport.get_extra_info("sockname")
 
     def _data_received(self, data: bytes) -> None:
-        self._conn.receive_data(data)
-        if not (self._paused_queue or self._paused_answer):
-            self._process()
+        self._session.receive_data(data)
+        self._process()
 
-    def _eof_received(self) -> None:
-        self._conn.receive_data(b"")
-        self._process(force=True)
-
-    def _connection_lost(self, exc: Exception | None) -> None:
-        self._conn.receive_data(b"")
-        self._process(force=True)
-        self._lost = True
-        if self._close_code is None:
-            self._close_code = 1006
-            self._close_reason = "the connection closed without a closing handshake"
-        if self._close_timer is not None:
-            self._close_timer.cancel()
-        if self._keepalive_task is not None:
-            self._keepalive_task.cancel()
-        if not self._handshake_waiter.done():
-            self._handshake_waiter.set_result(None)
-        self._wake_reader()
+    def _connection_lost(self) -> None:
+        session = self._session
+        session.receive_data(b"")
+        self._process()  # what is left: input ended, so all of it
+        session.transport_closed()
+        for timer in (self._close_timer, self._keepalive_timer, self._resume_timer):
+            if timer is not None:
+                timer.cancel()
         self._write_paused = False
-        if self._drain_waiter is not None and not self._drain_waiter.done():
-            self._drain_waiter.set_result(None)
-        error = self._closed_exception()
-        for waiter, _ in self._pings.values():
-            if not waiter.done():
-                waiter.set_exception(error)
-                waiter.exception()  # retrieved: no "never retrieved" log if unawaited
-        self._pings.clear()
+        for waiter in (self._handshake_waiter, self._recv_waiter, self._drain_waiter):
+            self._wake(waiter)
         self._closed.set_result(None)
 
-    def _resume_writing(self) -> None:
-        self._write_paused = False
-        if self._drain_waiter is not None and not self._drain_waiter.done():
-            self._drain_waiter.set_result(None)
-
-    # -- the core -----------------------------------------------------------------
-
-    def _write(self, data: bytes) -> None:
-        transport = self._transport
-        if data and transport is not None and not transport.is_closing():
-            transport.write(data)
-
-    def _wake_reader(self) -> None:
-        waiter = self._recv_waiter
+    def _wake(self, waiter: asyncio.Future[None] | None) -> None:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _update_reading(self) -> None:
-        transport = self._transport
-        if transport is None or transport.is_closing():
-            return
-        if self._paused_queue or self._paused_answer:
-            transport.pause_reading()
-        else:
-            transport.resume_reading()
-
-    def _process(self, force: bool = False) -> None:
-        """Take events from the core until it needs data or the queue is full.
-
-        ``force`` (end of input) takes everything: no more data can arrive, so
-        what is buffered is all there is.
-        """
+    def _flush(self) -> None:
+        """Write what the core has queued (dropped if the transport is closing)."""
         conn = self._conn
-        queue = self._queue
-        max_queue = self._max_queue
-        got = False
-        # The request of a server waits for its answer even at end of input.
-        while not self._paused_answer and (force or not self._paused_queue):
-            event = conn.next_event()
-            if event is None:
-                break
-            cls = event.__class__
-            if cls is TextMessage or cls is BinaryMessage:
-                if self._discard:
-                    continue
-                full = max_queue is not None and len(queue) >= max_queue
-                if full and self._sent_close is not None:
-                    # Closing: read on for the peer's reply, and drop this and
-                    # every later message (never a message in part).
-                    self._discard = True
-                    continue
-                queue.append(event)  # type: ignore[arg-type]
-                got = True
-                if max_queue is not None and len(queue) >= max_queue and self._sent_close is None:
-                    self._paused_queue = True
-                    self._update_reading()
-            elif cls is Ping:
-                pass  # the core queued the pong
-            elif cls is Pong:
-                self._on_pong(event.payload)  # type: ignore[attr-defined]
-            elif cls is Close:
-                self._on_close(event)  # type: ignore[arg-type]
-                got = True
-            else:
-                self._on_handshake_event(event)
-        if got:
-            self._wake_reader()
-        data = conn.data_to_send()
-        if data:
-            self._write(data)
-        if conn.should_close_transport:
-            self._close_transport()
+        if conn.has_data_to_send:
+            data = conn.data_to_send()
+            transport = self._transport
+            if transport is not None and not transport.is_closing():
+                transport.write(data)
 
-    def _on_pong(self, payload: bytes) -> None:
-        if payload not in self._pings:
-            return  # unsolicited, or answers a ping already settled
-        now = self._loop.time()
-        # A pong answers its ping and every earlier one (dicts keep order).
-        for key in list(self._pings):
-            waiter, sent = self._pings.pop(key)
-            if not waiter.done():
-                waiter.set_result(now - sent)
-            if key == payload:
-                self._latency = now - sent
-                break
+    def _process(self) -> bool:
+        """Let the session take events from the core; act on what it found.
 
-    def _on_close(self, event: Close) -> None:
-        if self._close_code is None:
-            self._close_code, self._close_reason = event.code, event.reason
-        if event.failed:
-            self._logger.debug("connection failed: %d %s", event.code, event.reason)
-        # The client waits for the server to close TCP, but not forever.
-        self._arm_close_timer()
-
-    def _on_handshake_event(self, event: Event) -> None:
-        if isinstance(event, (Handshake, HTTPRequest)):
-            # Server: hold everything until process_request has answered.
-            self._request = event if isinstance(event, Handshake) else None
-            self._paused_answer = True
-            self._update_reading()
-            self._handshake_waiter.set_result(event)
-        elif isinstance(event, Reject):
-            if self._reject is None:
-                self._reject = event
-            if sum(map(len, self._reject_body)) < _MAX_REJECT_BODY:
-                self._reject_body.append(event.body)
-            if event.final and not self._handshake_waiter.done():
-                self._handshake_waiter.set_result(event)
-        elif not self._handshake_waiter.done():  # Accept, HandshakeFailed
-            if isinstance(event, Accept):
-                self._response = event
-            self._handshake_waiter.set_result(event)
-
-    def _answer(self, answer: Accept | Reject) -> bool:
-        """Server: send the answer to the request; True when it was accepted.
-
-        :raises LocalProtocolError: the core refused *answer* (nothing was sent).
+        Returns whether something for receivers arrived.
         """
-        self._conn.send(answer)
-        if isinstance(answer, Accept):
-            self._response = answer
-        self._paused_answer = False
-        self._update_reading()
-        self._process()  # writes the answer, then parses what followed the request
-        return isinstance(answer, Accept)
+        session, conn = self._session, self._conn
+        woke = session.process(self._loop.time())
+        if woke:
+            self._wake(self._recv_waiter)
+            if session.handshake_done:
+                self._wake(self._handshake_waiter)
+        if conn.has_data_to_send:
+            self._flush()  # pongs, the close reply, a server's answer
+        if conn.state is not _OPEN:
+            if conn.should_close_transport:
+                self._close_transport()
+            elif conn.state is _CLOSED:
+                self._arm_close_timer()  # a client waits for the server to close TCP
+        paused = session.reading_paused
+        transport = self._transport
+        if paused is not self._reading_paused and transport and not transport.is_closing():
+            self._reading_paused = paused
+            if paused:
+                transport.pause_reading()
+            else:
+                transport.resume_reading()
+        if self._resume_timer is None:
+            resume_at = session.resume_at
+            if resume_at is not None and not session.aborted:
+                self._resume_timer = self._loop.call_at(resume_at, self._resume)
+        return woke
 
-    def __repr__(self) -> str:
-        role = "client" if self._conn.client else "server"
-        return f"<WebSocket {role} {self._conn.state.name} {self.remote_address}>"
+    def _resume(self) -> None:
+        """The application did not ask for more in time: parse on anyway."""
+        self._resume_timer = None
+        self._process()
 
 
 class _MessageParts:
@@ -830,7 +532,7 @@ class _MessageParts:
         if not self._done:
             self._done = True
             if self._started:
-                self._ws._skip_partial = True
+                self._ws._session.abandon_message()
         if self._ws._stream is self:
             self._ws._stream = None
 
@@ -843,24 +545,15 @@ class ClientConnect:
 
     def __init__(
         self,
-        uri: str,
+        uri: WebSocketURI,
         request: Handshake,
-        ssl: ssl_module.SSLContext | bool | None,
-        open_timeout: float | None,
-        settings: _Settings,
+        ssl: ssl_module.SSLContext | None,
+        settings: Settings,
         kwargs: dict[str, Any],
     ) -> None:
-        self._uri = parse_uri(uri)
+        self._uri = uri
         self._request = request
-        self._ssl: ssl_module.SSLContext | None = None
-        if self._uri.secure:
-            if isinstance(ssl, ssl_module.SSLContext):
-                self._ssl = ssl
-            else:
-                self._ssl = ssl_module.create_default_context()
-        elif ssl is not None:
-            raise ValueError(f"connect() got an ssl argument for the ws:// URI {uri!r}")
-        self._open_timeout = open_timeout
+        self._ssl = ssl
         self._settings = settings
         self._kwargs = kwargs
         self._ws: WebSocket | None = None
@@ -877,8 +570,8 @@ class ClientConnect:
         await self._ws.close()
 
     async def _connect(self) -> WebSocket:
-        ws = self._settings.websocket(Role.CLIENT)
-        timeout = self._open_timeout
+        ws = WebSocket(Session(Role.CLIENT, self._settings))
+        timeout = self._settings.open_timeout
         try:
             await asyncio.wait_for(self._open(ws), timeout)
         except asyncio.TimeoutError:
@@ -886,7 +579,7 @@ class ClientConnect:
             raise TimeoutError(
                 f"timed out after {timeout} s while opening the connection to {uri}"
             ) from None
-        ws._start_keepalive()
+        ws._keepalive()
         return ws
 
     async def _open(self, ws: WebSocket) -> None:
@@ -899,24 +592,12 @@ class ClientConnect:
         await loop.create_connection(lambda: _Protocol(ws), ssl=self._ssl, **kwargs)
         try:
             ws._conn.send(self._request)
-            ws._write(ws._conn.data_to_send())
-            answer = await ws._handshake_waiter
+            ws._flush()
+            await ws._handshake_waiter
+            ws._session.client_result()
         except BaseException:
             ws._abort()
             raise
-        if isinstance(answer, Accept):
-            return
-        ws._abort()
-        if isinstance(answer, Reject) and ws._reject is not None:
-            raise InvalidHandshake(
-                f"the server rejected the WebSocket connection: HTTP {answer.status}",
-                answer.status,
-                ws._reject.headers,
-                b"".join(ws._reject_body)[:_MAX_REJECT_BODY],
-            )
-        if isinstance(answer, HandshakeFailed):
-            raise InvalidHandshake(f"invalid handshake response: {answer.reason}", answer.status)
-        raise InvalidHandshake("the connection closed during the opening handshake")
 
 
 def connect(
@@ -935,7 +616,7 @@ def connect(
     max_message_size: int | None = 1 << 20,
     max_queue: int | None = 16,
     write_limit: int = 1 << 16,
-    logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+    logger: Logger | None = None,
     **kwargs: Any,
 ) -> ClientConnect:
     """Open a WebSocket connection to *uri*: ``ws = await connect(uri)`` or
@@ -945,21 +626,7 @@ def connect(
     :param subprotocols: subprotocols to offer, most preferred first.
     :param extra_headers: headers added to the handshake request.
     :param origin: the ``Origin`` header.
-    :param compression: offer permessage-deflate (RFC 7692).
-    :param extensions: further :class:`~wsproto_lite.extensions.Extension` s to offer.
-    :param ssl: for ``wss://``, an :class:`ssl.SSLContext` (default: the
-        system's trusted CAs, :func:`ssl.create_default_context`).
-    :param open_timeout: seconds for TCP, TLS and the handshake together
-        (``None``: no limit); :class:`TimeoutError` beyond.
-    :param close_timeout: seconds the closing handshake may take before the
-        transport is aborted.
-    :param ping_interval: seconds between keepalive pings (``None``: none).
-    :param ping_timeout: seconds a keepalive ping waits for its pong before the
-        connection is closed with 1011 (``None``: wait forever).
-    :param max_message_size: the largest message accepted (1009 beyond).
-    :param max_queue: received message parts held before reading stops.
-    :param write_limit: bytes waiting to be written above which sends wait.
-    :param logger: defaults to ``logging.getLogger("wsproto_lite.asyncio.client")``.
+    {options}
     :param kwargs: passed to :meth:`asyncio.loop.create_connection` (e.g.
         ``sock=``, ``local_addr=``).
     :raises InvalidURI: *uri* is not a WebSocket URI (raised at once).
@@ -968,26 +635,9 @@ def connect(
     :raises TimeoutError: *open_timeout* expired.
     :raises OSError: the TCP connection could not be made.
     """
-    parsed = parse_uri(uri)
-    headers = extra_headers.items() if isinstance(extra_headers, Mapping) else extra_headers
-    request = Handshake(
-        host=parsed.host_header,
-        target=parsed.resource,
-        subprotocols=tuple(subprotocols or ()),
-        extra_headers=tuple(headers or ()),
-        origin=origin,
-    )
-    settings = _Settings(
-        _extensions(compression, extensions),
-        max_message_size,
-        close_timeout,
-        ping_interval,
-        ping_timeout,
-        max_queue,
-        write_limit,
-        logger or logging.getLogger("wsproto_lite.asyncio.client"),
-    )
-    return ClientConnect(uri, request, ssl, open_timeout, settings, kwargs)
+    settings = Settings.create("asyncio.client", locals())  # the arguments, by name
+    parsed, request = _common.client_request(uri, subprotocols, extra_headers, origin)
+    return ClientConnect(parsed, request, _common.client_ssl(parsed, ssl), settings, kwargs)
 
 
 # -- server -------------------------------------------------------------------------
@@ -1006,19 +656,15 @@ class Server:
         host: str | Sequence[str] | None,
         port: int | None,
         process_request: ProcessRequest | None,
-        subprotocols: Sequence[str] | None,
         ssl: ssl_module.SSLContext | None,
-        open_timeout: float | None,
-        settings: _Settings,
+        settings: Settings,
         kwargs: dict[str, Any],
     ) -> None:
         self._handler = handler
         self._host = host
         self._port = port
         self._process_request = process_request
-        self._subprotocols = subprotocols
         self._ssl = ssl
-        self._open_timeout = open_timeout
         self._settings = settings
         self._kwargs = kwargs
         #: The server's logger.
@@ -1121,7 +767,7 @@ class Server:
     # -- connections --------------------------------------------------------------
 
     def _new_protocol(self) -> _Protocol:
-        return _Protocol(self._settings.websocket(Role.SERVER), self._connection_made)
+        return _Protocol(WebSocket(Session(Role.SERVER, self._settings)), self._connection_made)
 
     def _connection_made(self, ws: WebSocket) -> None:
         if self._shutdown_task is not None:
@@ -1134,7 +780,7 @@ class Server:
     async def _serve(self, ws: WebSocket) -> None:
         try:
             try:
-                accepted = await asyncio.wait_for(self._handshake(ws), self._open_timeout)
+                accepted = await asyncio.wait_for(self._handshake(ws), self._settings.open_timeout)
             except asyncio.TimeoutError:
                 self.logger.info("opening handshake timed out (%s)", ws.remote_address)
                 ws._abort()
@@ -1144,54 +790,38 @@ class Server:
                 ws._abort()
                 return
             if accepted:
-                ws._start_keepalive()
+                ws._keepalive()
+                error = None
                 try:
                     await self._handler(ws)
-                except ConnectionClosed:
-                    # Usually this connection closing: not an error.
-                    ws._start_close(1000, "")
-                except Exception:
-                    self.logger.exception("connection handler failed")
-                    ws._start_close(1011, "internal error")
-                else:
-                    ws._start_close(1000, "")
+                except Exception as exc:
+                    error = exc
+                ws._start_close(*_session.handler_ended(self.logger, error))
             await ws.wait_closed()
         except asyncio.CancelledError:
             ws._abort()
             raise
 
     async def _handshake(self, ws: WebSocket) -> bool:
-        request = await ws._handshake_waiter
-        if not isinstance(request, (Handshake, HTTPRequest)):
-            if isinstance(request, HandshakeFailed):
-                self.logger.debug("invalid opening handshake: %s", request.reason)
+        await ws._handshake_waiter
+        session = ws._session
+        request = session.pending_request
+        if request is None:
             return False  # the core answered (400, 426, 431) or the client left
-        answer: Any = None
+        result: Any = None
+        error: Exception | None = None
         if self._process_request is not None:
             try:
-                answer = self._process_request(request)
-                if inspect.isawaitable(answer):
-                    answer = await answer
-            except Exception:
-                self.logger.exception("process_request failed")
-                answer = _internal_error()
-            if answer is not None and not isinstance(answer, (Accept, Reject)):
-                self.logger.error("process_request returned %r, not Accept/Reject/None", answer)
-                answer = _internal_error()
-        if ws._lost:  # the client left (or the server is closing) meanwhile
+                result = self._process_request(request)
+                if inspect.isawaitable(result):
+                    result = await result
+            except Exception as exc:
+                error = exc
+        if session.aborted:  # the client left (or the server is closing) meanwhile
             return False
-        if answer is None:
-            answer = default_answer(request, self._subprotocols)
-        try:
-            return ws._answer(answer)
-        except LocalProtocolError:
-            # E.g. Accept for a plain HTTP request, or an unoffered subprotocol.
-            self.logger.exception("process_request returned an answer that cannot be sent")
-            return ws._answer(_internal_error())
-
-
-def _internal_error() -> Reject:
-    return Reject(500, [("Content-Type", "text/plain")], b"Internal Server Error\n")
+        accepted = session.answer(result, error)
+        ws._process()  # writes the answer, then parses what followed the request
+        return accepted
 
 
 def serve(
@@ -1211,7 +841,7 @@ def serve(
     max_message_size: int | None = 1 << 20,
     max_queue: int | None = 16,
     write_limit: int = 1 << 16,
-    logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+    logger: Logger | None = None,
     **kwargs: Any,
 ) -> Server:
     """Create a WebSocket server; ``async with serve(...) as server:`` or
@@ -1230,33 +860,13 @@ def serve(
         ``None`` for the default: accept a handshake with the first matching
         subprotocol, answer 426 to plain HTTP.
     :param subprotocols: subprotocols this server speaks, preferred first.
-    :param compression: negotiate permessage-deflate (RFC 7692) when offered.
-    :param extensions: further extensions to negotiate.
-    :param ssl: an :class:`ssl.SSLContext` to serve ``wss://``.
-    :param open_timeout: seconds a client has to complete the handshake.
-    :param close_timeout: seconds the closing handshake (and a graceful
-        shutdown's wait for the handlers) may take.
-    :param ping_interval: seconds between keepalive pings (``None``: none).
-    :param ping_timeout: seconds a ping waits for its pong before the
-        connection is closed with 1011 (``None``: wait forever).
-    :param max_message_size: the largest message accepted (1009 beyond).
-    :param max_queue: received message parts held per connection before
-        reading stops.
-    :param write_limit: bytes waiting to be written above which sends wait.
-    :param logger: defaults to ``logging.getLogger("wsproto_lite.asyncio.server")``.
+    {options}
     :param kwargs: passed to :meth:`asyncio.loop.create_server` (e.g.
         ``sock=``, ``reuse_port=``, ``backlog=``).
     """
-    settings = _Settings(
-        _extensions(compression, extensions),
-        max_message_size,
-        close_timeout,
-        ping_interval,
-        ping_timeout,
-        max_queue,
-        write_limit,
-        logger or logging.getLogger("wsproto_lite.asyncio.server"),
-    )
-    return Server(
-        handler, host, port, process_request, subprotocols, ssl, open_timeout, settings, kwargs
-    )
+    settings = Settings.create("asyncio.server", locals())  # the arguments, by name
+    return Server(handler, host, port, process_request, ssl, settings, kwargs)
+
+
+_common.document(connect, "asyncio", "client")
+_common.document(serve, "asyncio", "server")

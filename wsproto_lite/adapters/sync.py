@@ -2,7 +2,8 @@
 
 The adapter moves bytes between a socket and a :class:`~wsproto_lite.Connection`
 and owns time: the opening and closing timeouts and the keepalive pings. Every
-protocol decision is the core's. A server::
+protocol decision is the core's, and what the three adapters share lives in
+one sans-I/O session. A server::
 
     from wsproto_lite.adapters.sync import serve
 
@@ -23,11 +24,13 @@ A client::
 
 Threads
     Every connection has a *reader* thread. It owns the socket's input and the
-    connection's clocks (keepalive, closing timeout), feeds the sans-I/O core,
-    and puts the parts of received messages in a queue of at most
-    ``max_queue`` parts that :meth:`WebSocket.recv` takes from. When the queue
-    is full the reader stops reading, so TCP slows down a peer that sends
-    faster than the application reads.
+    connection's clocks (keepalive, closing timeout) and feeds the sans-I/O
+    core. A received message waits for the application, and what follows it
+    is parsed when the application asks for the next one (by the application's
+    own thread, then), so that its answer goes out before, say, the reply to a
+    close frame that came next. Meanwhile the reader keeps up to
+    ``max_queue`` × 64 KiB of bytes, then stops reading, so TCP slows down a
+    peer that sends faster than the application reads.
 
     Application threads write their own messages: :meth:`WebSocket.send`
     returns once the kernel has taken every byte (``sendall``), so a peer that
@@ -41,43 +44,28 @@ Threads
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import selectors
 import socket
 import ssl as ssl_module
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import Any, cast
 
-from ..connection import Connection, Role
-from ..errors import LocalProtocolError
-from ..events import (
-    Accept,
-    BinaryMessage,
-    Close,
-    Event,
-    Handshake,
-    HandshakeFailed,
-    HTTPRequest,
-    Ping,
-    Pong,
-    Reject,
-    TextMessage,
-)
+from ..connection import Role
+from ..events import Accept, Close, Event, Handshake, HTTPRequest, Pong, Reject
 from ..extensions.base import Extension
 from ..states import ConnectionState
+from . import _common, _session
 from ._common import (
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
     InvalidHandshake,
     InvalidURI,
-    default_answer,
-    parse_uri,
 )
+from ._session import Logger, Part, Session, Settings
 
 __all__ = [
     "ConnectionClosed",
@@ -101,31 +89,11 @@ Answer = Accept | Reject | None
 ProcessRequest = Callable[[Handshake | HTTPRequest], Answer]
 #: The connection handler, called in a thread of its own.
 Handler = Callable[["WebSocket"], Any]
-_Logger = logging.Logger | logging.LoggerAdapter[Any]
-_Part = TextMessage | BinaryMessage
 
 _OPEN = ConnectionState.OPEN
 # One recv() per 64 KiB: large enough for throughput, small enough that a
-# streamed message part (what the queue holds) stays small.
+# streamed message part stays small.
 _RECV_SIZE = 1 << 16
-# The most of a rejection's body a client keeps for InvalidHandshake.body.
-_MAX_REJECT_BODY = 1 << 16
-
-
-def _extensions(compression: bool, extensions: Sequence[Extension] | None) -> list[Extension]:
-    """The extensions to configure: the given ones, plus permessage-deflate if asked."""
-    result = list(extensions or ())
-    if compression and not any(ext.name == "permessage-deflate" for ext in result):
-        try:
-            # Imported by name: the module is optional while the package grows.
-            import importlib
-
-            module = importlib.import_module("wsproto_lite.extensions.permessage_deflate")
-        except ImportError:  # pragma: no cover - depends on the installed version
-            pass
-        else:
-            result.append(module.PerMessageDeflate())
-    return result
 
 
 def _new_selector() -> selectors.BaseSelector:
@@ -136,7 +104,7 @@ def _new_selector() -> selectors.BaseSelector:
     return selectors.SelectSelector()  # pragma: no cover - Windows
 
 
-def _shutdown(sock: socket.socket) -> None:
+def _shutdown(sock: socket.socket, how: int = socket.SHUT_RDWR) -> None:
     """Wake every thread blocked on *sock* (recv, sendall) by shutting it down.
 
     The plain socket's ``shutdown`` is called even for an ``SSLSocket``, whose
@@ -144,7 +112,7 @@ def _shutdown(sock: socket.socket) -> None:
     reading through it.
     """
     with contextlib.suppress(OSError):  # not connected any more, or already closed
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        socket.socket.shutdown(sock, how)
 
 
 def _set_deadline(sock: socket.socket, deadline: float | None) -> None:
@@ -166,6 +134,25 @@ def _no_delay(sock: socket.socket) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+def _peername(sock: socket.socket) -> Any:
+    try:
+        return sock.getpeername()
+    except OSError:  # pragma: no cover - the peer left already
+        return None
+
+
+def _handshake_io(sock: socket.socket, session: Session, deadline: float | None) -> None:
+    """Write what the core queued, then read until the handshake has an outcome."""
+    _set_deadline(sock, deadline)
+    sock.sendall(session.conn.data_to_send())
+    while True:
+        session.process(time.monotonic())
+        if session.handshake_done:
+            return
+        _set_deadline(sock, deadline)
+        session.receive_data(sock.recv(_RECV_SIZE))
+
+
 class PongWaiter:
     """What :meth:`WebSocket.ping` returns: wait for the ping's pong.
 
@@ -176,12 +163,11 @@ class PongWaiter:
             print(f"latency: {pong.latency:.3f} s")
     """
 
-    __slots__ = ("_error", "_event", "_sent_at", "latency")
+    __slots__ = ("_error", "_event", "latency")
 
-    def __init__(self, sent_at: float) -> None:
+    def __init__(self) -> None:
         self._event = threading.Event()
         self._error: ConnectionClosed | None = None
-        self._sent_at = sent_at
         #: The round trip in seconds, once the pong arrived (``None`` before).
         self.latency: float | None = None
 
@@ -200,16 +186,15 @@ class PongWaiter:
         """Whether the pong arrived."""
         return self.latency is not None
 
-    def _resolve(self, now: float) -> None:
-        self.latency = now - self._sent_at
+    def _settle(self, result: float | ConnectionClosed) -> None:
+        if isinstance(result, ConnectionClosed):
+            self._error = result
+        else:
+            self.latency = result
         self._event.set()
 
-    def _abandon(self, error: ConnectionClosed) -> None:
-        self._error = error
-        self._event.set()
 
-
-class WebSocket:
+class WebSocket(_common.WebSocketBase):
     """An open WebSocket connection, on either side; safe to share between threads.
 
     Servers pass one to their handler; :func:`connect` returns one. Messages
@@ -219,128 +204,38 @@ class WebSocket:
     Not meant to be instantiated directly.
     """
 
-    def __init__(
-        self,
-        sock: socket.socket,
-        conn: Connection,
-        *,
-        response: Accept,
-        logger: _Logger,
-        close_timeout: float | None,
-        ping_interval: float | None,
-        ping_timeout: float | None,
-        max_queue: int | None,
-    ) -> None:
+    def __init__(self, sock: socket.socket, session: Session) -> None:
         self._sock = sock
-        self._conn = conn
-        self._response = response
-        self._logger = logger
-        self._close_timeout = close_timeout
-        self._ping_interval = ping_interval
-        self._ping_timeout = ping_timeout
-        self._max_queue = max_queue
+        self._session = session
+        self._conn = session.conn
+        self._close_timeout = session.settings.close_timeout
         # Read once: a closed socket no longer knows its addresses.
-        self._remote_address: Any = _peername(sock)
-        self._local_address: Any = sock.getsockname()
+        self._remote_address = _peername(sock)
+        self._local_address = sock.getsockname()
 
         # Lock order: _message_lock, then _write_lock, then _lock. _lock guards
-        # the core and every field below; it is never held during I/O.
+        # the session and every field below; it is never held during I/O.
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._write_lock = threading.Lock()  # one writer at a time, in order
         self._message_lock = threading.Lock()  # one message (or fragment series) at a time
         self._recv_lock = threading.Lock()  # one receiver at a time
-        self._dirty = False  # the core queued bytes that no writer has taken yet
-        self._leftover = b""  # taken from the core, not written: the socket was full
-
-        # Receiving.
-        self._queue: deque[_Part] = deque()
-        self._partial: list[_Part] = []  # parts of a message a timed-out recv() took
-        self._skip_partial = False  # an abandoned recv_streaming() left parts behind
-        self._discard = False  # closing locally: drop what does not fit in the queue
+        self._partial: list[Part] = []  # parts of a message a timed-out recv() took
         self._finished = False  # the reader is done and the socket closed
-
-        # Pings: payload -> (waiter), in the order they were sent.
-        self._pings: dict[bytes, PongWaiter] = {}
-        self._latency = 0.0
-
-        # Closing.
-        self._close_code: int | None = None
-        self._close_reason = ""
-        self._sent_close: tuple[int, str] | None = None
-        self._aborted = False
         self._sock_closed = False
         self._closed = threading.Event()
-
-        # Clocks, owned by the reader thread.
-        now = time.monotonic()
-        self._ping_due = None if ping_interval is None else now + ping_interval
-        self._keepalive: PongWaiter | None = None
-        self._pong_deadline: float | None = None
-        self._close_deadline: float | None = None
+        self._close_deadline: float | None = None  # owned by the reader thread
 
         self._reader = threading.Thread(
             target=self._run, name=f"wsproto_lite reader {self._remote_address}", daemon=True
         )
         self._reader.start()
 
-    # -- public properties --------------------------------------------------------
-
-    @property
-    def request(self) -> Handshake | None:
-        """The opening handshake's request (received by a server, sent by a client).
-
-        ``.target`` is the path and query, ``.headers`` every header,
-        ``.origin`` and ``.subprotocols`` the parsed values.
-        """
-        return self._conn.handshake
-
     @property
     def response(self) -> Accept:
         """The server's :class:`~wsproto_lite.events.Accept` (received or sent)."""
-        return self._response
-
-    @property
-    def subprotocol(self) -> str | None:
-        """The subprotocol agreed in the handshake, or ``None``."""
-        return self._conn.subprotocol
-
-    @property
-    def extensions(self) -> tuple[str, ...]:
-        """The extensions agreed in the handshake, as header elements."""
-        return self._conn.extensions
-
-    @property
-    def state(self) -> ConnectionState:
-        """The connection's :class:`~wsproto_lite.states.ConnectionState`."""
-        return self._conn.state
-
-    @property
-    def close_code(self) -> int | None:
-        """The close code: the peer's, the one this side failed the connection
-        with, or 1006 when the connection ended without a closing handshake.
-        ``None`` until the connection is closed."""
-        return self._close_code
-
-    @property
-    def close_reason(self) -> str:
-        """The close reason that goes with :attr:`close_code` (``""`` if none)."""
-        return self._close_reason
-
-    @property
-    def remote_address(self) -> Any:
-        """The peer's address, as the socket reports it (``(host, port)`` for IPv4)."""
-        return self._remote_address
-
-    @property
-    def local_address(self) -> Any:
-        """This end's address, as the socket reports it."""
-        return self._local_address
-
-    @property
-    def latency(self) -> float:
-        """The last round trip measured by :meth:`ping` (keepalive included), in seconds."""
-        return self._latency
+        assert self._session.response is not None
+        return self._session.response
 
     # -- receiving ----------------------------------------------------------------
 
@@ -368,11 +263,7 @@ class WebSocket:
             self._partial = []
         finally:
             self._recv_lock.release()
-        if len(parts) == 1:
-            return parts[0].data
-        if isinstance(parts[0], TextMessage):
-            return "".join([cast(str, p.data) for p in parts])
-        return b"".join([cast(bytes, p.data) for p in parts])
+        return _session.join(parts)
 
     def recv_streaming(self) -> Generator[Data, None, None]:
         """Iterate over the parts of the next message as they arrive.
@@ -398,7 +289,7 @@ class WebSocket:
         finally:
             if started and not finished:
                 with self._lock:
-                    self._skip_partial = True
+                    self._session.abandon_message()
             self._recv_lock.release()
 
     def __iter__(self) -> Iterator[Data]:
@@ -417,28 +308,47 @@ class WebSocket:
         if not self._recv_lock.acquire(blocking=False):
             raise RuntimeError("another thread is already receiving on this WebSocket")
 
-    def _next_part(self, deadline: float | None) -> _Part:
-        """Take the next message part from the queue, waiting for one if needed."""
+    def _next_part(self, deadline: float | None) -> Part:
+        """Take the next message part, parsing on or waiting for one if needed."""
+        session = self._session
+        while True:
+            with self._cond:
+                part = session.take_part(time.monotonic())
+                if part is not None:
+                    return part
+            if session.has_unparsed and self._parse_here():  # it asks for more: parse on
+                continue
+            with self._cond:
+                if session.queue:
+                    continue  # the reader delivered one meanwhile
+                if self._finished:
+                    raise session.closed_exception()
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError("no message arrived before the timeout")
+                self._cond.wait(remaining)
+
+    def _parse_here(self) -> bool:
+        """Parse in this thread, and hand the reader what it must act on.
+
+        Returns whether a part (or the close) arrived.
+        """
+        session, conn = self._session, self._conn
         with self._cond:
-            while True:
-                while not self._queue:
-                    if self._finished:
-                        raise self._closed_exception()
-                    if deadline is None:
-                        self._cond.wait()
-                    else:
-                        remaining = deadline - time.monotonic()
-                        if remaining <= 0:
-                            raise TimeoutError("no message arrived before the timeout")
-                        self._cond.wait(remaining)
-                part = self._queue.popleft()
-                self._cond.notify_all()  # the reader may wait for room
-                if self._skip_partial:
-                    # The remains of a message whose streaming was abandoned.
-                    if part.final:
-                        self._skip_partial = False
-                    continue
-                return part
+            if self._finished:
+                return False
+            paused, state = session.reading_paused, conn.state
+            woke = session.process(time.monotonic())
+            ended = conn.state is not state and conn.state is ConnectionState.CLOSED
+            if ended or (paused and not session.reading_paused):
+                self._cond.notify_all()  # a paused reader waits on the condition
+        if ended:
+            # The reader must close the socket (or wait for the server to),
+            # but it may sleep in poll(): the read side, which nothing needs
+            # any more, is shut down to wake it.
+            _shutdown(self._sock, socket.SHUT_RD)
+        self._flush_pending(only_if_writable=True)
+        return woke
 
     # -- sending ------------------------------------------------------------------
 
@@ -452,12 +362,7 @@ class WebSocket:
         :raises ConnectionClosed: the connection is closing or closed.
         :raises TypeError: *message* is neither ``str`` nor bytes-like.
         """
-        if type(message) is str:
-            event: Event = TextMessage(message)
-        elif isinstance(message, (bytes, bytearray, memoryview)):
-            event = BinaryMessage(bytes(message))  # no copy for bytes itself
-        else:
-            raise TypeError(f"send() takes str or bytes, not {type(message).__name__}")
+        event = _session.message_event(message)
         with self._message_lock:
             self._send_event(event)
 
@@ -472,27 +377,18 @@ class WebSocket:
         completed.
         """
         with self._message_lock:
-            kind: type[TextMessage] | type[BinaryMessage] | None = None
+            first: Part | None = None
             try:
                 for part in fragments:
-                    if isinstance(part, str):
-                        this: type[TextMessage] | type[BinaryMessage] = TextMessage
-                    elif isinstance(part, (bytes, bytearray, memoryview)):
-                        this = BinaryMessage
-                    else:
-                        raise TypeError(
-                            f"fragments must be str or bytes, not {type(part).__name__}"
-                        )
-                    if kind is not None and this is not kind:
-                        raise TypeError("all fragments of a message must be str, or all bytes")
-                    self._send_event(this(part, False))  # type: ignore[arg-type]
-                    kind = this
+                    event = _session.fragment_event(part, first)
+                    self._send_event(event)
+                    first = first or event
             except BaseException as exc:
-                if kind is not None and not isinstance(exc, ConnectionClosed):
+                if first is not None and not isinstance(exc, ConnectionClosed):
                     self._fail(1011, "error while sending a fragmented message")
                 raise
-            if kind is not None:
-                self._send_event(TextMessage("") if kind is TextMessage else BinaryMessage(b""))
+            if first is not None:
+                self._send_event(_session.last_fragment(first))
 
     def ping(self, data: Data | None = None) -> PongWaiter:
         """Send a ping; return a :class:`PongWaiter` that is set when its pong arrives.
@@ -508,23 +404,8 @@ class WebSocket:
         :raises ConnectionClosed: the connection is closing or closed.
         :raises RuntimeError: a ping with the same data is already pending.
         """
-        waiter = PongWaiter(time.monotonic())
-
-        def prepare() -> Event:  # runs with _lock held, so the check holds when sent
-            if data is None:
-                payload = os.urandom(4)
-                while payload in self._pings:  # pragma: no cover - 1 in 4 billion
-                    payload = os.urandom(4)
-            else:
-                payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-                if payload in self._pings:
-                    raise RuntimeError("a ping with the same data is already waiting for its pong")
-            event = Ping(payload)  # checks the size before anything is registered
-            waiter._sent_at = time.monotonic()
-            self._pings[payload] = waiter
-            return event
-
-        self._send_event(prepare)
+        waiter = PongWaiter()
+        self._send(lambda: self._session.ping(data, time.monotonic(), waiter._settle))
         return waiter
 
     def pong(self, data: Data = b"") -> None:
@@ -532,32 +413,26 @@ class WebSocket:
         payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
         self._send_event(Pong(payload))
 
-    def _send_event(self, event: Event | Callable[[], Event]) -> None:
-        """Queue *event* in the core and write it (with anything queued before it).
+    def _send_event(self, event: Event) -> None:
+        self._send(lambda: self._session.send(event))
 
-        *event* may be a function that makes the event; it runs with the
-        connection's lock held, once the connection is known to be open.
-        """
+    def _send(self, queue: Callable[[], bool]) -> None:
+        """Queue an event in the core with *queue* (``False``: the connection is
+        not open) and write it, with anything queued before it."""
         with self._write_lock:
             with self._lock:
-                open_ = self._conn.state is _OPEN and not self._aborted
-                if open_:
-                    self._conn.send(event if isinstance(event, Event) else event())
+                queued = queue()
                 # Whoever holds the write lock writes everything queued, the
                 # reader's answers included (it skips writing while we hold it).
-                data = self._take_output()
+                data = self._conn.data_to_send()
             written = self._write_all(data)
-        if not (open_ and written):
-            raise self._wait_closed_exception()
+        if not (queued and written):
+            # A closing handshake under way ends within close_timeout (someone
+            # armed that clock); waiting for it gives the exception its real code.
+            self._closed.wait(self._close_timeout)
+            with self._lock:
+                raise self._session.closed_exception()
         self._flush_pending()
-
-    def _take_output(self) -> bytes:
-        """Take the bytes to write: a flush's leftover, then the core's (``_lock`` held)."""
-        self._dirty = False
-        data = self._conn.data_to_send()
-        if self._leftover:
-            data, self._leftover = self._leftover + data, b""
-        return data
 
     def _write_all(self, data: bytes) -> bool:
         """Write *data* and whatever the core queues meanwhile (``_write_lock`` held).
@@ -568,45 +443,43 @@ class WebSocket:
             try:
                 self._sock.sendall(data)
             except OSError as exc:
-                self._logger.debug("write failed: %r", exc)
+                self._session.logger.debug("write failed: %r", exc)
                 self._abort()
                 return False
             with self._lock:
-                data = self._take_output()
+                data = self._conn.data_to_send()
         return True
 
     def _flush_pending(self, only_if_writable: bool = False) -> bool:
         """Write what the core queued, unless another thread is writing.
 
         A writer that holds ``_write_lock`` takes the core's output again after
-        each ``sendall`` and checks ``_dirty`` after releasing the lock, so
+        each ``sendall``, and looks once more after releasing the lock, so
         nothing queued meanwhile is left behind; that is why the reader can
         skip a write instead of waiting behind a long ``sendall``.
 
         With *only_if_writable* (the reader's way) nothing is written unless
         the socket can take it now: a reader blocked in ``sendall`` to a peer
         that does not read would stop its clocks, and a dead peer would go
-        unnoticed. The bytes are then kept for the next writer, and ``True``
-        is returned so that the reader waits for the socket to be writable.
+        unnoticed. The bytes then stay in the core for the next writer, and
+        ``True`` is returned so that the reader waits for the socket to be
+        writable.
         """
-        while True:
+        conn = self._conn
+        while conn.has_data_to_send:
             if not self._write_lock.acquire(blocking=False):
                 return False
             try:
-                with self._lock:
-                    if self._sock_closed:
-                        return False
-                    data = self._take_output()
-                if data and only_if_writable and not self._writable():
-                    with self._lock:
-                        self._leftover = data + self._leftover
+                if self._sock_closed:
+                    return False
+                if only_if_writable and not self._writable():
                     return True
+                with self._lock:
+                    data = conn.data_to_send()
                 self._write_all(data)
             finally:
                 self._write_lock.release()
-            with self._lock:
-                if not self._dirty:
-                    return False
+        return False
 
     def _writable(self) -> bool:
         with _new_selector() as selector:
@@ -622,11 +495,14 @@ class WebSocket:
         under way), waits for the peer's reply and the end of the TCP
         connection, at most ``close_timeout`` seconds after which the socket
         is closed anyway. Safe to call more than once, from any thread.
+        Messages received before the close can still be read with
+        :meth:`recv`; those that arrive after the first ``max_queue`` ones are
+        dropped rather than holding up the peer's reply.
 
         :raises LocalProtocolError: *code* or *reason* cannot be sent (e.g.
             1005, 1006, or a reason over 123 bytes).
         """
-        event = Close(code, reason)  # checks the reason before anything is sent
+        Close(code, reason)  # checks the reason before anything is sent
         timer = None
         if self._close_timeout is not None and not self._closed.is_set():
             # A watchdog, because sendall() to a peer that does not read, and
@@ -635,7 +511,13 @@ class WebSocket:
             timer.daemon = True
             timer.start()
         try:
-            self._start_close(event)
+            with self._write_lock:
+                with self._lock:
+                    self._session.start_close(code, reason)
+                    data = self._conn.data_to_send()
+                self._write_all(data)
+            # Parse on past unread messages: the peer's reply may wait behind them.
+            self._parse_here()
             self._closed.wait()
         finally:
             if timer is not None:
@@ -656,24 +538,9 @@ class WebSocket:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _start_close(self, event: Close) -> None:
-        """Send a close frame now if the connection is open."""
-        with self._write_lock:
-            with self._lock:
-                if self._conn.state is _OPEN and not self._aborted:
-                    self._conn.send(event)
-                    self._sent_close = (event.code, event.reason)
-                data = self._take_output()
-                # The peer's reply may be stuck behind messages the application
-                # no longer reads: read on, dropping what does not fit.
-                self._discard = True
-                self._cond.notify_all()
-            self._write_all(data)
-        self._flush_pending()
-
     def _on_close_timeout(self) -> None:
         if not self._closed.is_set():
-            self._logger.info("closing handshake timed out; closing the connection")
+            self._session.logger.info("closing handshake timed out; closing the connection")
             self._abort()
 
     def _fail(self, code: int, reason: str) -> None:
@@ -684,41 +551,17 @@ class WebSocket:
         since a peer being failed may well not be reading.
         """
         with self._lock:
-            if self._close_code is None and self._conn.state is _OPEN:
-                self._close_code, self._close_reason = code, reason
-            if self._conn.state is _OPEN and not self._aborted:
-                self._conn.send(Close(code, reason))
-                self._sent_close = (code, reason)
-                self._dirty = True
+            self._session.fail(code, reason)
         self._flush_pending(only_if_writable=True)
         self._abort()
 
     def _abort(self) -> None:
         """Stop everything: wake the reader and any writer; the reader closes the socket."""
         with self._cond:
-            self._aborted = True
-            self._discard = True
+            self._session.aborted = self._session.closing = True
             self._cond.notify_all()
             if not self._sock_closed:
                 _shutdown(self._sock)
-
-    def _closed_exception(self) -> ConnectionClosed:
-        code = self._close_code
-        if code is not None:
-            return ConnectionClosed.create(code, self._close_reason)
-        if self._sent_close is not None:  # closing: our close frame says how
-            return ConnectionClosed.create(*self._sent_close)
-        return ConnectionClosedError(1006, "the connection was lost")
-
-    def _wait_closed_exception(self) -> ConnectionClosed:
-        """The exception for a send on a connection that is not open.
-
-        A closing handshake under way ends within ``close_timeout`` (someone
-        armed that clock); waiting for it gives the exception its real code.
-        """
-        self._closed.wait(self._close_timeout)
-        with self._lock:
-            return self._closed_exception()
 
     # -- the reader thread --------------------------------------------------------
 
@@ -728,25 +571,33 @@ class WebSocket:
                 selector.register(self._sock, selectors.EVENT_READ)
                 self._read_loop(selector)
         except Exception:  # pragma: no cover - a bug; say so rather than hang
-            self._logger.exception("the WebSocket reader failed")
+            self._session.logger.exception("the WebSocket reader failed")
         finally:
             self._finish()
 
     def _read_loop(self, selector: selectors.BaseSelector) -> None:
-        sock = self._sock
-        conn = self._conn
+        sock, session, conn = self._sock, self._session, self._conn
         writing = False  # the selector also waits for the socket to be writable
         while True:
-            self._process()
-            with self._lock:
-                done = conn.should_close_transport or self._aborted
+            with self._cond:
+                if session.process(time.monotonic()):
+                    self._cond.notify_all()
+                done = conn.should_close_transport or session.aborted
+                paused = session.reading_paused
+                resume_at = session.resume_at
             if done:
-                if not self._aborted:
+                if not session.aborted:
                     self._final_flush()
                 return
+            timeout = self._check_clocks(resume_at)
             stuck = self._flush_pending(only_if_writable=True)
-            timeout = self._check_clocks()
-            if self._aborted:
+            if session.aborted:
+                continue
+            if paused:
+                # Wait for the application: it wakes us when it has parsed on.
+                with self._cond:
+                    if session.reading_paused and not session.aborted:
+                        self._cond.wait(timeout)
                 continue
             # An SSL socket may hold decrypted bytes that poll() cannot see.
             pending = isinstance(sock, ssl_module.SSLSocket) and sock.pending()
@@ -761,130 +612,32 @@ class WebSocket:
             try:
                 data = sock.recv(_RECV_SIZE)
             except OSError as exc:
-                self._logger.debug("read failed: %r", exc)
+                session.logger.debug("read failed: %r", exc)
                 data = b""
             with self._lock:
-                conn.receive_data(data)
+                session.receive_data(data)
 
-    def _process(self) -> None:
-        """Take events from the core until it needs more data."""
-        conn = self._conn
-        while True:
-            with self._lock:
-                event = conn.next_event()
-                if event is None:
-                    return
-                cls = event.__class__
-                if cls is not TextMessage and cls is not BinaryMessage:
-                    # Pings and closes make the core queue an answer.
-                    self._dirty = True
-            if cls is TextMessage or cls is BinaryMessage:
-                self._deliver(event)  # type: ignore[arg-type]
-            elif cls is Pong:
-                self._on_pong(event.payload)  # type: ignore[attr-defined]
-            elif cls is Close:
-                self._on_close(event)  # type: ignore[arg-type]
-            # Ping: the core queued the pong already.
-
-    def _deliver(self, part: _Part) -> None:
-        """Queue a message part; wait for room while the queue is full."""
-        limit = self._max_queue
-        with self._cond:
-            if limit is None or len(self._queue) < limit:
-                self._queue.append(part)
-                self._cond.notify_all()
-                return
-            if self._discard:
-                return
-        # Full: answer what is owed before waiting, since waiting stops reading.
-        self._flush_pending(only_if_writable=True)
-        # Resume well below the limit, so that reading is not toggled for
-        # every message consumed.
-        low_water = limit // 4
-        with self._cond:
-            while len(self._queue) > low_water and not self._discard:
-                self._cond.wait()
-            if len(self._queue) < limit:
-                self._queue.append(part)
-                self._cond.notify_all()
-        # While the queue was full nothing was read, a pong included: the
-        # keepalive clock restarts rather than blame the peer for our pause.
-        if self._pong_deadline is not None and self._ping_timeout is not None:
-            self._pong_deadline = max(self._pong_deadline, time.monotonic() + self._ping_timeout)
-
-    def _on_pong(self, payload: bytes) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if payload not in self._pings:
-                return  # unsolicited, or answers a ping already settled
-            # A pong answers its ping and every earlier one (dicts keep order).
-            answered = []
-            for key in list(self._pings):
-                answered.append(self._pings.pop(key))
-                if key == payload:
-                    break
-            self._latency = now - answered[-1]._sent_at
-        for waiter in answered:
-            waiter._resolve(now)
-
-    def _on_close(self, event: Close) -> None:
-        with self._lock:
-            if self._close_code is None:
-                self._close_code, self._close_reason = event.code, event.reason
-        if event.failed:
-            self._logger.info("connection failed: %d %s", event.code, event.reason)
-
-    def _check_clocks(self) -> float | None:
+    def _check_clocks(self, resume_at: float | None) -> float | None:
         """Act on the clocks that are due; return seconds until the next one."""
         now = time.monotonic()
         with self._lock:
             state = self._conn.state
-        if state is not _OPEN:
+            expired, due = self._session.keepalive(now) if state is _OPEN else (False, None)
+        if expired:
+            self._fail(1011, "keepalive ping timeout")
+            return None
+        if state is not _OPEN and self._close_timeout is not None:
             # A closing handshake is under way, or a client waits for the
             # server to close TCP (RFC 6455 §7.1.1): not for ever.
-            if self._close_timeout is None:
-                return None
             if self._close_deadline is None:
                 self._close_deadline = now + self._close_timeout
-            remaining = self._close_deadline - now
-            if remaining <= 0:
-                self._logger.info("closing handshake timed out; closing the connection")
-                self._abort()
+            if now >= self._close_deadline:
+                self._on_close_timeout()
                 return None
-            return remaining
-        if self._ping_interval is None:
-            return None
-        keepalive = self._keepalive
-        if keepalive is not None:
-            if keepalive.is_set():
-                self._keepalive = None
-                self._pong_deadline = None
-                self._ping_due = keepalive._sent_at + self._ping_interval
-            elif self._pong_deadline is not None and now >= self._pong_deadline:
-                self._logger.info("keepalive ping timed out; closing the connection")
-                self._fail(1011, "keepalive ping timeout")
-                return None
-        if self._keepalive is None and self._ping_due is not None and now >= self._ping_due:
-            self._send_keepalive(now)
-        due = self._pong_deadline if self._keepalive is not None else self._ping_due
+            due = self._close_deadline
+        if resume_at is not None:
+            due = resume_at if due is None else min(due, resume_at)
         return None if due is None else max(0.0, due - now)
-
-    def _send_keepalive(self, now: float) -> None:
-        waiter = PongWaiter(now)
-        with self._lock:
-            if self._conn.state is not _OPEN or self._aborted:
-                return
-            payload = os.urandom(4)
-            while payload in self._pings:  # pragma: no cover - 1 in 4 billion
-                payload = os.urandom(4)
-            self._conn.send(Ping(payload))
-            self._pings[payload] = waiter
-            self._dirty = True
-        self._keepalive = waiter
-        self._ping_due = None
-        if self._ping_timeout is not None:
-            self._pong_deadline = now + self._ping_timeout
-        self._flush_pending(only_if_writable=True)
 
     def _final_flush(self) -> None:
         """Write the last bytes (a close reply, say) before closing the socket.
@@ -900,7 +653,7 @@ class WebSocket:
         try:
             with self._write_lock:
                 with self._lock:
-                    data = self._take_output()
+                    data = self._conn.data_to_send()
                 self._write_all(data)
         finally:
             if timer is not None:
@@ -909,10 +662,7 @@ class WebSocket:
     def _finish(self) -> None:
         """Close the socket and wake everyone who waits (the reader's last act)."""
         with self._cond:
-            self._discard = True
-            if self._close_code is None:
-                self._close_code = 1006
-                self._close_reason = "the connection closed without a closing handshake"
+            self._session.closing = True
             # Shut down first: it wakes a writer blocked in sendall, whose
             # write lock the close below waits for (so no thread is inside a
             # system call on the descriptor when it is released).
@@ -922,25 +672,9 @@ class WebSocket:
             self._sock_closed = True
         with self._cond:
             self._finished = True
+            self._session.transport_closed()
             self._cond.notify_all()
-            pings = list(self._pings.values())
-            self._pings.clear()
-            error = self._closed_exception()
-        for waiter in pings:
-            waiter._abandon(error)
-        self._logger.debug("connection closed: %d %s", self._close_code, self._close_reason)
         self._closed.set()
-
-    def __repr__(self) -> str:
-        role = "client" if self._conn.client else "server"
-        return f"<WebSocket {role} {self._conn.state.name} {self._remote_address}>"
-
-
-def _peername(sock: socket.socket) -> Any:
-    try:
-        return sock.getpeername()
-    except OSError:  # pragma: no cover - the peer left already
-        return None
 
 
 # -- client -------------------------------------------------------------------------
@@ -962,7 +696,7 @@ def connect(
     max_message_size: int | None = 1 << 20,
     max_queue: int | None = 16,
     write_limit: int = 1 << 16,
-    logger: _Logger | None = None,
+    logger: Logger | None = None,
 ) -> WebSocket:
     """Open a WebSocket connection to *uri*; ``with connect(uri) as ws:`` closes it on exit.
 
@@ -970,128 +704,39 @@ def connect(
     :param subprotocols: subprotocols to offer, most preferred first.
     :param extra_headers: headers added to the handshake request.
     :param origin: the ``Origin`` header.
-    :param compression: offer permessage-deflate (RFC 7692).
-    :param extensions: further :class:`~wsproto_lite.extensions.Extension` s to offer.
-    :param ssl: for ``wss://``, an :class:`ssl.SSLContext` (default: the
-        system's trusted CAs, :func:`ssl.create_default_context`).
-    :param open_timeout: seconds for TCP, TLS and the handshake together
-        (``None``: no limit); :class:`TimeoutError` beyond.
-    :param close_timeout: seconds the closing handshake may take before the
-        socket is closed anyway.
-    :param ping_interval: seconds between keepalive pings (``None``: none).
-    :param ping_timeout: seconds a keepalive ping waits for its pong before the
-        connection is closed with 1011 (``None``: wait forever).
-    :param max_message_size: the largest message accepted (1009 beyond).
-    :param max_queue: received message parts held before reading stops.
-    :param write_limit: accepted for symmetry with the asyncio adapter; there
-        is no write buffer here, since :meth:`WebSocket.send` returns only
-        once the kernel has taken every byte.
-    :param logger: defaults to ``logging.getLogger("wsproto_lite.sync.client")``.
+    {options}
     :raises InvalidURI: *uri* is not a WebSocket URI.
     :raises InvalidHandshake: the server refused (``.status``, ``.headers``,
         ``.body``) or answered something invalid.
     :raises TimeoutError: *open_timeout* expired.
     :raises OSError: the TCP connection could not be made.
     """
-    del write_limit  # see the docstring
-    parsed = parse_uri(uri)
-    ssl_context: ssl_module.SSLContext | None
-    if parsed.secure:
-        if ssl is None or ssl is True:
-            ssl_context = ssl_module.create_default_context()
-        elif ssl is False:
-            raise ValueError(f"connect() got ssl=False for the wss:// URI {uri!r}")
-        else:
-            ssl_context = ssl
-    elif ssl is not None and ssl is not False:
-        raise ValueError(f"connect() got an ssl argument for the ws:// URI {uri!r}")
-    else:
-        ssl_context = None
-    extra: Any = extra_headers or ()
-    if hasattr(extra, "items"):
-        extra = list(extra.items())
-    request = Handshake(
-        host=parsed.host_header,
-        target=parsed.resource,
-        subprotocols=tuple(subprotocols or ()),
-        extra_headers=extra,
-        origin=origin,
-    )
-    conn = Connection(
-        Role.CLIENT,
-        extensions=_extensions(compression, extensions),
-        max_message_size=max_message_size,
-        stream=True,
-    )
+    settings = Settings.create("sync.client", locals())  # the arguments, by name
+    parsed, request = _common.client_request(uri, subprotocols, extra_headers, origin)
+    ssl_context = _common.client_ssl(parsed, ssl)
+    session = Session(Role.CLIENT, settings)
+    session.conn.send(request)
     deadline = None if open_timeout is None else time.monotonic() + open_timeout
+    too_slow = f"timed out after {open_timeout} s while opening the connection to {uri}"
     try:
         sock = socket.create_connection((parsed.host, parsed.port), timeout=open_timeout)
     except TimeoutError:
-        raise TimeoutError(
-            f"timed out after {open_timeout} s while opening the connection to {uri}"
-        ) from None
+        raise TimeoutError(too_slow) from None
     try:
         _no_delay(sock)
         if ssl_context is not None:
             _set_deadline(sock, deadline)
             sock = ssl_context.wrap_socket(sock, server_hostname=parsed.host)
-        response = _client_handshake(sock, conn, request, deadline)
+        _handshake_io(sock, session, deadline)
+        session.client_result()
         sock.settimeout(None)
     except TimeoutError:
         sock.close()
-        raise TimeoutError(
-            f"timed out after {open_timeout} s while opening the connection to {uri}"
-        ) from None
+        raise TimeoutError(too_slow) from None
     except BaseException:
         sock.close()
         raise
-    return WebSocket(
-        sock,
-        conn,
-        response=response,
-        logger=logger or logging.getLogger("wsproto_lite.sync.client"),
-        close_timeout=close_timeout,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-        max_queue=max_queue,
-    )
-
-
-def _client_handshake(
-    sock: socket.socket, conn: Connection, request: Handshake, deadline: float | None
-) -> Accept:
-    """Send *request* and read the answer; return the server's Accept."""
-    conn.send(request)
-    _set_deadline(sock, deadline)
-    sock.sendall(conn.data_to_send())
-    reject: Reject | None = None
-    body: list[bytes] = []
-    size = 0
-    while True:
-        event = conn.next_event()
-        if event is None:
-            _set_deadline(sock, deadline)
-            conn.receive_data(sock.recv(_RECV_SIZE))
-            continue
-        if isinstance(event, Accept):
-            return event
-        if isinstance(event, Reject):
-            if reject is None:
-                reject = event
-            if size < _MAX_REJECT_BODY:
-                body.append(event.body)
-                size += len(event.body)
-            if event.final:
-                raise InvalidHandshake(
-                    f"the server rejected the WebSocket connection: HTTP {reject.status}",
-                    reject.status,
-                    reject.headers,
-                    b"".join(body)[:_MAX_REJECT_BODY],
-                )
-        elif isinstance(event, HandshakeFailed):
-            raise InvalidHandshake(f"invalid handshake response: {event.reason}", event.status)
-        else:  # pragma: no cover - nothing else comes before the answer
-            raise InvalidHandshake(f"unexpected {type(event).__name__} during the handshake")
+    return WebSocket(sock, session)
 
 
 # -- server -------------------------------------------------------------------------
@@ -1121,33 +766,17 @@ class Server:
         self,
         sockets: list[socket.socket],
         handler: Handler,
-        *,
         process_request: ProcessRequest | None,
-        subprotocols: Sequence[str] | None,
-        extensions: list[Extension],
         ssl: ssl_module.SSLContext | None,
-        open_timeout: float | None,
-        close_timeout: float | None,
-        ping_interval: float | None,
-        ping_timeout: float | None,
-        max_message_size: int | None,
-        max_queue: int | None,
-        logger: _Logger,
+        settings: Settings,
     ) -> None:
         self._sockets = sockets
         self._handler = handler
         self._process_request = process_request
-        self._subprotocols = subprotocols
-        self._extensions = extensions
         self._ssl = ssl
-        self._open_timeout = open_timeout
-        self._close_timeout = close_timeout
-        self._ping_interval = ping_interval
-        self._ping_timeout = ping_timeout
-        self._max_message_size = max_message_size
-        self._max_queue = max_queue
+        self._settings = settings
         #: The server's logger.
-        self.logger = logger
+        self.logger = settings.logger
         self._lock = threading.Lock()
         self._peers: dict[threading.Thread, _Peer] = {}
         self._stopping = False
@@ -1258,7 +887,8 @@ class Server:
                 closer = threading.Thread(target=peer.ws.close, args=(code, reason), daemon=True)
                 closer.start()
                 closers.append(closer)
-        deadline = None if self._close_timeout is None else time.monotonic() + self._close_timeout
+        timeout = self._settings.close_timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
         me = threading.current_thread()
         for thread, _ in peers:
             if thread is not me:
@@ -1305,16 +935,12 @@ class Server:
             if stopping:  # accepted just as the server was shutting down
                 ws.close(1001, "going away")
                 return
+            error = None
             try:
                 self._handler(ws)
-            except ConnectionClosed:
-                pass  # the handler let the closing of the connection end it
-            except Exception:
-                self.logger.exception("connection handler failed")
-                ws.close(1011, "internal error")
-            else:
-                ws.close(1000, "")
-            ws.close()  # waits for the end, whatever the handler did
+            except Exception as exc:
+                error = exc
+            ws.close(*_session.handler_ended(self.logger, error))  # waits for the end
         except Exception:  # pragma: no cover - a bug; the thread must not die silently
             self.logger.exception("unexpected error while serving a connection")
         finally:
@@ -1325,7 +951,8 @@ class Server:
         """Do TLS and the opening handshake within open_timeout; None if it failed."""
         sock = peer.sock
         address = _peername(sock)
-        deadline = None if self._open_timeout is None else time.monotonic() + self._open_timeout
+        timeout = self._settings.open_timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
             _no_delay(sock)
             if self._ssl is not None:
@@ -1337,85 +964,34 @@ class Server:
                 if self._stopping:
                     raise OSError("the server is shutting down")
                 tls.do_handshake()
-            conn = Connection(
-                Role.SERVER,
-                extensions=self._extensions,
-                max_message_size=self._max_message_size,
-                stream=True,
-            )
-            while True:
-                event = conn.next_event()
-                if event is None:
-                    _set_deadline(sock, deadline)
-                    conn.receive_data(sock.recv(_RECV_SIZE))
-                    continue
-                if isinstance(event, (Handshake, HTTPRequest)):
-                    answer = self._answer(conn, event)
-                    if isinstance(answer, Accept):
-                        with self._lock:
-                            if self._stopping:
-                                raise OSError("the server is shutting down")
-                            peer.accepted = True
-                    _set_deadline(sock, deadline)
-                    sock.sendall(conn.data_to_send())
-                    if isinstance(answer, Accept):
-                        sock.settimeout(None)
-                        return WebSocket(
-                            sock,
-                            conn,
-                            response=answer,
-                            logger=self.logger,
-                            close_timeout=self._close_timeout,
-                            ping_interval=self._ping_interval,
-                            ping_timeout=self._ping_timeout,
-                            max_queue=self._max_queue,
-                        )
-                    self.logger.info(
-                        "answered %s %s with HTTP %d",
-                        getattr(event, "method", "GET"),
-                        event.target,
-                        answer.status,
-                    )
-                    break
-                if isinstance(event, HandshakeFailed):
-                    self.logger.info("invalid opening handshake: %s", event.reason)
-                    sock.sendall(conn.data_to_send())  # the error response
-                    break
+            session = Session(Role.SERVER, self._settings)
+            _handshake_io(sock, session, deadline)
+            request = session.pending_request
+            accepted = False
+            if request is not None:  # else the core answered (400, 426, 431)
+                result, error = None, None
+                if self._process_request is not None:
+                    try:
+                        result = self._process_request(request)
+                    except Exception as exc:
+                        error = exc
+                accepted = session.answer(result, error)
+                if accepted:
+                    with self._lock:
+                        if self._stopping:
+                            raise OSError("the server is shutting down")
+                        peer.accepted = True
+            _set_deadline(sock, deadline)
+            sock.sendall(session.conn.data_to_send())
+            if accepted:
+                sock.settimeout(None)
+                return WebSocket(sock, session)
         except TimeoutError:
             self.logger.info("opening handshake timed out (%s)", address)
         except OSError as exc:
             self.logger.debug("opening handshake failed (%s): %r", address, exc)
         sock.close()
         return None
-
-    def _answer(self, conn: Connection, request: Handshake | HTTPRequest) -> Accept | Reject:
-        """Ask process_request (or the default) and queue the answer in *conn*."""
-        answer: Any = None
-        if self._process_request is not None:
-            try:
-                answer = self._process_request(request)
-            except Exception:
-                self.logger.exception("process_request failed")
-                answer = _internal_error()
-            if answer is not None and not isinstance(answer, (Accept, Reject)):
-                self.logger.error("process_request returned %r, not Accept/Reject/None", answer)
-                answer = _internal_error()
-        if answer is None:
-            answer = default_answer(request, self._subprotocols)
-        try:
-            conn.send(answer)
-        except LocalProtocolError:
-            # E.g. Accept for a plain HTTP request, or an unoffered subprotocol.
-            self.logger.exception("process_request returned an answer that cannot be sent")
-            answer = _internal_error()
-            conn.send(answer)
-        if isinstance(answer, Reject) and not answer.final:
-            conn.send(Reject(answer.status, final=True))  # one answer, so end its body
-        return cast("Accept | Reject", answer)
-
-
-def _internal_error() -> Reject:
-    return Reject(500, [("Content-Type", "text/plain")], b"Internal Server Error\n")
 
 
 def _listen(host: str | Sequence[str] | None, port: int | None) -> list[socket.socket]:
@@ -1477,7 +1053,7 @@ def serve(
     max_message_size: int | None = 1 << 20,
     max_queue: int | None = 16,
     write_limit: int = 1 << 16,
-    logger: _Logger | None = None,
+    logger: Logger | None = None,
 ) -> Server:
     """Create a WebSocket server, listening at once; run it with :meth:`Server.serve_forever`.
 
@@ -1494,35 +1070,11 @@ def serve(
         ``None`` for the default: accept a handshake with the first matching
         subprotocol, answer 426 to plain HTTP.
     :param subprotocols: subprotocols this server speaks, preferred first.
-    :param compression: negotiate permessage-deflate (RFC 7692) when offered.
-    :param extensions: further extensions to negotiate.
-    :param ssl: an :class:`ssl.SSLContext` to serve ``wss://``.
-    :param open_timeout: seconds a client has to complete TLS and the handshake.
-    :param close_timeout: seconds the closing handshake (and a graceful
-        shutdown's wait for the handlers) may take.
-    :param ping_interval: seconds between keepalive pings (``None``: none).
-    :param ping_timeout: seconds a ping waits for its pong before the
-        connection is closed with 1011 (``None``: wait forever).
-    :param max_message_size: the largest message accepted (1009 beyond).
-    :param max_queue: received message parts held per connection before
-        reading stops.
-    :param write_limit: accepted for symmetry with the asyncio adapter (sends
-        block in ``sendall``; there is no write buffer to limit).
-    :param logger: defaults to ``logging.getLogger("wsproto_lite.sync.server")``.
+    {options}
     """
-    del write_limit  # see the docstring
-    return Server(
-        _listen(host, port),
-        handler,
-        process_request=process_request,
-        subprotocols=subprotocols,
-        extensions=_extensions(compression, extensions),
-        ssl=ssl,
-        open_timeout=open_timeout,
-        close_timeout=close_timeout,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-        max_message_size=max_message_size,
-        max_queue=max_queue,
-        logger=logger or logging.getLogger("wsproto_lite.sync.server"),
-    )
+    settings = Settings.create("sync.server", locals())  # the arguments, by name
+    return Server(_listen(host, port), handler, process_request, ssl, settings)
+
+
+_common.document(connect, "sync", "client", hands_to="kernel")
+_common.document(serve, "sync", "server", hands_to="kernel")

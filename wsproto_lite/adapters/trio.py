@@ -2,7 +2,8 @@
 
 The adapter moves bytes between a :class:`trio.abc.Stream` and a
 :class:`~wsproto_lite.Connection` and owns time: the opening and closing
-timeouts and the keepalive pings. Every protocol decision is the core's.
+timeouts and the keepalive pings. Every protocol decision is the core's, and
+what the three adapters share lives in one sans-I/O session.
 
 A server runs until it is cancelled, then shuts down gracefully (every
 connection is closed with 1001)::
@@ -28,12 +29,15 @@ connection is closed with 1001)::
 Tasks
     Every connection has a reader task (and a keepalive task) in a nursery:
     the one :func:`connect` opens, the server's, or the one given to
-    :func:`connect_websocket`. The reader feeds the sans-I/O core and puts the
-    parts of received messages in a queue of at most ``max_queue`` parts;
-    when it is full the reader stops reading, so TCP slows down a peer that
-    sends faster than the application reads. :meth:`WebSocket.send` returns
-    once the stream has taken every byte (``send_all``), so a peer that does
-    not read blocks the sender instead of growing its memory.
+    :func:`connect_websocket`. The reader feeds the sans-I/O core. A received
+    message waits for the application, and what follows it is parsed when the
+    application asks for the next one, so that its answer goes out before,
+    say, the reply to a close frame that came next. Meanwhile the reader keeps
+    up to ``max_queue`` × 64 KiB of bytes, then stops reading, so TCP slows
+    down a peer that sends faster than the application reads.
+    :meth:`WebSocket.send` returns once the stream has taken every byte
+    (``send_all``), so a peer that does not read blocks the sender instead of
+    growing its memory.
 
 Cancellation
     Cancelling :meth:`WebSocket.recv` loses nothing. Cancelling a send while
@@ -45,11 +49,8 @@ from __future__ import annotations
 
 import errno
 import inspect
-import logging
 import math
-import os
 import ssl as ssl_module
-from collections import deque
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -61,36 +62,24 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import asynccontextmanager, suppress
-from typing import Any, cast
+from typing import Any
 
 import trio
 
-from ..connection import Connection, Role
+from ..connection import Role
 from ..errors import LocalProtocolError
-from ..events import (
-    Accept,
-    BinaryMessage,
-    Close,
-    Event,
-    Handshake,
-    HandshakeFailed,
-    HTTPRequest,
-    Ping,
-    Pong,
-    Reject,
-    TextMessage,
-)
+from ..events import Accept, Close, Event, Handshake, HTTPRequest, Pong, Reject
 from ..extensions.base import Extension
 from ..states import ConnectionState
+from . import _common, _session
 from ._common import (
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
     InvalidHandshake,
     InvalidURI,
-    default_answer,
-    parse_uri,
 )
+from ._session import Logger, Part, Session, Settings
 
 __all__ = [
     "ConnectionClosed",
@@ -115,50 +104,26 @@ Answer = Accept | Reject | None
 ProcessRequest = Callable[[Handshake | HTTPRequest], Answer | Awaitable[Answer]]
 #: The connection handler.
 Handler = Callable[["WebSocket"], Awaitable[Any]]
-_Logger = logging.Logger | logging.LoggerAdapter[Any]
-_Part = TextMessage | BinaryMessage
 
 _OPEN = ConnectionState.OPEN
 # One receive_some() per 64 KiB: large enough for throughput, small enough that
-# a streamed message part (what the queue holds) stays small.
+# a streamed message part stays small.
 _RECV_SIZE = 1 << 16
-# The most of a rejection's body a client keeps for InvalidHandshake.body.
-_MAX_REJECT_BODY = 1 << 16
 # What a stream raises once the peer or this side closed it.
 _STREAM_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError)
 # accept() errors that mean "out of resources, try again soon" rather than a bug.
 _ACCEPT_RETRY = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 
 
-def _extensions(compression: bool, extensions: Sequence[Extension] | None) -> list[Extension]:
-    """The extensions to configure: the given ones, plus permessage-deflate if asked."""
-    result = list(extensions or ())
-    if compression and not any(ext.name == "permessage-deflate" for ext in result):
-        try:
-            # Imported by name: the module is optional while the package grows.
-            import importlib
-
-            module = importlib.import_module("wsproto_lite.extensions.permessage_deflate")
-        except ImportError:  # pragma: no cover - depends on the installed version
-            pass
-        else:
-            result.append(module.PerMessageDeflate())
-    return result
-
-
 def _deadline(timeout: float | None) -> float:
     return math.inf if timeout is None else trio.current_time() + timeout
 
 
-def _socket_of(stream: trio.abc.Stream) -> Any:
+def _address(stream: trio.abc.Stream, peer: bool) -> Any:
     while isinstance(stream, trio.SSLStream):
         stream = stream.transport_stream
-    return getattr(stream, "socket", None)
-
-
-def _address(stream: trio.abc.Stream, peer: bool) -> Any:
-    sock = _socket_of(stream)
     try:
+        sock: Any = getattr(stream, "socket", None)
         return sock.getpeername() if peer else sock.getsockname()
     except (AttributeError, OSError):  # pragma: no cover - not a socket, or gone
         return None
@@ -180,6 +145,27 @@ async def _close_stream(stream: trio.abc.Stream) -> None:
         await trio.aclose_forcefully(stream)
 
 
+async def _handshake_io(stream: trio.abc.Stream, session: Session, eof_on_error: bool) -> None:
+    """Write what the core queued, then read until the handshake has an outcome.
+
+    With *eof_on_error* a broken stream counts as the end of the input (the
+    core then reports how the handshake failed); otherwise its error is raised.
+    """
+    if session.conn.has_data_to_send:
+        await stream.send_all(session.conn.data_to_send())
+    while True:
+        session.process(trio.current_time())
+        if session.handshake_done:
+            return
+        try:
+            data = await stream.receive_some(_RECV_SIZE)
+        except _STREAM_ERRORS:
+            if not eof_on_error:
+                raise
+            data = b""
+        session.receive_data(data)
+
+
 class PongWaiter:
     """What :meth:`WebSocket.ping` returns: await it for the round trip in seconds.
 
@@ -192,12 +178,11 @@ class PongWaiter:
     the pong arrived.
     """
 
-    __slots__ = ("_error", "_event", "_sent_at", "latency")
+    __slots__ = ("_error", "_event", "latency")
 
-    def __init__(self, sent_at: float) -> None:
+    def __init__(self) -> None:
         self._event = trio.Event()
         self._error: ConnectionClosed | None = None
-        self._sent_at = sent_at
         #: The round trip in seconds, once the pong arrived (``None`` before).
         self.latency: float | None = None
 
@@ -215,16 +200,15 @@ class PongWaiter:
         """Whether the pong arrived."""
         return self.latency is not None
 
-    def _resolve(self, now: float) -> None:
-        self.latency = now - self._sent_at
+    def _settle(self, result: float | ConnectionClosed) -> None:
+        if isinstance(result, ConnectionClosed):
+            self._error = result
+        else:
+            self.latency = result
         self._event.set()
 
-    def _abandon(self, error: ConnectionClosed) -> None:
-        self._error = error
-        self._event.set()
 
-
-class WebSocket:
+class WebSocket(_common.WebSocketBase):
     """An open WebSocket connection, on either side.
 
     Servers pass one to their handler; :func:`connect` gives one. Messages
@@ -233,52 +217,20 @@ class WebSocket:
     Not meant to be instantiated directly.
     """
 
-    def __init__(
-        self,
-        stream: trio.abc.Stream,
-        conn: Connection,
-        *,
-        response: Accept,
-        logger: _Logger,
-        close_timeout: float | None,
-        ping_interval: float | None,
-        ping_timeout: float | None,
-        max_queue: int | None,
-    ) -> None:
+    def __init__(self, stream: trio.abc.Stream, session: Session) -> None:
         self._stream = stream
-        self._conn = conn
-        self._response = response
-        self._logger = logger
-        self._close_timeout = close_timeout
-        self._ping_interval = ping_interval
-        self._ping_timeout = ping_timeout
-        self._max_queue = max_queue
-        self._remote_address: Any = _address(stream, peer=True)
-        self._local_address: Any = _address(stream, peer=False)
-
-        # Receiving.
-        self._queue: deque[_Part] = deque()
+        self._session = session
+        self._conn = session.conn
+        self._close_timeout = session.settings.close_timeout
+        self._remote_address = _address(stream, peer=True)
+        self._local_address = _address(stream, peer=False)
         self._items = trio.lowlevel.ParkingLot()  # receivers wait here for parts
-        self._room = trio.lowlevel.ParkingLot()  # the reader waits here for room
-        self._unpaused = trio.lowlevel.ParkingLot()  # keepalive waits here during a pause
-        self._paused = False  # the queue is full: the stream is not read
         self._recv_active = False
-        self._skip_partial = False  # an abandoned recv_streaming() left parts behind
-        self._discard = False  # closing locally: drop what does not fit in the queue
         self._finished = False  # the reader is done and the stream closed
-
-        # Sending: _message_lock keeps a fragmented message whole, _send_lock
-        # keeps frames in order on the stream.
+        # _message_lock keeps a fragmented message whole, _send_lock keeps
+        # frames in order on the stream.
         self._message_lock = trio.Lock()
         self._send_lock = trio.Lock()
-        self._pings: dict[bytes, PongWaiter] = {}
-        self._latency = 0.0
-
-        # Closing.
-        self._close_code: int | None = None
-        self._close_reason = ""
-        self._sent_close: tuple[int, str] | None = None
-        self._aborted = False
         self._closed = trio.Event()
         # Created now so that an abort before the tasks start still counts.
         # The reader is shielded: when its nursery is cancelled, the guard
@@ -286,12 +238,14 @@ class WebSocket:
         # peer's reply; only _abort() (or the end of the connection) stops it.
         self._reader_scope = trio.CancelScope(shield=True)
         self._keepalive_scope = trio.CancelScope()
+        self._wait_scope: trio.CancelScope | None = None  # the reader's wait
+        self._nudged = False
 
     def _start(self, nursery: trio.Nursery) -> None:
         """Start the reader, guard (and keepalive) tasks in *nursery*."""
         nursery.start_soon(self._run_reader, name=f"wsproto_lite reader {self._remote_address}")
         nursery.start_soon(self._guard)
-        if self._ping_interval is not None:
+        if self._session.settings.ping_interval is not None:
             nursery.start_soon(self._run_keepalive)
 
     async def _guard(self) -> None:
@@ -303,63 +257,11 @@ class WebSocket:
                 await self.close()
             raise
 
-    # -- public properties --------------------------------------------------------
-
-    @property
-    def request(self) -> Handshake | None:
-        """The opening handshake's request (received by a server, sent by a client).
-
-        ``.target`` is the path and query, ``.headers`` every header,
-        ``.origin`` and ``.subprotocols`` the parsed values.
-        """
-        return self._conn.handshake
-
     @property
     def response(self) -> Accept:
         """The server's :class:`~wsproto_lite.events.Accept` (received or sent)."""
-        return self._response
-
-    @property
-    def subprotocol(self) -> str | None:
-        """The subprotocol agreed in the handshake, or ``None``."""
-        return self._conn.subprotocol
-
-    @property
-    def extensions(self) -> tuple[str, ...]:
-        """The extensions agreed in the handshake, as header elements."""
-        return self._conn.extensions
-
-    @property
-    def state(self) -> ConnectionState:
-        """The connection's :class:`~wsproto_lite.states.ConnectionState`."""
-        return self._conn.state
-
-    @property
-    def close_code(self) -> int | None:
-        """The close code: the peer's, the one this side failed the connection
-        with, or 1006 when the connection ended without a closing handshake.
-        ``None`` until the connection is closed."""
-        return self._close_code
-
-    @property
-    def close_reason(self) -> str:
-        """The close reason that goes with :attr:`close_code` (``""`` if none)."""
-        return self._close_reason
-
-    @property
-    def remote_address(self) -> Any:
-        """The peer's address, as the socket reports it (``(host, port)`` for IPv4)."""
-        return self._remote_address
-
-    @property
-    def local_address(self) -> Any:
-        """This end's address, as the socket reports it."""
-        return self._local_address
-
-    @property
-    def latency(self) -> float:
-        """The last round trip measured by :meth:`ping` (keepalive included), in seconds."""
-        return self._latency
+        assert self._session.response is not None
+        return self._session.response
 
     # -- receiving ----------------------------------------------------------------
 
@@ -376,24 +278,18 @@ class WebSocket:
         :raises RuntimeError: another task is already receiving.
         """
         self._start_receiving()
-        parts: list[_Part] = []
+        parts: list[Part] = []
         try:
             while True:
                 part = await self._next_part()
                 parts.append(part)
                 if part.final:
-                    break
+                    return _session.join(parts)
         except BaseException:
-            # Put the parts back so that the next call gets the whole message.
-            self._queue.extendleft(reversed(parts))
+            self._session.put_back(parts)  # the next call gets the whole message
             raise
         finally:
             self._recv_active = False
-        if len(parts) == 1:
-            return parts[0].data
-        if isinstance(parts[0], TextMessage):
-            return "".join([cast(str, p.data) for p in parts])
-        return b"".join([cast(bytes, p.data) for p in parts])
 
     async def recv_streaming(self) -> AsyncGenerator[Data, None]:
         """Iterate over the parts of the next message as they arrive.
@@ -415,7 +311,7 @@ class WebSocket:
         finally:
             self._recv_active = False
             if started and not finished:
-                self._skip_partial = True
+                self._session.abandon_message()
 
     async def __aiter__(self) -> AsyncIterator[Data]:
         """Iterate over messages until the connection closes.
@@ -434,22 +330,38 @@ class WebSocket:
             raise RuntimeError("another task is already receiving on this WebSocket")
         self._recv_active = True
 
-    async def _next_part(self) -> _Part:
-        """Take the next message part from the queue, waiting for one if needed."""
-        queue = self._queue
+    async def _next_part(self) -> Part:
+        """Take the next message part, parsing on or waiting for one if needed."""
+        session = self._session
         while True:
-            while not queue:
-                if self._finished:
-                    raise self._closed_exception()
-                await self._items.park()
-            part = queue.popleft()
-            self._room.unpark_all()
-            if self._skip_partial:
-                # The remains of a message whose streaming was abandoned.
-                if part.final:
-                    self._skip_partial = False
+            part = session.take_part(trio.current_time())
+            if part is not None:
+                return part
+            if session.has_unparsed and self._parse_here():  # it asks for more: parse on
                 continue
-            return part
+            if self._finished:
+                raise session.closed_exception()
+            await self._items.park()
+
+    def _parse_here(self) -> bool:
+        """Parse in this task; wake the reader for what it must act on.
+
+        Returns whether a part (or the close) arrived.
+        """
+        session, conn = self._session, self._conn
+        if self._finished:
+            return False
+        paused, state = session.reading_paused, conn.state
+        woke = session.process(trio.current_time())
+        if conn.has_data_to_send or conn.state is not state or paused != session.reading_paused:
+            self._nudge()  # the reader writes, closes, or reads again
+        return woke
+
+    def _nudge(self) -> None:
+        """Make the reader look again at once (it may be waiting for data)."""
+        self._nudged = True
+        if self._wait_scope is not None:
+            self._wait_scope.cancel()
 
     # -- sending ------------------------------------------------------------------
 
@@ -463,12 +375,7 @@ class WebSocket:
         :raises ConnectionClosed: the connection is closing or closed.
         :raises TypeError: *message* is neither ``str`` nor bytes-like.
         """
-        if type(message) is str:
-            event: Event = TextMessage(message)
-        elif isinstance(message, (bytes, bytearray, memoryview)):
-            event = BinaryMessage(bytes(message))  # no copy for bytes itself
-        else:
-            raise TypeError(f"send() takes str or bytes, not {type(message).__name__}")
+        event = _session.message_event(message)
         async with self._message_lock:
             await self._send_event(event)
 
@@ -483,37 +390,27 @@ class WebSocket:
         no longer be completed.
         """
         async with self._message_lock:
-            kind: type[TextMessage] | type[BinaryMessage] | None = None
+            first: Part | None = None
             try:
                 if isinstance(fragments, AsyncIterable):
                     async for part in fragments:
-                        kind = await self._send_fragment(part, kind)
+                        first = await self._send_fragment(part, first)
                 else:
                     for part in fragments:
-                        kind = await self._send_fragment(part, kind)
+                        first = await self._send_fragment(part, first)
             except BaseException as exc:
-                if kind is not None and not isinstance(exc, ConnectionClosed):
+                if first is not None and not isinstance(exc, ConnectionClosed):
+                    self._session.fail(1011, "error while sending a fragmented message")
                     with trio.CancelScope(shield=True):
-                        await self._fail(1011, "error while sending a fragmented message")
+                        await self._flush_and_abort()
                 raise
-            if kind is not None:
-                await self._send_event(
-                    TextMessage("") if kind is TextMessage else BinaryMessage(b"")
-                )
+            if first is not None:
+                await self._send_event(_session.last_fragment(first))
 
-    async def _send_fragment(
-        self, part: Data, kind: type[TextMessage] | type[BinaryMessage] | None
-    ) -> type[TextMessage] | type[BinaryMessage]:
-        if isinstance(part, str):
-            this: type[TextMessage] | type[BinaryMessage] = TextMessage
-        elif isinstance(part, (bytes, bytearray, memoryview)):
-            this = BinaryMessage
-        else:
-            raise TypeError(f"fragments must be str or bytes, not {type(part).__name__}")
-        if kind is not None and this is not kind:
-            raise TypeError("all fragments of a message must be str, or all bytes")
-        await self._send_event(this(part, False))  # type: ignore[arg-type]
-        return this
+    async def _send_fragment(self, part: Data, first: Part | None) -> Part:
+        event = _session.fragment_event(part, first)
+        await self._send_event(event)
+        return first or event
 
     async def ping(self, data: Data | None = None) -> PongWaiter:
         """Send a ping; return a :class:`PongWaiter` to await for the pong.
@@ -529,23 +426,8 @@ class WebSocket:
         :raises ConnectionClosed: the connection is closing or closed.
         :raises RuntimeError: a ping with the same data is already pending.
         """
-        waiter = PongWaiter(trio.current_time())
-
-        def prepare() -> Event:  # runs once the connection is known to be open
-            if data is None:
-                payload = os.urandom(4)
-                while payload in self._pings:  # pragma: no cover - 1 in 4 billion
-                    payload = os.urandom(4)
-            else:
-                payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-                if payload in self._pings:
-                    raise RuntimeError("a ping with the same data is already waiting for its pong")
-            event = Ping(payload)  # checks the size before anything is registered
-            waiter._sent_at = trio.current_time()
-            self._pings[payload] = waiter
-            return event
-
-        await self._send_event(prepare)
+        waiter = PongWaiter()
+        await self._send(lambda: self._session.ping(data, trio.current_time(), waiter._settle))
         return waiter
 
     async def pong(self, data: Data = b"") -> None:
@@ -553,21 +435,23 @@ class WebSocket:
         payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
         await self._send_event(Pong(payload))
 
-    async def _send_event(self, event: Event | Callable[[], Event]) -> None:
-        """Queue *event* in the core and write it (with anything queued before it).
+    async def _send_event(self, event: Event) -> None:
+        await self._send(lambda: self._session.send(event))
 
-        *event* may be a function that makes the event; it is called once the
-        connection is known to be open, right before the event is queued.
-        """
+    async def _send(self, queue: Callable[[], bool]) -> None:
+        """Queue an event in the core with *queue* (``False``: the connection is
+        not open) and write it, with anything queued before it."""
         async with self._send_lock:
-            open_ = self._conn.state is _OPEN and not self._aborted
-            if open_:
-                self._conn.send(event if isinstance(event, Event) else event())
+            queued = queue()
             # Whoever holds the send lock writes everything queued, the
             # reader's answers included (it skips writing while we hold it).
             written = await self._write_all()
-        if not (open_ and written):
-            raise await self._wait_closed_exception()
+        if not (queued and written):
+            # A closing handshake under way ends within close_timeout (someone
+            # armed that clock); waiting for it gives the exception its real code.
+            with trio.move_on_at(_deadline(self._close_timeout)):
+                await self._closed.wait()
+            raise self._session.closed_exception()
 
     async def _write_all(self) -> bool:
         """Write what the core has queued, until it is empty (``_send_lock`` held).
@@ -577,14 +461,11 @@ class WebSocket:
         stream failed (the connection is then aborted).
         """
         conn = self._conn
-        while True:
-            data = conn.data_to_send()
-            if not data:
-                return True
+        while conn.has_data_to_send:
             try:
-                await self._stream.send_all(data)
+                await self._stream.send_all(conn.data_to_send())
             except _STREAM_ERRORS as exc:
-                self._logger.debug("write failed: %r", exc)
+                self._session.logger.debug("write failed: %r", exc)
                 self._abort()
                 return False
             except BaseException:
@@ -592,10 +473,11 @@ class WebSocket:
                 # more can be sent on this stream.
                 self._abort()
                 raise
+        return True
 
     async def _flush_pending(self) -> None:
         """Write what the core queued, unless a task is writing (it will take it)."""
-        if not self._send_lock.locked() and not self._aborted:
+        if not self._send_lock.locked() and not self._session.aborted:
             async with self._send_lock:
                 await self._write_all()
 
@@ -608,15 +490,22 @@ class WebSocket:
         under way), waits for the peer's reply and the end of the TCP
         connection, at most ``close_timeout`` seconds after which the stream
         is closed anyway. Safe to call more than once. If ``close()`` is
-        cancelled, the connection is aborted.
+        cancelled, the connection is aborted. Messages received before the
+        close can still be read with :meth:`recv`; those that arrive after the
+        first ``max_queue`` ones are dropped rather than holding up the peer's
+        reply.
 
         :raises LocalProtocolError: *code* or *reason* cannot be sent (e.g.
             1005, 1006, or a reason over 123 bytes).
         """
-        event = Close(code, reason)  # checks the reason before anything is sent
+        Close(code, reason)  # checks the reason before anything is sent
         try:
             with trio.move_on_at(_deadline(self._close_timeout)):
-                await self._start_close(event)
+                async with self._send_lock:
+                    self._session.start_close(code, reason)
+                    await self._write_all()
+                # Parse on past unread messages: the peer's reply may wait behind them.
+                self._parse_here()
                 await self._closed.wait()
         except LocalProtocolError:
             raise  # the core refused the code: nothing was sent
@@ -626,7 +515,7 @@ class WebSocket:
                 await self._closed.wait()  # an abort makes this quick
             raise
         if not self._closed.is_set():
-            self._logger.info("closing handshake timed out; closing the connection")
+            self._session.logger.info("closing handshake timed out; closing the connection")
             self._abort()
             await self._closed.wait()
 
@@ -634,75 +523,39 @@ class WebSocket:
         """Wait until the connection is closed (the TCP connection included)."""
         await self._closed.wait()
 
-    async def _start_close(self, event: Close) -> None:
-        """Send a close frame now if the connection is open."""
-        async with self._send_lock:
-            if self._conn.state is _OPEN and not self._aborted:
-                self._conn.send(event)
-                self._sent_close = (event.code, event.reason)
-            # The peer's reply may be stuck behind messages the application no
-            # longer reads: read on, dropping what does not fit.
-            self._discard = True
-            self._room.unpark_all()
-            await self._write_all()
+    async def _flush_and_abort(self) -> None:
+        """Write the close frame of a failure (within close_timeout), then abort.
 
-    async def _fail(self, code: int, reason: str) -> None:
-        """Close at once with *code*, without waiting for the peer's reply.
-
-        The close frame gets ``close_timeout`` seconds to be written, since a
-        peer being failed may well not be reading.
+        A peer being failed may well not be reading, hence the limit.
         """
-        if self._close_code is None and self._conn.state is _OPEN:
-            self._close_code, self._close_reason = code, reason
-        if self._conn.state is _OPEN and not self._aborted:
-            self._conn.send(Close(code, reason))
-            self._sent_close = (code, reason)
-            with trio.move_on_at(_deadline(self._close_timeout)):
-                await self._flush_pending()
+        with trio.move_on_at(_deadline(self._close_timeout)):
+            await self._flush_pending()
         self._abort()
 
     def _abort(self) -> None:
         """Stop the reader, which closes the stream (waking any writer)."""
-        self._aborted = True
-        self._discard = True
-        self._room.unpark_all()
+        self._session.aborted = self._session.closing = True
         self._reader_scope.cancel()
 
-    def _closed_exception(self) -> ConnectionClosed:
-        code = self._close_code
-        if code is not None:
-            return ConnectionClosed.create(code, self._close_reason)
-        if self._sent_close is not None:  # closing: our close frame says how
-            return ConnectionClosed.create(*self._sent_close)
-        return ConnectionClosedError(1006, "the connection was lost")
-
-    async def _wait_closed_exception(self) -> ConnectionClosed:
-        """The exception for a send on a connection that is not open.
-
-        A closing handshake under way ends within ``close_timeout`` (someone
-        armed that clock); waiting for it gives the exception its real code.
-        """
-        with trio.move_on_at(_deadline(self._close_timeout)):
-            await self._closed.wait()
-        return self._closed_exception()
-
-    # -- the reader task ----------------------------------------------------------
+    # -- the reader and keepalive tasks ---------------------------------------------
 
     async def _run_reader(self) -> None:
         try:
             with self._reader_scope:
                 await self._read_loop()
         except Exception:  # pragma: no cover - a bug; say so rather than hang
-            self._logger.exception("the WebSocket reader failed")
+            self._session.logger.exception("the WebSocket reader failed")
         finally:
             with trio.CancelScope(shield=True):
                 await self._finish()
 
     async def _read_loop(self) -> None:
-        conn = self._conn
+        session, conn = self._session, self._conn
         close_deadline = math.inf
         while True:
-            await self._process()
+            self._nudged = False
+            if session.process(trio.current_time()):
+                self._items.unpark_all()
             if conn.should_close_transport:
                 # The last bytes (a close reply, say), within close_timeout.
                 with trio.move_on_at(_deadline(self._close_timeout)):
@@ -714,148 +567,50 @@ class WebSocket:
                 # A closing handshake is under way, or a client waits for the
                 # server to close TCP (RFC 6455 §7.1.1): not for ever.
                 close_deadline = _deadline(self._close_timeout)
-            with trio.move_on_at(close_deadline):
+            resume_at = session.resume_at
+            with trio.CancelScope(deadline=min(close_deadline, resume_at or math.inf)) as wait:
+                self._wait_scope = wait
+                if self._nudged:
+                    wait.cancel()
+                if session.reading_paused:
+                    await trio.sleep_forever()  # until the application parses on
                 try:
                     data = await self._stream.receive_some(_RECV_SIZE)
                 except _STREAM_ERRORS as exc:
-                    self._logger.debug("read failed: %r", exc)
+                    session.logger.debug("read failed: %r", exc)
                     data = b""
-                conn.receive_data(data)
-                continue
-            self._logger.info("closing handshake timed out; closing the connection")
-            self._aborted = True
-            return
-
-    async def _process(self) -> None:
-        """Take events from the core until it needs more data."""
-        conn = self._conn
-        while True:
-            event = conn.next_event()
-            if event is None:
+                session.receive_data(data)
+            self._wait_scope = None
+            if trio.current_time() >= close_deadline:
+                session.logger.info("closing handshake timed out; closing the connection")
+                session.aborted = True
                 return
-            cls = event.__class__
-            if cls is TextMessage or cls is BinaryMessage:
-                await self._deliver(event)  # type: ignore[arg-type]
-            elif cls is Pong:
-                self._on_pong(event.payload)  # type: ignore[attr-defined]
-            elif cls is Close:
-                self._on_close(event)  # type: ignore[arg-type]
-            # Ping: the core queued the pong already.
-
-    async def _deliver(self, part: _Part) -> None:
-        """Queue a message part; wait for room while the queue is full."""
-        limit = self._max_queue
-        queue = self._queue
-        if limit is not None and len(queue) >= limit:
-            if self._discard:
-                return
-            # Answer what is owed before waiting, since waiting stops reading.
-            await self._flush_pending()
-            self._paused = True
-            # Resume well below the limit, so that reading is not toggled for
-            # every message consumed.
-            low_water = limit // 4
-            try:
-                while len(queue) > low_water and not self._discard:
-                    await self._room.park()
-            finally:
-                self._paused = False
-                self._unpaused.unpark_all()
-            if len(queue) >= limit:
-                return
-        queue.append(part)
-        self._items.unpark_all()
-
-    def _on_pong(self, payload: bytes) -> None:
-        if payload not in self._pings:
-            return  # unsolicited, or answers a ping already settled
-        now = trio.current_time()
-        # A pong answers its ping and every earlier one (dicts keep order).
-        for key in list(self._pings):
-            waiter = self._pings.pop(key)
-            waiter._resolve(now)
-            if key == payload:
-                self._latency = now - waiter._sent_at
-                break
-
-    def _on_close(self, event: Close) -> None:
-        if self._close_code is None:
-            self._close_code, self._close_reason = event.code, event.reason
-        if event.failed:
-            self._logger.info("connection failed: %d %s", event.code, event.reason)
 
     async def _finish(self) -> None:
         """Close the stream and wake everyone who waits (the reader's last act)."""
-        self._discard = True
         self._keepalive_scope.cancel()
-        if self._close_code is None:
-            self._close_code = 1006
-            self._close_reason = "the connection closed without a closing handshake"
         await _close_stream(self._stream)
         self._finished = True
+        self._session.transport_closed()
         self._items.unpark_all()
-        self._room.unpark_all()
-        error = self._closed_exception()
-        for waiter in self._pings.values():
-            waiter._abandon(error)
-        self._pings.clear()
-        self._logger.debug("connection closed: %d %s", self._close_code, self._close_reason)
         self._closed.set()
 
-    # -- keepalive ----------------------------------------------------------------
-
     async def _run_keepalive(self) -> None:
-        assert self._ping_interval is not None
+        """Run the session's keepalive clock; the reader writes its pings."""
         with self._keepalive_scope:
             while True:
-                await trio.sleep(self._ping_interval)
-                if self._paused:
-                    # The peer filled our queue, so it is alive; its pong would
-                    # wait behind the messages the application has not read.
-                    continue
-                waiter = self._queue_keepalive_ping()
-                if waiter is None:
-                    return  # closing
-                deadline = _deadline(self._ping_timeout)
-                while not waiter.is_set():
-                    with trio.move_on_at(deadline):
-                        # Written here, or by the task that holds the send
-                        # lock; either way the clock runs: a send stuck on a
-                        # dead peer is exactly what keepalive must catch.
-                        await self._flush_pending()
-                        try:
-                            await waiter
-                        except ConnectionClosed:
-                            return
-                    if waiter.is_set():
-                        break
-                    if self._paused:
-                        # Nothing is read while the queue is full, the pong
-                        # included: the clock restarts rather than blame the
-                        # peer for our pause.
-                        while self._paused:
-                            await self._unpaused.park()
-                        deadline = _deadline(self._ping_timeout)
-                        continue
-                    self._logger.info("keepalive ping timed out; closing the connection")
-                    await self._fail(1011, "keepalive ping timeout")
+                expired, wake_at = self._session.keepalive(trio.current_time())
+                if expired:
+                    await self._flush_and_abort()
                     return
-
-    def _queue_keepalive_ping(self) -> PongWaiter | None:
-        """Queue a ping in the core, without waiting for the send lock."""
-        if self._conn.state is not _OPEN or self._aborted:
-            return None
-        payload = os.urandom(4)
-        while payload in self._pings:  # pragma: no cover - 1 in 4 billion
-            payload = os.urandom(4)
-        self._conn.send(Ping(payload))
-        waiter = PongWaiter(trio.current_time())
-        self._pings[payload] = waiter
-        return waiter
-
-    def __repr__(self) -> str:
-        role = "client" if self._conn.client else "server"
-        return f"<WebSocket {role} {self._conn.state.name} {self._remote_address}>"
+                if self._conn.has_data_to_send:
+                    # Written by the reader, or by the task that holds the send
+                    # lock; either way the clock runs: a send stuck on a dead
+                    # peer is exactly what keepalive must catch.
+                    self._nudge()
+                if wake_at is None:
+                    return
+                await trio.sleep_until(wake_at)
 
 
 # -- client -------------------------------------------------------------------------
@@ -878,43 +633,18 @@ async def connect_websocket(
     max_message_size: int | None = 1 << 20,
     max_queue: int | None = 16,
     write_limit: int = 1 << 16,
-    logger: _Logger | None = None,
+    logger: Logger | None = None,
 ) -> WebSocket:
     """Open a WebSocket connection whose tasks run in *nursery*; close it yourself.
 
     For an application that manages its own nursery; :func:`connect` is the
     usual way. The parameters are those of :func:`connect`.
     """
-    del write_limit  # see connect()
-    parsed = parse_uri(uri)
-    ssl_context: ssl_module.SSLContext | None
-    if parsed.secure:
-        if ssl is None or ssl is True:
-            ssl_context = ssl_module.create_default_context()
-        elif ssl is False:
-            raise ValueError(f"connect() got ssl=False for the wss:// URI {uri!r}")
-        else:
-            ssl_context = ssl
-    elif ssl is not None and ssl is not False:
-        raise ValueError(f"connect() got an ssl argument for the ws:// URI {uri!r}")
-    else:
-        ssl_context = None
-    extra: Any = extra_headers or ()
-    if hasattr(extra, "items"):
-        extra = list(extra.items())
-    request = Handshake(
-        host=parsed.host_header,
-        target=parsed.resource,
-        subprotocols=tuple(subprotocols or ()),
-        extra_headers=extra,
-        origin=origin,
-    )
-    conn = Connection(
-        Role.CLIENT,
-        extensions=_extensions(compression, extensions),
-        max_message_size=max_message_size,
-        stream=True,
-    )
+    settings = Settings.create("trio.client", locals())  # the arguments, by name
+    parsed, request = _common.client_request(uri, subprotocols, extra_headers, origin)
+    ssl_context = _common.client_ssl(parsed, ssl)
+    session = Session(Role.CLIENT, settings)
+    session.conn.send(request)
     try:
         with trio.fail_at(_deadline(open_timeout)):
             stream: trio.abc.Stream = await trio.open_tcp_stream(parsed.host, parsed.port)
@@ -922,7 +652,8 @@ async def connect_websocket(
                 if ssl_context is not None:
                     stream = trio.SSLStream(stream, ssl_context, server_hostname=parsed.host)
                     await stream.do_handshake()
-                response = await _client_handshake(stream, conn, request)
+                await _handshake_io(stream, session, eof_on_error=True)
+                session.client_result()
             except BaseException:
                 await _close_stream(stream)
                 raise
@@ -930,57 +661,9 @@ async def connect_websocket(
         raise TimeoutError(
             f"timed out after {open_timeout} s while opening the connection to {uri}"
         ) from None
-    ws = WebSocket(
-        stream,
-        conn,
-        response=response,
-        logger=logger or logging.getLogger("wsproto_lite.trio.client"),
-        close_timeout=close_timeout,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-        max_queue=max_queue,
-    )
+    ws = WebSocket(stream, session)
     ws._start(nursery)
     return ws
-
-
-async def _client_handshake(
-    stream: trio.abc.Stream, conn: Connection, request: Handshake
-) -> Accept:
-    """Send *request* and read the answer; return the server's Accept."""
-    conn.send(request)
-    await stream.send_all(conn.data_to_send())
-    reject: Reject | None = None
-    body: list[bytes] = []
-    size = 0
-    while True:
-        event = conn.next_event()
-        if event is None:
-            try:
-                data = await stream.receive_some(_RECV_SIZE)
-            except _STREAM_ERRORS:
-                data = b""
-            conn.receive_data(data)
-            continue
-        if isinstance(event, Accept):
-            return event
-        if isinstance(event, Reject):
-            if reject is None:
-                reject = event
-            if size < _MAX_REJECT_BODY:
-                body.append(event.body)
-                size += len(event.body)
-            if event.final:
-                raise InvalidHandshake(
-                    f"the server rejected the WebSocket connection: HTTP {reject.status}",
-                    reject.status,
-                    reject.headers,
-                    b"".join(body)[:_MAX_REJECT_BODY],
-                )
-        elif isinstance(event, HandshakeFailed):
-            raise InvalidHandshake(f"invalid handshake response: {event.reason}", event.status)
-        else:  # pragma: no cover - nothing else comes before the answer
-            raise InvalidHandshake(f"unexpected {type(event).__name__} during the handshake")
 
 
 @asynccontextmanager
@@ -1000,7 +683,7 @@ async def connect(
     max_message_size: int | None = 1 << 20,
     max_queue: int | None = 16,
     write_limit: int = 1 << 16,
-    logger: _Logger | None = None,
+    logger: Logger | None = None,
 ) -> AsyncIterator[WebSocket]:
     """Open a WebSocket connection to *uri*: ``async with connect(uri) as ws:``.
 
@@ -1012,51 +695,20 @@ async def connect(
     :param subprotocols: subprotocols to offer, most preferred first.
     :param extra_headers: headers added to the handshake request.
     :param origin: the ``Origin`` header.
-    :param compression: offer permessage-deflate (RFC 7692).
-    :param extensions: further :class:`~wsproto_lite.extensions.Extension` s to offer.
-    :param ssl: for ``wss://``, an :class:`ssl.SSLContext` (default: the
-        system's trusted CAs, :func:`ssl.create_default_context`).
-    :param open_timeout: seconds for TCP, TLS and the handshake together
-        (``None``: no limit); :class:`TimeoutError` beyond.
-    :param close_timeout: seconds the closing handshake may take before the
-        stream is closed anyway.
-    :param ping_interval: seconds between keepalive pings (``None``: none).
-    :param ping_timeout: seconds a keepalive ping waits for its pong before the
-        connection is closed with 1011 (``None``: wait forever).
-    :param max_message_size: the largest message accepted (1009 beyond).
-    :param max_queue: received message parts held before reading stops.
-    :param write_limit: accepted for symmetry with the asyncio adapter; there
-        is no write buffer here, since :meth:`WebSocket.send` returns only
-        once the stream has taken every byte.
-    :param logger: defaults to ``logging.getLogger("wsproto_lite.trio.client")``.
+    {options}
     :raises InvalidURI: *uri* is not a WebSocket URI.
     :raises InvalidHandshake: the server refused (``.status``, ``.headers``,
         ``.body``) or answered something invalid.
     :raises TimeoutError: *open_timeout* expired.
     :raises OSError: the TCP connection could not be made.
     """
+    options = dict(locals())  # the arguments, by name, for connect_websocket()
     error: Exception | None = None
     async with trio.open_nursery() as nursery:
         # Errors are carried out of the nursery by hand: raised inside it, they
         # would reach the caller wrapped in an ExceptionGroup.
         try:
-            ws = await connect_websocket(
-                nursery,
-                uri,
-                subprotocols=subprotocols,
-                extra_headers=extra_headers,
-                origin=origin,
-                compression=compression,
-                extensions=extensions,
-                ssl=ssl,
-                open_timeout=open_timeout,
-                close_timeout=close_timeout,
-                ping_interval=ping_interval,
-                ping_timeout=ping_timeout,
-                max_message_size=max_message_size,
-                max_queue=max_queue,
-                logger=logger,
-            )
+            ws = await connect_websocket(nursery, **options)
         except Exception as exc:
             error = exc
         else:
@@ -1097,34 +749,18 @@ class Server:
         self,
         listeners: list[trio.SocketListener],
         handler: Handler,
-        *,
         process_request: ProcessRequest | None,
-        subprotocols: Sequence[str] | None,
-        extensions: list[Extension],
         ssl: ssl_module.SSLContext | None,
-        open_timeout: float | None,
-        close_timeout: float | None,
-        ping_interval: float | None,
-        ping_timeout: float | None,
-        max_message_size: int | None,
-        max_queue: int | None,
-        logger: _Logger,
+        settings: Settings,
     ) -> None:
         #: The listening sockets, as trio listeners.
         self.listeners = listeners
         self._handler = handler
         self._process_request = process_request
-        self._subprotocols = subprotocols
-        self._extensions = extensions
         self._ssl = ssl
-        self._open_timeout = open_timeout
-        self._close_timeout = close_timeout
-        self._ping_interval = ping_interval
-        self._ping_timeout = ping_timeout
-        self._max_message_size = max_message_size
-        self._max_queue = max_queue
+        self._settings = settings
         #: The server's logger.
-        self.logger = logger
+        self.logger = settings.logger
         self._peers: set[_Peer] = set()
         self._idle = trio.Event()  # no connection is being served
         self._idle.set()
@@ -1175,7 +811,7 @@ class Server:
                 pass  # accepted just now: _run_handler sees _stopping, closes with 1001
             elif peer.ws.state is _OPEN:
                 handlers.start_soon(peer.ws.close, code, reason)
-        with trio.move_on_at(_deadline(self._close_timeout)):
+        with trio.move_on_at(_deadline(self._settings.close_timeout)):
             await self._idle.wait()
         if not self._idle.is_set():
             self.logger.warning("connection handlers still running after shutdown: cancelled")
@@ -1219,16 +855,12 @@ class Server:
             if self._stopping:  # accepted just as the server was shutting down
                 await ws.close(1001, "going away")
                 return
+            error = None
             try:
                 await self._handler(ws)
-            except ConnectionClosed:
-                pass  # the handler let the closing of the connection end it
-            except Exception:
-                self.logger.exception("connection handler failed")
-                await ws.close(1011, "internal error")
-            else:
-                await ws.close(1000, "")
-            await ws.close()  # waits for the end, whatever the handler did
+            except Exception as exc:
+                error = exc
+            await ws.close(*_session.handler_ended(self.logger, error))  # waits for the end
         finally:
             # Cancelled (the server gave up on this handler): do not leave the
             # reader behind.
@@ -1248,50 +880,32 @@ class Server:
         self, stream: trio.abc.Stream, peer: _Peer, address: Any
     ) -> WebSocket | None:
         try:
-            with trio.fail_at(_deadline(self._open_timeout)):
+            with trio.fail_at(_deadline(self._settings.open_timeout)):
                 if self._ssl is not None:
                     stream = trio.SSLStream(stream, self._ssl, server_side=True)
                     await stream.do_handshake()
-                conn = Connection(
-                    Role.SERVER,
-                    extensions=self._extensions,
-                    max_message_size=self._max_message_size,
-                    stream=True,
-                )
-                while True:
-                    event = conn.next_event()
-                    if event is None:
-                        conn.receive_data(await stream.receive_some(_RECV_SIZE))
-                        continue
-                    if isinstance(event, (Handshake, HTTPRequest)):
-                        answer = await self._answer(conn, event)
-                        if isinstance(answer, Accept):
-                            if self._stopping:
-                                break  # shutting down: drop it, as a handshake in progress
-                            peer.accepted = True
-                        await stream.send_all(conn.data_to_send())
-                        if isinstance(answer, Accept):
-                            return WebSocket(
-                                stream,
-                                conn,
-                                response=answer,
-                                logger=self.logger,
-                                close_timeout=self._close_timeout,
-                                ping_interval=self._ping_interval,
-                                ping_timeout=self._ping_timeout,
-                                max_queue=self._max_queue,
-                            )
-                        self.logger.info(
-                            "answered %s %s with HTTP %d",
-                            getattr(event, "method", "GET"),
-                            event.target,
-                            answer.status,
-                        )
-                        break
-                    if isinstance(event, HandshakeFailed):
-                        self.logger.info("invalid opening handshake: %s", event.reason)
-                        await stream.send_all(conn.data_to_send())  # the error response
-                        break
+                session = Session(Role.SERVER, self._settings)
+                await _handshake_io(stream, session, eof_on_error=False)
+                request = session.pending_request
+                accepted = False
+                if request is not None:  # else the core answered (400, 426, 431)
+                    result: Any = None
+                    error: Exception | None = None
+                    if self._process_request is not None:
+                        try:
+                            result = self._process_request(request)
+                            if inspect.isawaitable(result):
+                                result = await result
+                        except Exception as exc:
+                            error = exc
+                    accepted = session.answer(result, error)
+                    if accepted:
+                        if self._stopping:
+                            raise trio.ClosedResourceError  # drop it, as a handshake in progress
+                        peer.accepted = True
+                await stream.send_all(session.conn.data_to_send())
+                if accepted:
+                    return WebSocket(stream, session)
         except trio.TooSlowError:
             self.logger.info("opening handshake timed out (%s)", address)
         except (*_STREAM_ERRORS, OSError) as exc:
@@ -1299,37 +913,6 @@ class Server:
         # Not accepted: the stream ends here (once accepted, it is the ws's).
         await _close_stream(stream)
         return None
-
-    async def _answer(self, conn: Connection, request: Handshake | HTTPRequest) -> Accept | Reject:
-        """Ask process_request (or the default) and queue the answer in *conn*."""
-        answer: Any = None
-        if self._process_request is not None:
-            try:
-                answer = self._process_request(request)
-                if inspect.isawaitable(answer):
-                    answer = await answer
-            except Exception:
-                self.logger.exception("process_request failed")
-                answer = _internal_error()
-            if answer is not None and not isinstance(answer, (Accept, Reject)):
-                self.logger.error("process_request returned %r, not Accept/Reject/None", answer)
-                answer = _internal_error()
-        if answer is None:
-            answer = default_answer(request, self._subprotocols)
-        try:
-            conn.send(answer)
-        except LocalProtocolError:
-            # E.g. Accept for a plain HTTP request, or an unoffered subprotocol.
-            self.logger.exception("process_request returned an answer that cannot be sent")
-            answer = _internal_error()
-            conn.send(answer)
-        if isinstance(answer, Reject) and not answer.final:
-            conn.send(Reject(answer.status, final=True))  # one answer, so end its body
-        return cast("Accept | Reject", answer)
-
-
-def _internal_error() -> Reject:
-    return Reject(500, [("Content-Type", "text/plain")], b"Internal Server Error\n")
 
 
 async def serve(
@@ -1349,7 +932,7 @@ async def serve(
     max_message_size: int | None = 1 << 20,
     max_queue: int | None = 16,
     write_limit: int = 1 << 16,
-    logger: _Logger | None = None,
+    logger: Logger | None = None,
     shutdown_code: int = 1001,
     shutdown_reason: str = "going away",
     task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
@@ -1376,39 +959,15 @@ async def serve(
         ``None`` for the default: accept a handshake with the first matching
         subprotocol, answer 426 to plain HTTP.
     :param subprotocols: subprotocols this server speaks, preferred first.
-    :param compression: negotiate permessage-deflate (RFC 7692) when offered.
-    :param extensions: further extensions to negotiate.
-    :param ssl: an :class:`ssl.SSLContext` to serve ``wss://``.
-    :param open_timeout: seconds a client has to complete TLS and the handshake.
-    :param close_timeout: seconds the closing handshake (and a graceful
-        shutdown's wait for the handlers) may take.
-    :param ping_interval: seconds between keepalive pings (``None``: none).
-    :param ping_timeout: seconds a ping waits for its pong before the
-        connection is closed with 1011 (``None``: wait forever).
-    :param max_message_size: the largest message accepted (1009 beyond).
-    :param max_queue: received message parts held per connection before
-        reading stops.
-    :param write_limit: accepted for symmetry with the asyncio adapter (sends
-        wait in ``send_all``; there is no write buffer to limit).
-    :param logger: defaults to ``logging.getLogger("wsproto_lite.trio.server")``.
+    {options}
     :param shutdown_code: the close code sent to every client on shutdown.
     :param shutdown_reason: the close reason sent with it.
     """
-    del write_limit  # see the docstring
+    settings = Settings.create("trio.server", locals())  # the arguments, by name
     listeners = await trio.open_tcp_listeners(port or 0, host=host)
-    server = Server(
-        listeners,
-        handler,
-        process_request=process_request,
-        subprotocols=subprotocols,
-        extensions=_extensions(compression, extensions),
-        ssl=ssl,
-        open_timeout=open_timeout,
-        close_timeout=close_timeout,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-        max_message_size=max_message_size,
-        max_queue=max_queue,
-        logger=logger or logging.getLogger("wsproto_lite.trio.server"),
-    )
+    server = Server(listeners, handler, process_request, ssl, settings)
     await server._run(shutdown_code, shutdown_reason, task_status)
+
+
+_common.document(connect, "trio", "client", hands_to="stream")
+_common.document(serve, "trio", "server", hands_to="stream")

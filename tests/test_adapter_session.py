@@ -1,0 +1,564 @@
+"""The adapters' shared session (``wsproto_lite.adapters._session``), without sockets.
+
+A server :class:`Session` talks to a client :class:`~wsproto_lite.Connection`
+in memory; times are plain numbers passed in, as the adapters pass theirs.
+The helpers of ``_common`` that every adapter uses are tested here too.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from typing import Any
+
+import pytest
+
+from wsproto_lite import (
+    Accept,
+    BinaryMessage,
+    Close,
+    Connection,
+    Handshake,
+    HTTPRequest,
+    Ping,
+    Pong,
+    Reject,
+    Role,
+    TextMessage,
+)
+from wsproto_lite.adapters import _common
+from wsproto_lite.adapters._common import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    InvalidHandshake,
+    InvalidURI,
+    parse_uri,
+)
+from wsproto_lite.adapters._session import (
+    ANSWER_TIME,
+    MAX_REJECT_BODY,
+    QUEUE_UNIT,
+    Session,
+    Settings,
+    fragment_event,
+    handler_ended,
+    join,
+    last_fragment,
+    message_event,
+)
+from wsproto_lite.errors import LocalProtocolError
+from wsproto_lite.extensions.permessage_deflate import PerMessageDeflate
+from wsproto_lite.states import ConnectionState
+
+OPTIONS: dict[str, Any] = {
+    "compression": False,
+    "extensions": None,
+    "open_timeout": 10.0,
+    "close_timeout": 10.0,
+    "ping_interval": 20.0,
+    "ping_timeout": 20.0,
+    "max_message_size": 1 << 20,
+    "max_queue": 16,
+    "write_limit": 1 << 16,
+    "logger": None,
+    "subprotocols": None,
+}
+
+
+def settings(side: str = "server", **options: Any) -> Settings:
+    return Settings.create(f"test.{side}", {**OPTIONS, **options})
+
+
+def open_pair(**options: Any) -> tuple[Session, Connection]:
+    """A server session past the handshake, and the client core talking to it."""
+    session = Session(Role.SERVER, settings(**options))
+    client = Connection(Role.CLIENT)
+    client.send(Handshake(host="example.com"))
+    session.receive_data(client.data_to_send())
+    assert session.process(0.0)
+    assert session.handshake_done and session.reading_paused  # until it is answered
+    assert session.answer(None)
+    assert not session.reading_paused
+    client.receive_data(session.conn.data_to_send())
+    assert isinstance(client.next_event(), Accept)
+    return session, client
+
+
+def from_client(client: Connection, *events: Any) -> bytes:
+    for event in events:
+        client.send(event)
+    return client.data_to_send()
+
+
+def to_client(session: Session, client: Connection) -> list[Any]:
+    client.receive_data(session.conn.data_to_send())
+    return list(client.events())
+
+
+def take(session: Session, now: float) -> Any:
+    """What a receiving application gets next: parse on until a part comes."""
+    while (part := session.take_part(now)) is None:
+        assert session.process(now), "nothing to take"
+    return part
+
+
+# -- options ----------------------------------------------------------------------------
+
+
+def test_settings_apply_defaults() -> None:
+    plain = settings("client", subprotocols=["chat"])
+    assert plain.extensions == ()
+    assert plain.subprotocols == ()  # a client offers them; it does not answer with them
+    assert plain.logger.name == "wsproto_lite.test.client"
+    assert settings(subprotocols=["chat"]).subprotocols == ("chat",)
+    compressed = settings(compression=True)
+    assert [type(e) for e in compressed.extensions] == [PerMessageDeflate]
+    tuned = PerMessageDeflate(server_no_context_takeover=True)
+    assert settings(compression=True, extensions=[tuned]).extensions == (tuned,)
+    logger = logging.getLogger("mine")
+    assert settings(logger=logger).logger is logger
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("open_timeout", -1),
+        ("close_timeout", "10"),
+        ("ping_timeout", True),
+        ("ping_interval", 0),
+        ("max_queue", 0),
+        ("max_queue", 1.5),
+        ("max_message_size", -1),
+        ("write_limit", None),
+    ],
+)
+def test_settings_refuse_bad_values(key: str, value: Any) -> None:
+    with pytest.raises(ValueError, match=key):
+        settings(**{key: value})
+
+
+# -- the order of replies -----------------------------------------------------------------
+
+
+def test_a_waiting_message_holds_back_the_close_reply() -> None:
+    """Autobahn 7.1.1 in one segment: the echo goes out before the close reply."""
+    session, client = open_pair()
+    session.receive_data(from_client(client, TextMessage("hi"), Close(1000)))
+    assert session.process(0.0)
+    assert [p.data for p in session.queue] == ["hi"]
+    # The close frame is not parsed: nothing is answered yet.
+    assert session.conn.state is ConnectionState.OPEN
+    assert not session.conn.has_data_to_send
+    assert session.take_part(0.0) == TextMessage("hi")
+    # Taken, but the application has not asked for more: still held.
+    assert not session.process(0.1)
+    assert session.resume_at == ANSWER_TIME
+    assert session.send(TextMessage("hi"))  # the application's answer
+    assert session.take_part(0.2) is None  # it asks for more
+    assert session.resume_at is None
+    assert session.process(0.2)  # the close
+    assert session.conn.state is ConnectionState.CLOSED
+    assert session.close_code == 1000
+    assert to_client(session, client) == [TextMessage("hi"), Close(1000)]
+    assert not session.send(TextMessage("late"))
+
+
+def test_an_idle_application_still_answers_after_answer_time() -> None:
+    session, client = open_pair()
+    session.receive_data(from_client(client, TextMessage("one")))
+    session.process(0.0)
+    assert session.take_part(1.0) == TextMessage("one")
+    session.receive_data(from_client(client, Ping(b"?"), Close(1001)))
+    assert not session.process(1.0 + ANSWER_TIME / 2)
+    assert session.pong_may_be_hidden
+    assert session.resume_at == 1.0 + ANSWER_TIME
+    assert session.process(1.0 + ANSWER_TIME)
+    assert to_client(session, client) == [Pong(b"?"), Close(1001)]
+
+
+def test_pings_are_answered_whenever_parsing_runs() -> None:
+    session, client = open_pair()
+    session.receive_data(from_client(client, Ping(b"1"), TextMessage("x"), Ping(b"2")))
+    session.process(0.0)
+    assert to_client(session, client) == [Pong(b"1")]  # the second waits behind "x"
+    assert take(session, 0.0) == TextMessage("x")
+    assert session.take_part(0.0) is None
+    session.process(0.0)
+    assert to_client(session, client) == [Pong(b"2")]
+
+
+def test_reading_pauses_beyond_max_queue_units_of_unparsed_bytes() -> None:
+    session, client = open_pair(max_queue=1)
+    session.receive_data(from_client(client, BinaryMessage(b"first")))
+    session.process(0.0)
+    assert not session.reading_paused
+    chunk = from_client(client, *[BinaryMessage(bytes(1000)) for _ in range(70)])
+    assert len(chunk) > QUEUE_UNIT
+    session.receive_data(chunk)
+    assert not session.process(0.0)
+    assert session.reading_paused and session.pong_may_be_hidden
+    assert take(session, 0.0) == BinaryMessage(b"first")
+    for _ in range(70):
+        assert take(session, 0.0) == BinaryMessage(bytes(1000))
+    assert session.take_part(0.0) is None
+    assert not session.process(0.0)  # the core needs more: everything was parsed
+    assert not session.reading_paused and not session.pong_may_be_hidden
+
+
+def test_max_queue_none_never_pauses() -> None:
+    session, client = open_pair(max_queue=None)
+    session.receive_data(from_client(client, BinaryMessage(b"first")))
+    session.process(0.0)
+    session.receive_data(from_client(client, BinaryMessage(bytes(1 << 20))))
+    assert not session.reading_paused
+
+
+def test_closing_reads_past_unread_messages_and_keeps_max_queue() -> None:
+    session, client = open_pair(max_queue=2)
+    session.receive_data(from_client(client, *[TextMessage(str(i)) for i in range(5)]))
+    session.process(0.0)
+    assert len(session.queue) == 1
+    session.start_close(1000, "bye")
+    client.receive_data(session.conn.data_to_send())
+    assert list(client.events()) == [Close(1000, "bye")]  # the client replies on its own
+    session.receive_data(client.data_to_send())
+    assert session.process(0.0)
+    assert session.conn.state is ConnectionState.CLOSED
+    # Two kept (max_queue), the rest dropped: the reply was not held up.
+    assert [p.data for p in session.queue] == ["0", "1"]
+    assert session.close_code == 1000
+
+
+def test_end_of_input_parses_everything() -> None:
+    session, client = open_pair(max_queue=1)
+    session.receive_data(from_client(client, *[TextMessage(str(i)) for i in range(3)]))
+    session.process(0.0)
+    session.receive_data(b"")
+    assert session.reading_paused  # nothing more to read
+    assert session.process(0.0)
+    assert [p.data for p in session.queue] == ["0", "1", "2"]
+    assert session.close_code == 1006
+
+
+def test_abandoned_message_is_skipped() -> None:
+    session, client = open_pair()
+    data = from_client(
+        client, TextMessage("a", False), TextMessage("b", False), TextMessage("c"), TextMessage("n")
+    )
+    session.receive_data(data)
+    session.process(0.0)
+    first = take(session, 0.0)
+    assert first.data == "a" and not first.final
+    session.abandon_message()
+    assert take(session, 0.0) == TextMessage("n")
+
+
+def test_put_back_and_take_message() -> None:
+    session, client = open_pair()
+    session.receive_data(from_client(client, BinaryMessage(b"a", False), BinaryMessage(b"b")))
+    session.process(0.0)
+    assert session.take_message(0.0) is None  # not whole
+    parts = [take(session, 0.0), take(session, 0.0)]
+    session.put_back(parts)
+    assert list(session.queue) == parts
+    assert join([session.take_part(0.0), session.take_part(0.0)]) == b"ab"  # type: ignore[list-item]
+    session.receive_data(from_client(client, TextMessage("whole")))
+    session.take_part(0.0)
+    session.process(0.0)
+    assert session.take_message(0.0) == "whole"
+
+
+# -- pings and keepalive ------------------------------------------------------------------
+
+
+def test_a_pong_answers_earlier_pings_and_measures_latency() -> None:
+    session, client = open_pair()
+    results: list[Any] = []
+    assert session.ping(b"1", 1.0, results.append)
+    assert session.ping("2", 2.0, results.append)
+    with pytest.raises(RuntimeError):
+        session.ping(b"1", 3.0, results.append)
+    with pytest.raises(LocalProtocolError):
+        session.ping(bytes(126), 3.0, results.append)
+    assert to_client(session, client) == [Ping(b"1"), Ping(b"2")]
+    session.receive_data(from_client(client, Pong(b"unsolicited"), Pong(b"2")))
+    session.process(2.5)
+    assert results == [1.5, 0.5]
+    assert session.latency == 0.5
+    assert session.ping(None, 3.0, results.append)  # four random bytes
+    session.transport_closed()
+    assert isinstance(results[-1], ConnectionClosedError) and results[-1].code == 1006
+    assert not session.ping(None, 4.0, results.append)  # not open any more
+
+
+def test_keepalive_pings_and_times_out() -> None:
+    session, client = open_pair(ping_interval=10.0, ping_timeout=5.0)
+    assert session.keepalive(0.0) == (False, 10.0)
+    assert session.keepalive(10.0) == (False, 15.0)
+    (ping,) = to_client(session, client)
+    assert isinstance(ping, Ping)
+    session.receive_data(from_client(client, Pong(ping.payload)))
+    session.process(11.0)
+    assert session.keepalive(11.0) == (False, 20.0)
+    assert session.keepalive(20.0) == (False, 25.0)  # the next one
+    to_client(session, client)
+    assert session.keepalive(25.0) == (True, None)
+    assert session.close_code == 1011
+    assert to_client(session, client) == [Close(1011, "keepalive ping timeout")]
+    assert session.keepalive(30.0) == (False, None)
+
+
+def test_keepalive_does_not_blame_the_peer_for_an_application_that_does_not_read() -> None:
+    session, client = open_pair(ping_interval=10.0, ping_timeout=5.0)
+    session.keepalive(0.0)
+    session.keepalive(10.0)
+    (ping,) = to_client(session, client)
+    client.data_to_send()  # (the client's own automatic pong: sent below, later)
+    # A message the application does not read, and the pong behind it.
+    session.receive_data(from_client(client, TextMessage("unread"), Pong(ping.payload)))
+    session.process(11.0)
+    assert session.pong_may_be_hidden
+    assert session.keepalive(15.0) == (False, 20.0)  # not expired: the deadline moved
+    assert session.keepalive(30.0) == (False, 35.0)
+    assert take(session, 31.0) == TextMessage("unread")
+    assert session.take_part(31.0) is None
+    session.process(31.0)  # the pong, at last
+    # Its interval is over: the next ping goes at once.
+    assert session.keepalive(31.0) == (False, 36.0)
+    assert [type(e) for e in to_client(session, client)] == [Ping]
+
+
+def test_keepalive_without_timeout_only_pings() -> None:
+    session, client = open_pair(ping_interval=1.0, ping_timeout=None)
+    assert session.keepalive(0.0) == (False, 1.0)
+    assert session.keepalive(1.0) == (False, 2.0)
+    assert session.keepalive(2.0) == (False, 3.0)
+    assert len(to_client(session, client)) == 2
+    assert Session(Role.SERVER, settings(ping_interval=None)).keepalive(0.0) == (False, None)
+
+
+# -- closing ------------------------------------------------------------------------------
+
+
+def test_close_bookkeeping() -> None:
+    session, client = open_pair()
+    session.start_close(4000, "bye")
+    error = session.closed_exception()  # closing: our close frame says how
+    assert isinstance(error, ConnectionClosedError) and (error.code, error.reason) == (4000, "bye")
+    assert to_client(session, client) == [Close(4000, "bye")]
+    session.start_close(1000, "")  # again: nothing more is sent
+    assert not session.conn.has_data_to_send
+    session.receive_data(client.data_to_send())
+    session.process(0.0)
+    assert (session.close_code, session.close_reason) == (4000, "")  # the code is echoed
+    with pytest.raises(LocalProtocolError):
+        open_pair()[0].start_close(1005, "")
+
+    session, client = open_pair()
+    session.fail(1011, "internal error")
+    assert (session.close_code, session.close_reason) == (1011, "internal error")
+    assert to_client(session, client) == [Close(1011, "internal error")]
+    session.transport_closed()
+    assert session.close_code == 1011 and session.aborted
+
+    session, client = open_pair()
+    session.transport_closed()
+    error = session.closed_exception()
+    assert isinstance(error, ConnectionClosedError) and error.code == 1006
+    lost = Session(Role.CLIENT, settings("client")).closed_exception()
+    assert lost.code == 1006 and lost.reason == "the connection was lost"
+
+
+def test_a_failed_connection_is_logged_at_info(caplog: pytest.LogCaptureFixture) -> None:
+    session, _ = open_pair()
+    session.receive_data(b"\x81\x05hello")  # unmasked: the client broke the protocol
+    with caplog.at_level(logging.INFO, "wsproto_lite.test.server"):
+        session.process(0.0)
+    assert session.close_code == 1002
+    assert isinstance(session.closed_exception(), ConnectionClosedError)
+    assert any(
+        r.levelno == logging.INFO and r.getMessage().startswith("connection failed: 1002")
+        for r in caplog.records
+    )
+
+
+@pytest.mark.parametrize(("code", "ok"), [(1000, True), (1001, True), (1005, True), (1011, False)])
+def test_closed_exception_class(code: int, ok: bool) -> None:
+    session = Session(Role.CLIENT, settings("client"))
+    session.close_code = code
+    error = session.closed_exception()
+    assert isinstance(error, ConnectionClosedOK if ok else ConnectionClosedError)
+
+
+# -- the handshake ------------------------------------------------------------------------
+
+
+def client_session() -> tuple[Session, Connection]:
+    session = Session(Role.CLIENT, settings("client"))
+    session.conn.send(Handshake(host="example.com"))
+    server = Connection(Role.SERVER)
+    server.receive_data(session.conn.data_to_send())
+    assert isinstance(server.next_event(), Handshake)
+    return session, server
+
+
+def test_client_result() -> None:
+    session, server = client_session()
+    assert not session.handshake_done
+    with pytest.raises(InvalidHandshake, match="closed during the opening handshake"):
+        session.client_result()
+    server.send(Accept())
+    session.receive_data(server.data_to_send())
+    session.process(0.0)
+    assert session.handshake_done
+    assert isinstance(session.client_result(), Accept)
+    assert session.client_result() is session.response
+
+    session, server = client_session()
+    server.send(Reject(403, [("X-Why", "token")], b"x" * MAX_REJECT_BODY, final=False))
+    server.send(Reject(403, body=b"more", final=True))
+    session.receive_data(server.data_to_send())
+    session.process(0.0)
+    with pytest.raises(InvalidHandshake) as info:
+        session.client_result()
+    assert info.value.status == 403 and ("x-why", "token") in info.value.headers
+    assert info.value.body == b"x" * MAX_REJECT_BODY  # what is kept of the body
+
+    session, _ = client_session()
+    session.receive_data(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")  # no accept key
+    session.process(0.0)
+    with pytest.raises(InvalidHandshake, match="invalid handshake response"):
+        session.client_result()
+
+
+def server_session(**options: Any) -> tuple[Session, Connection]:
+    session = Session(Role.SERVER, settings(**options))
+    client = Connection(Role.CLIENT)
+    return session, client
+
+
+def ask(session: Session, client: Connection, request: Handshake | None) -> None:
+    if request is None:
+        session.receive_data(b"GET /page HTTP/1.1\r\nHost: example.com\r\n\r\n")
+    else:
+        session.receive_data(from_client(client, request))
+    session.process(0.0)
+    assert session.pending_request is not None
+
+
+def test_server_default_answers() -> None:
+    session, client = server_session(subprotocols=["chat.v2", "chat.v1"])
+    ask(session, client, Handshake(host="example.com", subprotocols=["chat.v1", "chat.v2"]))
+    assert session.answer(None)
+    assert session.response is not None and session.response.subprotocol == "chat.v2"
+    assert session.pending_request is None and not session.reading_paused
+
+    session, client = server_session()
+    ask(session, client, None)
+    assert isinstance(session.pending_request, HTTPRequest)
+    assert not session.answer(None)
+    assert session.conn.data_to_send().startswith(b"HTTP/1.1 426 ")
+
+
+def test_server_answers_what_the_hook_returned(caplog: pytest.LogCaptureFixture) -> None:
+    def answered(result: object, error: Exception | None = None, *, http: bool = False) -> bytes:
+        session, client = server_session()
+        ask(session, client, None if http else Handshake(host="example.com"))
+        session.answer(result, error)
+        assert session.conn.state is not ConnectionState.CONNECTING
+        return session.conn.data_to_send()
+
+    with caplog.at_level(logging.INFO, "wsproto_lite.test.server"):
+        assert answered(Reject(403, body=b"no")).startswith(b"HTTP/1.1 403 ")
+        assert "answered GET / with HTTP 403" in caplog.text
+        # A streamed body is ended: the answer is complete.
+        assert answered(Reject(200, body=b"page", final=False), http=True).endswith(b"0\r\n\r\n")
+        assert answered(None, RuntimeError("oops")).startswith(b"HTTP/1.1 500 ")
+        assert "process_request failed" in caplog.text
+        assert answered("yes").startswith(b"HTTP/1.1 500 ")
+        assert "not Accept/Reject/None" in caplog.text
+        assert answered(Accept(), http=True).startswith(b"HTTP/1.1 500 ")
+        assert "cannot be sent" in caplog.text
+
+
+def test_an_invalid_request_is_logged_at_info(caplog: pytest.LogCaptureFixture) -> None:
+    session, _ = server_session()
+    session.receive_data(b"garbage\r\n\r\n")
+    with caplog.at_level(logging.INFO, "wsproto_lite.test.server"):
+        session.process(0.0)
+    assert session.handshake_done and session.pending_request is None
+    assert "invalid opening handshake" in caplog.text
+    assert session.conn.should_close_transport
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def test_message_events() -> None:
+    assert message_event("t") == TextMessage("t")
+    for data in (b"b", bytearray(b"b"), memoryview(b"b")):
+        assert message_event(data) == BinaryMessage(b"b")
+    with pytest.raises(TypeError, match="send"):
+        message_event(42)
+    first = fragment_event("a", None)
+    assert first == TextMessage("a", False)
+    assert fragment_event("b", first) == TextMessage("b", False)
+    with pytest.raises(TypeError, match="all fragments"):
+        fragment_event(b"c", first)
+    with pytest.raises(TypeError, match="fragments must be"):
+        fragment_event(1, None)
+    assert last_fragment(first) == TextMessage("")
+    assert last_fragment(BinaryMessage(b"", False)) == BinaryMessage(b"")
+    assert join([TextMessage("a", False), TextMessage("b")]) == "ab"
+    assert join([BinaryMessage(b"x")]) == b"x"
+
+
+def test_handler_ended(caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("test.handler")
+    assert handler_ended(logger, None) == (1000, "")
+    assert handler_ended(logger, ConnectionClosed(1001)) == (1000, "")
+    with caplog.at_level(logging.ERROR, "test.handler"):
+        assert handler_ended(logger, ValueError("boom")) == (1011, "internal error")
+    assert "connection handler failed" in caplog.text and "ValueError: boom" in caplog.text
+
+
+def test_client_request_and_ssl() -> None:
+    uri, request = _common.client_request(
+        "wss://example.com:8443/chat?room=1", ["chat"], {"X-Token": "t"}, "https://example.com"
+    )
+    assert (uri.host, uri.port, uri.secure) == ("example.com", 8443, True)
+    assert request.host == "example.com:8443" and request.target == "/chat?room=1"
+    assert request.extra_headers == (("X-Token", "t"),) and request.subprotocols == ("chat",)
+    assert _common.client_request("ws://h/", None, [("A", "b")], None)[1].extra_headers == (
+        ("A", "b"),
+    )
+    with pytest.raises(InvalidURI):
+        _common.client_request("http://example.com/", None, None, None)
+    plain, secure = parse_uri("ws://h/"), parse_uri("wss://h/")
+    assert _common.client_ssl(plain, None) is None
+    assert _common.client_ssl(plain, False) is None
+    assert isinstance(_common.client_ssl(secure, None), ssl.SSLContext)
+    context = ssl.create_default_context()
+    assert _common.client_ssl(secure, context) is context
+    with pytest.raises(ValueError, match="ssl"):
+        _common.client_ssl(plain, True)
+    with pytest.raises(ValueError, match="ssl=False"):
+        _common.client_ssl(secure, False)
+
+
+def test_document_fills_in_the_options() -> None:
+    def connect() -> None:
+        """Connect.
+
+        :param uri: where.
+        {options}
+        :raises OSError: when.
+        """
+
+    _common.document(connect, "sync", "client", hands_to="kernel")
+    doc = connect.__doc__ or ""
+    assert "{options}" not in doc
+    assert "\n        :param max_queue: how much received data" in doc
+    assert "wsproto_lite.sync.client" in doc and "handed to the kernel" in doc
+    assert doc.index(":param uri:") < doc.index(":param compression:") < doc.index(":raises")

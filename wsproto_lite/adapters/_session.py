@@ -1,0 +1,591 @@
+"""Everything the adapters share that is neither I/O nor time.
+
+An adapter (asyncio, trio, blocking sockets) moves bytes between its transport
+and a :class:`Session`, runs its tasks or threads, and owns the clocks: where a
+time matters (a pong's round trip, keepalive) it passes the current time in.
+What to do with the events of the core is decided here, once for all three.
+
+Received messages and the order of replies
+    The core parses lazily, one event at a time, so that an application which
+    answers each message before asking for the next one gets its answer queued
+    before whatever a later frame causes: the reply to a close frame, say
+    (RFC 6455 §5.5.1; Autobahn 7.1.1 accepts no other order). A session keeps
+    that promise over a transport. It stops taking events from the core as
+    soon as a message (or a streamed part of one) waits for the application;
+    once the application has taken it, the session goes on when the
+    application asks for the next one, or after :data:`ANSWER_TIME` if it does
+    not (an idle application must still answer pings and closes). Bytes that
+    arrive meanwhile wait unparsed in the core; beyond ``max_queue`` × 64 KiB
+    the adapter stops reading its transport, so that TCP slows the peer down.
+    Pings are answered whenever parsing runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..connection import Connection, Role
+from ..errors import LocalProtocolError
+from ..events import (
+    Accept,
+    BinaryMessage,
+    Close,
+    Event,
+    Handshake,
+    HandshakeFailed,
+    HTTPRequest,
+    Ping,
+    Pong,
+    Reject,
+    TextMessage,
+)
+from ..extensions.base import Extension
+from ..extensions.permessage_deflate import PerMessageDeflate
+from ..states import ConnectionState
+from ._common import ConnectionClosed, ConnectionClosedError, InvalidHandshake, default_answer
+
+#: A message: ``str`` for text, ``bytes`` for binary.
+Data = str | bytes
+#: What may be sent: ``str`` for text, any bytes-like object for binary.
+DataLike = str | bytes | bytearray | memoryview
+Logger = logging.Logger | logging.LoggerAdapter[Any]
+Part = TextMessage | BinaryMessage
+#: Called once with a ping's round trip in seconds, or with the exception that
+#: says why its pong will never come.
+Settle = Callable[[float | ConnectionClosed], None]
+
+#: ``max_queue`` counts in these: the bytes held for an application that does
+#: not read are at most ``max_queue`` × 64 KiB (one typical read each).
+QUEUE_UNIT = 1 << 16
+#: Seconds an application that took a message has to answer it before the
+#: events that follow are parsed anyway (see the module's docstring).
+ANSWER_TIME = 0.5
+#: The most of a rejection's body a client keeps for ``InvalidHandshake.body``.
+MAX_REJECT_BODY = 1 << 16
+_OPEN = ConnectionState.OPEN
+
+# -- options --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The options of ``connect()`` and ``serve()``, checked, with defaults applied."""
+
+    extensions: tuple[Extension, ...]
+    max_message_size: int | None
+    open_timeout: float | None
+    close_timeout: float | None
+    ping_interval: float | None
+    ping_timeout: float | None
+    max_queue: int | None
+    write_limit: int
+    logger: Logger
+    #: Server: the subprotocols it speaks, preferred first.
+    subprotocols: tuple[str, ...] = ()
+
+    @classmethod
+    def create(cls, name: str, options: Mapping[str, Any]) -> Settings:
+        """Check the arguments of ``connect()`` or ``serve()`` (*options*, by name).
+
+        *name* (``"asyncio.client"``…) names the default logger, and tells
+        whether ``subprotocols`` are the ones a server speaks.
+
+        :raises ValueError: an option is out of range.
+        """
+
+        def number(key: str, least: int = 0, kind: Any = (int, float)) -> Any:
+            value = options[key]
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, kind) or value < least
+            ):
+                raise ValueError(f"{key} must be None or at least {least}, not {value!r}")
+            return value
+
+        extensions = list(options["extensions"] or ())
+        if options["compression"] and all(e.name != PerMessageDeflate.name for e in extensions):
+            extensions.append(PerMessageDeflate())
+        if options["write_limit"] is None:
+            raise ValueError("write_limit must be a number of bytes, not None")
+        interval = number("ping_interval")
+        if interval == 0:
+            raise ValueError("ping_interval must be more than 0 seconds, or None")
+        return cls(
+            tuple(extensions),
+            number("max_message_size", kind=int),
+            number("open_timeout"),
+            number("close_timeout"),
+            interval,
+            number("ping_timeout"),
+            number("max_queue", 1, int),
+            number("write_limit", kind=int),
+            options["logger"] or logging.getLogger(f"wsproto_lite.{name}"),
+            tuple(options["subprotocols"] or ()) if name.endswith("server") else (),
+        )
+
+
+def internal_error() -> Reject:
+    """The answer when the server's hook failed: ``500 Internal Server Error``."""
+    return Reject(500, [("Content-Type", "text/plain")], b"Internal Server Error\n")
+
+
+def handler_ended(logger: Logger, error: BaseException | None) -> tuple[int, str]:
+    """The close code and reason once a server's handler returned or raised *error*.
+
+    :class:`ConnectionClosed` is usually the connection closing, not an error.
+    """
+    if error is None or isinstance(error, ConnectionClosed):
+        return 1000, ""
+    logger.error("connection handler failed", exc_info=error)
+    return 1011, "internal error"
+
+
+def join(parts: Sequence[Part]) -> Data:
+    """The message made of *parts* (those of one message, in order)."""
+    if len(parts) == 1:
+        return parts[0].data
+    if isinstance(parts[0], TextMessage):
+        return "".join([p.data for p in parts])  # type: ignore[misc]
+    return b"".join([p.data for p in parts])  # type: ignore[misc]
+
+
+def message_event(message: object) -> Part:
+    """The event that sends *message* whole.
+
+    :raises TypeError: *message* is neither ``str`` nor bytes-like.
+    """
+    if type(message) is str:
+        return TextMessage(message)
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        return BinaryMessage(message)  # type: ignore[arg-type]  # copied to bytes
+    raise TypeError(f"send() takes str or bytes, not {type(message).__name__}")
+
+
+def fragment_event(part: object, first: Part | None) -> Part:
+    """The event that sends *part* of a fragmented message (*first*: its first part).
+
+    :raises TypeError: *part* is neither ``str`` nor bytes-like, or not of the
+        same kind as the message's first part.
+    """
+    if isinstance(part, str):
+        event: Part = TextMessage(part, False)
+    elif isinstance(part, (bytes, bytearray, memoryview)):
+        event = BinaryMessage(part, False)  # type: ignore[arg-type]
+    else:
+        raise TypeError(f"fragments must be str or bytes, not {type(part).__name__}")
+    if first is not None and type(event) is not type(first):
+        raise TypeError("all fragments of a message must be str, or all bytes")
+    return event
+
+
+def last_fragment(first: Part) -> Part:
+    """The empty final frame that ends the fragmented message begun with *first*."""
+    return TextMessage("") if isinstance(first, TextMessage) else BinaryMessage(b"")
+
+
+class Session:
+    """The state of one connection that is neither I/O nor time.
+
+    It owns the :class:`~wsproto_lite.Connection` and the received message
+    parts, pending pings, the keepalive clock's decisions, the handshake's
+    outcome and how the connection closed. Adapters call it with their lock
+    held, if they have one; it never blocks.
+
+    :param role: client or server.
+    :param settings: the options.
+    """
+
+    def __init__(self, role: Role, settings: Settings) -> None:
+        self.settings = settings
+        self.logger = settings.logger
+        #: The sans-I/O core, streaming message parts.
+        self.conn = Connection(
+            role, extensions=settings.extensions, max_message_size=settings.max_message_size,
+            stream=True,
+        )  # fmt: skip
+        limit = settings.max_queue
+        self._high_water = None if limit is None else limit * QUEUE_UNIT
+        #: Message parts received, waiting for the application.
+        self.queue: deque[Part] = deque()
+        self._taken_at: float | None = None  # the application took a part, may be answering
+        self._unparsed = 0  # bytes fed since the core last needed more (an upper bound)
+        self._eof = False
+        self._skip = False  # the rest of a message the application abandoned is dropped
+        self._dropping = False  # closing, and the queue overflowed
+        #: This side sent its close frame (or gave up): parsing goes on past
+        #: unread messages, so that the peer's reply is read.
+        self.closing = False
+        #: The transport is closed or being torn down: nothing more is sent.
+        self.aborted = False
+        #: Server: the request that waits for its answer.
+        self.pending_request: Handshake | HTTPRequest | None = None
+        #: The server's :class:`~wsproto_lite.events.Accept` (received or sent).
+        self.response: Accept | None = None
+        self._reject: Reject | None = None
+        self._reject_body: list[bytes] = []
+        self._reject_done = False
+        self._failure: HandshakeFailed | None = None
+        self._pings: dict[bytes, tuple[float, Settle]] = {}
+        #: The last round trip measured by a ping, in seconds.
+        self.latency = 0.0
+        self._ping_due: float | None = None
+        self._pong_deadline: float | None = None
+        #: The close code once known (the peer's, ours on failure, or 1006).
+        self.close_code: int | None = None
+        #: The close reason that goes with :attr:`close_code`.
+        self.close_reason = ""
+        self._sent_close: tuple[int, str] | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """Whether messages may be sent."""
+        return self.conn.state is _OPEN and not self.aborted
+
+    def send(self, event: Event) -> bool:
+        """Queue *event* in the core if the connection is open; return whether it was."""
+        if not self.is_open:
+            return False
+        self.conn.send(event)
+        return True
+
+    # -- receiving ------------------------------------------------------------------
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Hand the core bytes from the transport (``b""``: end of input)."""
+        self.conn.receive_data(data)
+        if data:
+            self._unparsed += len(data)
+        else:
+            self._eof = True
+
+    @property
+    def reading_paused(self) -> bool:
+        """Whether the adapter should stop reading its transport for now.
+
+        True after the end of input, while a server's request waits for its
+        answer, and while more than ``max_queue`` × 64 KiB wait unparsed behind
+        a message the application has not taken.
+        """
+        water = self._high_water
+        return (
+            self._eof
+            or self.pending_request is not None
+            or (water is not None and self._unparsed > water)
+        )
+
+    @property
+    def resume_at(self) -> float | None:
+        """When parsing goes on by itself if the application does not ask first.
+
+        ``None`` unless bytes wait unparsed behind a message the application
+        took: the adapter then calls :meth:`process` at that time.
+        """
+        taken = self._taken_at
+        if taken is None or self.queue or not self._unparsed or self.closing or self._eof:
+            return None
+        return taken + ANSWER_TIME
+
+    @property
+    def has_unparsed(self) -> bool:
+        """Whether bytes wait in the core that parsing on could turn into events."""
+        return self._unparsed > 0
+
+    @property
+    def pong_may_be_hidden(self) -> bool:
+        """Whether a pong may wait unparsed behind a message the application holds up.
+
+        The keepalive then neither pings nor gives up: the peer is evidently
+        alive, and the delay is the application's.
+        """
+        return (bool(self.queue) or self._taken_at is not None) and self._unparsed > 0
+
+    def process(self, now: float) -> bool:
+        """Take events from the core as far as the application lets it.
+
+        Parsing stops at a message part the application has not taken yet, and
+        for :data:`ANSWER_TIME` after it took one unless it asks for more,
+        and at a server's request until it is answered. *now* times the pongs. Returns whether
+        receivers should look again: a part, a close or a handshake outcome
+        arrived.
+        """
+        conn = self.conn
+        woke = False
+        while self.pending_request is None:
+            if not (self.closing or self._eof):  # (then no answer could be overtaken)
+                taken = self._taken_at
+                if self.queue or (taken is not None and now < taken + ANSWER_TIME):
+                    break  # the application is answering what it took
+            event = conn.next_event()
+            if event is None:
+                self._unparsed = 0
+                break
+            cls = event.__class__
+            if cls is TextMessage or cls is BinaryMessage:
+                woke = self._deliver(event) or woke  # type: ignore[arg-type]
+            elif cls is Pong:
+                self._on_pong(event.payload, now)  # type: ignore[attr-defined]
+            elif cls is Close:
+                self._on_close(event)  # type: ignore[arg-type]
+                woke = True
+            elif cls is not Ping:  # (the core queued the pong of a Ping already)
+                self._on_handshake_event(event)
+                woke = True
+        return woke
+
+    def _deliver(self, part: Part) -> bool:
+        if self.closing:
+            # Read on for the peer's close reply; keep what fits in max_queue
+            # and drop every later message (never a message in part).
+            limit = self.settings.max_queue
+            if self._dropping or (limit is not None and len(self.queue) >= limit):
+                self._dropping = True
+                return False
+        self.queue.append(part)
+        return True
+
+    def take_part(self, now: float) -> Part | None:
+        """The next message part for the application, taken at *now*, or ``None``.
+
+        ``None`` means that the application asks for more: parsing may go on
+        (call :meth:`process`).
+        """
+        queue = self.queue
+        while queue:
+            part = queue.popleft()
+            if not self._skip:
+                self._taken_at = now
+                return part
+            if part.final:  # the end of an abandoned message
+                self._skip = False
+        self._taken_at = None
+        return None
+
+    def take_message(self, now: float) -> Data | None:
+        """A whole message if one waits at the head of the queue (the fast path)."""
+        queue = self.queue
+        if queue and queue[0].final and not self._skip:
+            self._taken_at = now
+            return queue.popleft().data
+        return None
+
+    def put_back(self, parts: Sequence[Part]) -> None:
+        """Return *parts* taken by a receive that was cancelled: the next one gets them."""
+        self.queue.extendleft(reversed(parts))
+
+    def abandon_message(self) -> None:
+        """The application stopped reading a message it had started: drop the rest."""
+        self._skip = True
+
+    # -- handshake ------------------------------------------------------------------
+
+    def _on_handshake_event(self, event: Event) -> None:
+        if isinstance(event, (Handshake, HTTPRequest)):
+            self.pending_request = event
+        elif isinstance(event, Accept):
+            self.response = event
+        elif isinstance(event, Reject):
+            if self._reject is None:
+                self._reject = event
+            if sum(map(len, self._reject_body)) < MAX_REJECT_BODY:
+                self._reject_body.append(event.body)
+            self._reject_done = event.final
+        elif isinstance(event, HandshakeFailed):
+            self._failure = event
+            if not self.conn.client:
+                self.logger.info("invalid opening handshake: %s", event.reason)
+
+    @property
+    def handshake_done(self) -> bool:
+        """Whether the handshake has an outcome (for a server: a request to answer)."""
+        return (
+            self.response is not None
+            or self.pending_request is not None
+            or self._reject_done
+            or self._failure is not None
+        )
+
+    def client_result(self) -> Accept:
+        """The server's Accept; otherwise raise what went wrong.
+
+        :raises InvalidHandshake: the server refused, answered something
+            invalid, or the connection closed first.
+        """
+        if self.response is not None:
+            return self.response
+        reject = self._reject
+        if reject is not None and self._reject_done:
+            raise InvalidHandshake(
+                f"the server rejected the WebSocket connection: HTTP {reject.status}",
+                reject.status,
+                reject.headers,
+                b"".join(self._reject_body)[:MAX_REJECT_BODY],
+            )
+        if self._failure is not None:
+            reason, status = self._failure.reason, self._failure.status
+            raise InvalidHandshake(f"invalid handshake response: {reason}", status)
+        raise InvalidHandshake("the connection closed during the opening handshake")
+
+    def answer(self, result: object, error: Exception | None = None) -> bool:
+        """Server: answer the pending request; return whether it was accepted.
+
+        *result* is what ``process_request`` returned and *error* what it
+        raised, if it did: either gets ``500`` (logged), ``None`` the default
+        answer (:func:`~wsproto_lite.adapters._common.default_answer`).
+        """
+        request = self.pending_request
+        assert request is not None, "no request to answer"
+        if error is not None:
+            self.logger.error("process_request failed", exc_info=error)
+            answer: Accept | Reject = internal_error()
+        elif result is None:
+            answer = default_answer(request, self.settings.subprotocols)
+        elif isinstance(result, (Accept, Reject)):
+            answer = result
+        else:
+            self.logger.error("process_request returned %r, not Accept/Reject/None", result)
+            answer = internal_error()
+        try:
+            self.conn.send(answer)
+        except LocalProtocolError:
+            # E.g. Accept for a plain HTTP request, or an unoffered subprotocol.
+            self.logger.exception("process_request returned an answer that cannot be sent")
+            answer = internal_error()
+            self.conn.send(answer)
+        self.pending_request = None
+        if isinstance(answer, Accept):
+            self.response = answer
+            return True
+        if not answer.final:
+            self.conn.send(Reject(answer.status, final=True))  # one answer: end its body
+        method = request.method if isinstance(request, HTTPRequest) else "GET"
+        self.logger.info("answered %s %s with HTTP %d", method, request.target, answer.status)
+        return False
+
+    # -- pings and keepalive --------------------------------------------------------
+
+    def _new_payload(self) -> bytes:
+        payload = os.urandom(4)
+        while payload in self._pings:  # pragma: no cover - 1 in 4 billion
+            payload = os.urandom(4)
+        return payload
+
+    def ping(self, data: DataLike | None, now: float, settle: Settle) -> bool:
+        """Queue a ping sent at *now*; its pong calls *settle*. ``False`` if not open.
+
+        *data* (``str`` is UTF-8 encoded) defaults to four random bytes that no
+        other pending ping uses.
+
+        :raises RuntimeError: a ping with the same data is already pending.
+        :raises LocalProtocolError: *data* is over 125 bytes.
+        """
+        if data is None:
+            payload = self._new_payload()
+        else:
+            payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+            if payload in self._pings:
+                raise RuntimeError("a ping with the same data is already waiting for its pong")
+        if not self.is_open:
+            return False
+        self.conn.send(Ping(payload))
+        self._pings[payload] = (now, settle)
+        return True
+
+    def _on_pong(self, payload: bytes, now: float) -> None:
+        pings = self._pings
+        if payload not in pings:
+            return  # unsolicited, or answers a ping already settled
+        # A pong answers its ping and every earlier one (RFC 6455 §5.5.3; dicts keep order).
+        for key in list(pings):
+            sent, settle = pings.pop(key)
+            settle(now - sent)
+            if key == payload:
+                self.latency = now - sent
+                return
+
+    def _keepalive_settled(self, result: float | ConnectionClosed) -> None:
+        self._pong_deadline = None
+
+    def keepalive(self, now: float) -> tuple[bool, float | None]:
+        """Run the keepalive clock at *now*: ``(expired, when to call again)``.
+
+        Queues a ping when one is due. When a pong is later than
+        ``ping_timeout``, fails the connection with 1011 and returns
+        ``expired``: the adapter then writes what it can and closes. ``None``
+        as the time means never (keepalive off, or the connection closing).
+        """
+        interval, timeout = self.settings.ping_interval, self.settings.ping_timeout
+        if interval is None or not self.is_open:
+            return False, None
+        hidden = self.pong_may_be_hidden
+        due = self._ping_due
+        if due is None:
+            due = self._ping_due = now + interval
+        deadline = self._pong_deadline
+        if deadline is not None:  # our last ping waits for its pong
+            if hidden and timeout is not None:
+                deadline = self._pong_deadline = max(deadline, now + timeout)
+            if now >= deadline:
+                self.logger.info("keepalive ping timed out; closing the connection")
+                self.fail(1011, "keepalive ping timeout")
+                return True, None
+            return False, deadline if now >= due else min(due, deadline)
+        if now >= due:
+            if not hidden:
+                self.ping(None, now, self._keepalive_settled)
+                if timeout is not None:
+                    self._pong_deadline = now + timeout
+            due = self._ping_due = now + interval
+        return False, due if self._pong_deadline is None else min(due, self._pong_deadline)
+
+    # -- closing --------------------------------------------------------------------
+
+    def start_close(self, code: int, reason: str) -> None:
+        """Queue a close frame if the connection is open; from now on read on for the reply.
+
+        :raises LocalProtocolError: *code* or *reason* cannot be sent.
+        """
+        event = Close(code, reason)
+        if self.is_open:
+            self.conn.send(event)
+            self._sent_close = (code, reason)
+        self.closing = True
+
+    def fail(self, code: int, reason: str) -> None:
+        """Close at once with *code*: it becomes :attr:`close_code` if the
+        connection was open, and a close frame is queued; the adapter aborts."""
+        if self.is_open:
+            self.conn.send(Close(code, reason))
+            self._sent_close = (code, reason)
+            if self.close_code is None:
+                self.close_code, self.close_reason = code, reason
+        self.closing = True
+
+    def _on_close(self, event: Close) -> None:
+        if self.close_code is None:
+            self.close_code, self.close_reason = event.code, event.reason
+        if event.failed:
+            self.logger.info("connection failed: %d %s", event.code, event.reason)
+
+    def closed_exception(self) -> ConnectionClosed:
+        """What ``recv()``/``send()`` raise once the connection is not open."""
+        if self.close_code is not None:
+            return ConnectionClosed.create(self.close_code, self.close_reason)
+        if self._sent_close is not None:  # closing: our close frame says how
+            return ConnectionClosed.create(*self._sent_close)
+        return ConnectionClosedError(1006, "the connection was lost")
+
+    def transport_closed(self) -> None:
+        """The transport is closed: settle the close code and every pending ping."""
+        self.aborted = self.closing = True
+        if self.close_code is None:
+            self.close_code = 1006
+            self.close_reason = "the connection closed without a closing handshake"
+        error = self.closed_exception()
+        pings, self._pings = self._pings, {}
+        for _, settle in pings.values():
+            settle(error)
+        self.logger.debug("connection closed: %d %s", self.close_code, self.close_reason)
