@@ -36,20 +36,28 @@ def pure_masking() -> Iterator[None]:
     """Make wsproto_lite use its pure-Python masking for the duration."""
     from wsproto_lite import _mask
 
+    # Every masking function a module imported, swapped for its pure twin.
+    pure = {
+        "apply_mask": _mask.apply_mask_python,
+        "apply_mask_slice": _mask.apply_mask_slice_python,
+        "apply_mask_join": _mask.apply_mask_join_python,
+        "mask_frame": _mask.mask_frame_python,
+    }
     patched = []
     for name, module in list(sys.modules.items()):
         if (name == "wsproto_lite" or name.startswith("wsproto_lite.")) and name != (
             "wsproto_lite._mask"
         ):
-            current = getattr(module, "apply_mask", None)
-            if current is not None and current is _mask.apply_mask:
-                patched.append((module, current))
-                module.apply_mask = _mask.apply_mask_python  # type: ignore[attr-defined]
+            for attr, replacement in pure.items():
+                current = getattr(module, attr, None)
+                if current is not None and current is getattr(_mask, attr):
+                    patched.append((module, attr, current))
+                    setattr(module, attr, replacement)
     try:
         yield
     finally:
-        for module, original in patched:
-            module.apply_mask = original  # type: ignore[attr-defined]
+        for module, attr, original in patched:
+            setattr(module, attr, original)
 
 
 def _speedups_active() -> bool:

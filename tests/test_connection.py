@@ -430,6 +430,22 @@ def test_empty_fragments() -> None:
     assert events == [BinaryMessage(b"")]
 
 
+@pytest.mark.parametrize("general", [False, True], ids=["fast path", "general path"])
+def test_empty_fragments_when_streaming(general: bool) -> None:
+    """Empty non-final fragments give no event (an extension that transforms
+    nothing still sends every frame through the general path)."""
+    conn = server(stream=True, extension_sessions=[InvertSession()] if general else [])
+    frames = [
+        cframe(0x2, b"", fin=False),
+        cframe(0x0, b"ab", fin=False),
+        cframe(0x0, b"", fin=False),
+    ]
+    assert feed(conn, *frames, cframe(0x0, b"")) == [
+        BinaryMessage(b"ab", final=False),
+        BinaryMessage(b"", final=True),
+    ]
+
+
 def test_client_receives_rfc_fragmented_example() -> None:
     conn = client()
     assert feed(conn, bytes.fromhex("010348656c"), bytes.fromhex("80026c6f")) == [
@@ -1435,3 +1451,37 @@ def test_receive_data_takes_bytes_like(kind: type) -> None:
     conn = Connection(Role.SERVER, handshake=False)
     conn.receive_data(kind(serialize_frame(1, b"hi", mask=True)))
     assert list(conn.events()) == [TextMessage("hi")]
+
+
+# -- the fast paths: the application may touch the parser between two events ----------------
+
+
+def test_receive_data_between_fast_path_events() -> None:
+    """More data received while events() is suspended on a fast-path event is
+    parsed after what was already buffered, in order."""
+    conn = server()
+    conn.receive_data(cframe(0x1, b"one") + cframe(0x1, b"two"))
+    got = []
+    for event in conn.events():
+        got.append(event)
+        if len(got) == 1:
+            conn.receive_data(cframe(0x2, b"three"))
+    assert got == [TextMessage("one"), TextMessage("two"), BinaryMessage(b"three")]
+
+
+def test_next_event_between_fast_path_events() -> None:
+    conn = server()
+    conn.receive_data(cframe(0x1, b"one") + cframe(0x1, b"two") + cframe(0x1, b"three"))
+    events = conn.events()
+    assert next(events) == TextMessage("one")
+    assert conn.next_event() == TextMessage("two")
+    assert list(events) == [TextMessage("three")]
+
+
+def test_limit_lowered_between_fast_path_events() -> None:
+    conn = server()
+    conn.receive_data(cframe(0x1, b"one") + cframe(0x1, b"seven!!"))
+    events = conn.events()
+    assert next(events) == TextMessage("one")
+    conn.max_message_size = 5
+    assert_failed(conn, list(events), 1009)

@@ -6,7 +6,10 @@ from __future__ import annotations
 import base64
 import hashlib
 
+import h11
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wsproto_lite import (
     Accept,
@@ -33,8 +36,10 @@ from wsproto_lite.frames import serialize_frame
 from wsproto_lite.handshake import (
     GUID,
     format_extension_header,
+    format_response_head,
     generate_key,
     parse_extension_header,
+    parse_request_head,
     split_tokens,
 )
 from wsproto_lite.testing import ConnectionPair
@@ -1414,3 +1419,235 @@ def test_reject_with_explicit_matching_content_length_is_sent_as_is() -> None:
     response = server.data_to_send()
     assert response.lower().count(b"content-length") == 1
     assert response.endswith(b"hello")
+
+
+# -- the fast request parser and response writer say what h11 says ------------------------
+#
+# A server parses a plain upgrade request that arrives whole with
+# parse_request_head instead of h11, and writes its 101 response itself. Both
+# must agree with h11 byte for byte whenever they take a request or a response
+# (everything else goes to h11): checked here on hand-picked cases and on
+# generated ones, and at the connection level against a server that gets the
+# same bytes in two reads (which always goes through h11).
+
+
+def h11_parse(data: bytes) -> tuple[bytes, list[tuple[bytes, bytes]], bytes] | None:
+    """(target, headers, what follows) as h11 reads a request with no body, else None."""
+    conn = h11.Connection(h11.SERVER)
+    conn.receive_data(data)
+    try:
+        request_event = conn.next_event()
+        end = conn.next_event()
+    except h11.RemoteProtocolError:
+        return None
+    if not isinstance(request_event, h11.Request) or not isinstance(end, h11.EndOfMessage):
+        return None
+    if request_event.method != b"GET" or request_event.http_version != b"1.1":
+        return None
+    headers = [(bytes(n), bytes(v)) for n, v in request_event.headers]
+    return bytes(request_event.target), headers, conn.trailing_data[0]
+
+
+def check_like_h11(data: bytes) -> bool:
+    """parse_request_head agrees with h11 on *data*, if it takes it at all."""
+    fast = parse_request_head(data)
+    if fast is None:
+        return False
+    target, headers, end = fast
+    assert h11_parse(data) == (target, headers, data[end:]), data
+    return True
+
+
+FAST_REQUESTS = [
+    request(),
+    request(line="GET / HTTP/1.1"),
+    request(line="GET /a/b?c=d&e=%20#f HTTP/1.1"),
+    request(add=[("X-Empty", ""), ("X-Spaces", "a  b\tc"), ("X-Latin", "caf\xe9")]),
+    request(replace={"Host": "  padded  \t"}),
+    request(add=[("Sec-WebSocket-Protocol", "chat"), ("Sec-WebSocket-Protocol", "superchat")]),
+    request() + b"\x81\x85frames after the head",
+]
+DECLINED_REQUESTS = [
+    request()[:-1],  # incomplete
+    b"\r\n" + request(),  # a leading empty line
+    request(line="POST /chat HTTP/1.1"),
+    request(line="get /chat HTTP/1.1"),
+    request(line="GET /chat HTTP/1.0"),
+    request(line="GET http://example.com/chat HTTP/1.1"),
+    request(line="GET /chat  HTTP/1.1"),
+    request(drop=("Host",)),
+    request(add=[("Host", "again")]),
+    request(add=[("Content-Length", "0")]),
+    request(add=[("Transfer-Encoding", "chunked")]),
+    request(add=[("X-Control", "a\x01b")]),
+    request(add=[("X-Nul", "a\x00b")]),
+    request(add=[("X-Vtab", "a\x0bb")]),
+    request(add=[("X(bad)", "x")]),
+    request(add=[("", "no name")]),
+    request().replace(b"Upgrade: websocket\r\n", b"Upgrade: websocket\r\n folded\r\n"),
+    request().replace(b"Upgrade: websocket\r\n", b"Upgrade: websocket\n"),
+    request().replace(b"Upgrade: websocket\r\n", b"Upgrade: web\rsocket\r\n"),
+    request().replace(b"Upgrade:", b"Upgrade :"),
+]
+
+
+@pytest.mark.parametrize("data", FAST_REQUESTS)
+def test_fast_parser_takes_plain_requests_as_h11_does(data: bytes) -> None:
+    assert check_like_h11(data)
+
+
+@pytest.mark.parametrize("data", DECLINED_REQUESTS)
+def test_fast_parser_leaves_the_rest_to_h11(data: bytes) -> None:
+    assert parse_request_head(data) is None
+
+
+header_byte = st.sampled_from(b'aZ09-_:;, \t\r\n\x00\x01\x0b\x7f\x80\xe9\xff/="')
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    target=st.binary(max_size=12),
+    lines=st.lists(
+        st.tuples(st.binary(max_size=8), st.lists(header_byte, max_size=10)), max_size=4
+    ),
+)
+def test_fast_parser_agrees_with_h11_on_generated_heads(
+    target: bytes, lines: list[tuple[bytes, list[int]]]
+) -> None:
+    head = [b"GET /" + target + b" HTTP/1.1", b"Host: h"]
+    head += [name + b":" + bytes(value) for name, value in lines]
+    check_like_h11(b"\r\n".join(head) + b"\r\n\r\n")
+
+
+RESPONSE_HEADERS = [
+    [("Upgrade", "websocket"), ("Connection", "Upgrade")],
+    [("X-Empty", ""), ("X-Inner", "a \t b"), ("X-Latin", "caf\xe9"), ("set-COOKIE", "a=b; c")],
+    [("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits=15")],
+]
+H11_RESPONSE_HEADERS = [
+    [("X(bad)", "x")],
+    [("X-Lead", " x")],
+    [("X-Control", "a\x01b")],
+    [("Host", "moved first by h11")],
+    [("Content-Length", "0, 0")],
+    [("Transfer-Encoding", "Chunked")],
+]
+
+
+@pytest.mark.parametrize("headers", RESPONSE_HEADERS)
+def test_fast_response_head_is_what_h11_writes(headers: list[tuple[str, str]]) -> None:
+    conn = h11.Connection(h11.SERVER)
+    conn.receive_data(request())
+    conn.next_event()
+    conn.next_event()
+    expected = conn.send(
+        h11.InformationalResponse(
+            status_code=101,
+            headers=[(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers],
+            reason=b"Switching Protocols",
+        )
+    )
+    assert format_response_head(b"HTTP/1.1 101 Switching Protocols", headers) == expected
+
+
+@pytest.mark.parametrize("headers", H11_RESPONSE_HEADERS)
+def test_fast_response_head_leaves_the_rest_to_h11(headers: list[tuple[str, str]]) -> None:
+    assert format_response_head(b"HTTP/1.1 101 Switching Protocols", headers) is None
+
+
+def server_outcome(pieces: list[bytes], answer: object, more: bytes) -> list[object]:
+    """What a server does with *pieces*, answering a Handshake with *answer*."""
+    server = Connection(Role.SERVER)
+    seen: list[object] = []
+    for piece in pieces:
+        server.receive_data(piece)
+        for event in server.events():
+            seen.append(event)
+            if isinstance(event, Handshake) and answer is not None:
+                try:
+                    server.send(answer)  # type: ignore[arg-type]
+                except LocalProtocolError as exc:
+                    seen.append(f"LocalProtocolError: {exc}")
+    server.receive_data(more)
+    seen.extend(server.events())
+    seen += [server.data_to_send(), server.state, server.handshake, server.subprotocol]
+    return seen
+
+
+ANSWERS = [
+    None,
+    Accept(),
+    Accept(subprotocol="chat", extra_headers=[("X-Server", "1")]),
+    Accept(extra_headers=[("X(bad)", "x")]),
+    Accept(extra_headers=[("Content-Length", "0")]),
+    Reject(403, body=b"no"),
+    Reject(200, body=b"part", final=False),
+]
+
+
+@pytest.mark.parametrize("answer", ANSWERS, ids=repr)
+@pytest.mark.parametrize(
+    "data",
+    [
+        *FAST_REQUESTS,
+        request(add=[("Sec-WebSocket-Protocol", "chat")]) + serialize_frame(1, b"hi", mask=True),
+        request(replace={"Sec-WebSocket-Key": "short"}),
+        request(replace={"Sec-WebSocket-Version": "8"}),
+        request(drop=("Upgrade",)),
+        request(add=[("X-Many", "x")] * 130),
+    ],
+)
+@pytest.mark.parametrize("more", [b"", serialize_frame(2, b"later", mask=True)])
+def test_fast_handshake_changes_nothing(data: bytes, answer: object, more: bytes) -> None:
+    # Whole, a request takes the fast path when it can; cut after its first
+    # byte, never (the fast path is only tried on the first data).
+    assert server_outcome([data], answer, more) == server_outcome(
+        [data[:1], data[1:]], answer, more
+    )
+
+
+def test_fast_handshake_then_accept_after_a_refused_one() -> None:
+    """h11 refused an Accept's header (constructing its event, so its state is
+    unchanged): a second Accept is written the same with or without h11."""
+    outputs = []
+    for pieces in ([request()], [request()[:1], request()[1:]]):
+        server = Connection(Role.SERVER)
+        for piece in pieces:
+            server.receive_data(piece)
+        assert isinstance(server.next_event(), Handshake)
+        with pytest.raises(LocalProtocolError, match="invalid Accept"):
+            server.send(Accept(extra_headers=[("X(bad)", "x")]))
+        server.send(Accept(extra_headers=[("X-Good", "x")]))
+        assert server.state is ConnectionState.OPEN
+        outputs.append(server.data_to_send())
+    assert outputs[0] == outputs[1]
+
+
+def test_fast_handshake_is_not_tried_before_data() -> None:
+    server = Connection(Role.SERVER)
+    assert server.next_event() is None
+    server.receive_data(request())
+    assert isinstance(server.next_event(), Handshake)
+    server.send(Accept())
+    assert server.data_to_send().startswith(b"HTTP/1.1 101 ")
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", 426),  # unanswered plain request
+        (b"HEAD / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", 400),
+        (b"HEAD / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", 431),  # over 3
+    ],
+)
+def test_automatic_error_response_to_head_has_no_body(request_bytes: bytes, status: int) -> None:
+    # Found by the fuzzer: h11 refuses content in a response to HEAD.
+    server = Connection(Role.SERVER, max_header_count=3)
+    server.receive_data(request_bytes)
+    events = list(server.events())  # never raises
+    assert events == [] or isinstance(events[-1], (HTTPRequest, HandshakeFailed))
+    list(server.events())  # the unanswered HTTPRequest gets its 426 here
+    response = server.data_to_send()
+    assert response.startswith(f"HTTP/1.1 {status} ".encode())
+    assert response.endswith(b"\r\n\r\n")  # head only: no body
+    assert server.state is ConnectionState.CLOSED

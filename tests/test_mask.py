@@ -6,6 +6,7 @@ except on CI (``CI=true``), where a missing extension is a failure.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -193,6 +194,131 @@ def test_c_matches_python(data: bytes, key: bytes, offset: int) -> None:
     assert c_apply_mask(masked, key) == data
 
 
+# -- apply_mask_slice and apply_mask_join: the same contract, from a buffer / in pieces ------
+
+SliceFn = Callable[[bytes | bytearray | memoryview, int, int, bytes], bytes]
+JoinFn = Callable[[list[bytes | bytearray | memoryview], bytes], bytes]
+
+
+@pytest.fixture(params=["python", "c"])
+def apply_mask_slice(request: pytest.FixtureRequest) -> SliceFn:
+    if request.param == "python":
+        return _mask.apply_mask_slice_python
+    _c_impl()
+    return _speedups.apply_mask_slice
+
+
+@pytest.fixture(params=["python", "c"])
+def apply_mask_join(request: pytest.FixtureRequest) -> JoinFn:
+    if request.param == "python":
+        return _mask.apply_mask_join_python
+    _c_impl()
+    return _speedups.apply_mask_join  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+@pytest.mark.parametrize(("start", "end"), [(0, 0), (0, 5000), (3, 3), (1, 17), (7, 4099)])
+def test_slice_is_mask_of_the_slice(
+    apply_mask_slice: SliceFn, kind: Callable[[bytes], object], start: int, end: int
+) -> None:
+    data = _payload(5000)
+    key = b"\x37\xfa\x21\x3d"
+    out = apply_mask_slice(kind(data), start, end, key)  # type: ignore[arg-type]
+    assert type(out) is bytes
+    assert out == reference(data[start:end], key)
+
+
+def test_slice_of_a_strided_view(apply_mask_slice: SliceFn) -> None:
+    view = memoryview(_payload(100))[::3]
+    assert apply_mask_slice(view, 2, 20, b"abcd") == reference(bytes(view)[2:20], b"abcd")
+
+
+@pytest.mark.parametrize(("start", "end"), [(-1, 3), (5, 4), (0, 11), (11, 11)])
+def test_slice_bounds_are_checked_not_clamped(
+    apply_mask_slice: SliceFn, start: int, end: int
+) -> None:
+    with pytest.raises(ValueError, match="0 <= start <= end <= len"):
+        apply_mask_slice(b"0123456789", start, end, b"abcd")
+
+
+def test_slice_bad_key_length(apply_mask_slice: SliceFn) -> None:
+    with pytest.raises(ValueError, match="4 bytes"):
+        apply_mask_slice(b"data", 0, 4, b"abc")
+
+
+@pytest.mark.parametrize(
+    "sizes", [[], [0], [1], [5, 0, 3], [1, 2, 3, 4, 5, 6, 7], [65_530, 17, 1 << 20, 3]]
+)
+def test_join_is_mask_of_the_joined_pieces(apply_mask_join: JoinFn, sizes: list[int]) -> None:
+    key = b"\x9a\x3c\x55\xe1"
+    pieces: list[bytes | bytearray | memoryview] = []
+    for i, n in enumerate(sizes):
+        piece = os.urandom(n)
+        # Every kind of bytes-like piece, views starting at odd addresses.
+        pieces.append([piece, bytearray(piece), memoryview(b"x" + piece)[1:]][i % 3])
+    joined = b"".join(pieces)
+    out = apply_mask_join(pieces, key)
+    assert type(out) is bytes
+    assert out == apply_mask_join([joined], key) == _mask.apply_mask_python(joined, key)
+
+
+def test_join_bad_input(apply_mask_join: JoinFn) -> None:
+    with pytest.raises(ValueError, match="4 bytes"):
+        apply_mask_join([b"data"], b"abcde")
+    with pytest.raises(TypeError):
+        apply_mask_join([b"data", "text"], b"abcd")  # type: ignore[list-item]
+    with pytest.raises(TypeError):
+        apply_mask_join(3, b"abcd")  # type: ignore[arg-type]
+
+
+@given(
+    data=st.binary(max_size=3000),
+    cuts=st.lists(st.integers(0, 3000), max_size=6),
+    key=st.binary(min_size=4, max_size=4),
+)
+def test_c_slice_and_join_match_python(data: bytes, cuts: list[int], key: bytes) -> None:
+    _c_impl()
+    bounds = sorted(min(c, len(data)) for c in cuts)
+    edges = [0, *bounds, len(data)]
+    pieces = [data[a:b] for a, b in itertools.pairwise(edges)]
+    assert _speedups.apply_mask_join(pieces, key) == _mask.apply_mask_join_python(pieces, key)
+    for a, b in itertools.pairwise(edges):
+        assert _speedups.apply_mask_slice(data, a, b, key) == _mask.apply_mask_slice_python(
+            data, a, b, key
+        )
+
+
+FrameFn = Callable[[bytes, bytes | bytearray | memoryview, bytes], bytes]
+
+
+@pytest.fixture(params=["python", "c"])
+def mask_frame(request: pytest.FixtureRequest) -> FrameFn:
+    if request.param == "python":
+        return _mask.mask_frame_python
+    _c_impl()
+    return _speedups.mask_frame
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+@pytest.mark.parametrize("n", [0, 1, 125, 126, 4099, 1 << 20])
+def test_mask_frame_is_header_key_masked_payload(
+    mask_frame: FrameFn, kind: Callable[[bytes], object], n: int
+) -> None:
+    header = b"\x82\xfe\x01\x00"
+    key = b"\x37\xfa\x21\x3d"
+    payload = os.urandom(n)
+    out = mask_frame(header, kind(payload), key)  # type: ignore[arg-type]
+    assert type(out) is bytes
+    assert out == header + key + _mask.apply_mask_python(payload, key)
+
+
+def test_mask_frame_bad_input(mask_frame: FrameFn) -> None:
+    with pytest.raises(ValueError, match="4 bytes"):
+        mask_frame(b"\x82\x01", b"x", b"abc")
+    with pytest.raises(TypeError):
+        mask_frame(b"\x82\x01", "x", b"abcd")  # type: ignore[arg-type]
+
+
 def test_selection_default() -> None:
     # frames re-exports the active implementation and says which one it is.
     assert frames.apply_mask is _mask.apply_mask
@@ -209,9 +335,45 @@ def test_selection_environment_variable(value: str, expect_c: bool) -> None:
     if expect_c and _speedups is None:
         _c_impl()  # skips, or fails on CI
     env = dict(os.environ, WSPROTO_LITE_NO_SPEEDUPS=value)
-    code = "import wsproto_lite.frames as f; print(f.SPEEDUPS, f.apply_mask.__module__)"
+    code = (
+        "import wsproto_lite.frames as f, wsproto_lite._mask as m;"
+        " print(f.SPEEDUPS, f.apply_mask.__module__, m.apply_mask_slice.__module__,"
+        " m.apply_mask_join.__module__, m.mask_frame.__module__)"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     ).stdout.split()
     assert out[0] == str(expect_c)
-    assert out[1] == ("wsproto_lite._speedups" if expect_c else "wsproto_lite._mask")
+    module = "wsproto_lite._speedups" if expect_c else "wsproto_lite._mask"
+    assert out[1:] == [module] * 4
+
+
+def test_selection_honours_the_environment_and_a_missing_extension(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib
+    import sys
+
+    import wsproto_lite
+    import wsproto_lite._mask as mask_module
+
+    try:
+        monkeypatch.setenv("WSPROTO_LITE_NO_SPEEDUPS", "1")
+        reloaded = importlib.reload(mask_module)
+        assert reloaded.SPEEDUPS is False
+        assert reloaded.apply_mask is reloaded.apply_mask_python
+        monkeypatch.setenv("WSPROTO_LITE_NO_SPEEDUPS", "0")  # "0" means: use it if present
+        monkeypatch.setitem(sys.modules, "wsproto_lite._speedups", None)  # import fails
+        monkeypatch.delattr(wsproto_lite, "_speedups", raising=False)
+        assert importlib.reload(mask_module).SPEEDUPS is False
+    finally:
+        monkeypatch.undo()
+        importlib.reload(mask_module)
+
+
+def test_masking_key_must_be_four_bytes() -> None:
+    from wsproto_lite._mask import _check_key
+
+    _check_key(b"abcd")
+    with pytest.raises(ValueError, match="4 bytes"):
+        _check_key(b"abc")

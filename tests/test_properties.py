@@ -29,6 +29,8 @@ from wsproto_lite import (
     Role,
     TextMessage,
 )
+from wsproto_lite.extensions import ExtensionSession
+from wsproto_lite.frames import Opcode
 from wsproto_lite.testing import ConnectionPair, fragment, messages
 
 SETTINGS = settings(
@@ -329,6 +331,62 @@ def test_arbitrary_bytes_to_server_handshake(
                 except LocalProtocolError:
                     pass  # e.g. accepting a plain HTTP request: application misuse
     server.data_to_send()
+
+
+class IdleSession(ExtensionSession):
+    """A negotiated extension that claims no RSV bit and transforms nothing.
+
+    Its only effect is that the connection leaves its fast paths (they apply
+    with no extension negotiated) and parses everything the general way.
+    """
+
+    def inbound_frame(self, opcode: Opcode, rsv: int, *, starts_message: bool) -> bool:
+        return False
+
+    def inbound_data(self, data: bytes, final: bool, max_length: int) -> bytes:
+        raise AssertionError("never called: no message is transformed")
+
+    def outbound_message(self, opcode: Opcode, size_hint: int | None, transform: bool) -> int:
+        return 0
+
+    def outbound_data(self, data: bytes, final: bool) -> bytes:
+        raise AssertionError("never called: no message is transformed")
+
+
+def _outcome(role: Role, pieces: list[bytes], **kwargs: object) -> tuple[list[object], list]:
+    """The events of *pieces*, and what the connection wrote back as a peer sees it
+    (a client masks with random keys, so its bytes are compared parsed)."""
+    conn = Connection(role, handshake=False, **kwargs)  # type: ignore[arg-type]
+    events: list[object] = []
+    for piece in pieces:
+        conn.receive_data(piece)
+        events.extend(conn.events())
+    peer = Connection(Role.SERVER if role is Role.CLIENT else Role.CLIENT, handshake=False)
+    peer.receive_data(conn.data_to_send())
+    return events, list(peer.events())
+
+
+@SETTINGS
+@given(
+    data=st.one_of(frame_soup(masked=True), frame_soup(masked=False)),
+    sizes=st.lists(st.integers(1, 64), min_size=1, max_size=5),
+    client=st.booleans(),
+    stream=st.booleans(),
+    limit=st.sampled_from([None, 0, 3, 100, 130, 1 << 20]),
+    eof=st.booleans(),
+)
+def test_fast_paths_change_nothing(
+    data: bytes, sizes: list[int], client: bool, stream: bool, limit: int | None, eof: bool
+) -> None:
+    """The same input gives the same events and the same replies with the fast
+    paths (no extension) as with the general path alone (an idle extension)."""
+    role = Role.CLIENT if client else Role.SERVER
+    pieces = list(chunks(data, sizes)) + ([b""] if eof else [])
+    fast = _outcome(role, pieces, stream=stream, max_message_size=limit)
+    general = _outcome(
+        role, pieces, stream=stream, max_message_size=limit, extension_sessions=[IdleSession()]
+    )
+    assert fast == general
 
 
 # -- (3) a stateful client/server pair ------------------------------------------------------------

@@ -29,7 +29,11 @@ def test_readme_starts_with_the_two_commands() -> None:
     assert first_block is not None
     lines = [ln for ln in first_block.group(1).splitlines() if ln.strip()]
     assert "python3 -m wsproto_lite demo" in lines[0]
-    assert lines[1].split("#")[0].strip().endswith("python3 -m pytest")
+    test_command = lines[1].split("#")[0].strip().split(" && ")[-1]
+    assert test_command == "python3 -m pytest --cov=wsproto_lite"
+    # .ci/run runs exactly this command.
+    ci = (README.parent / ".ci" / "run").read_text().splitlines()
+    assert ci[-1] == test_command
 
 
 def test_sansio_server_example_echoes_over_a_real_socket() -> None:

@@ -6,10 +6,21 @@ Two implementations with the same contract, ``apply_mask(data, key) -> bytes``:
 * ``wsproto_lite._speedups.apply_mask``, an optional C extension built by
   ``pip install`` when a compiler is present (64-bit words, SSE2 or NEON).
 
-:data:`apply_mask` is the C version when it could be imported, unless the
-environment variable ``WSPROTO_LITE_NO_SPEEDUPS`` is set to a non-empty value
-other than ``0`` when this module is first imported. :data:`SPEEDUPS` tells
-which one is active::
+Three variants save the connection a copy of every payload it unmasks or masks:
+
+* ``apply_mask_slice(data, start, end, key)`` is ``apply_mask(data[start:end],
+  key)``: the C version reads the payload where it lies in the receive buffer;
+* ``apply_mask_join(pieces, key)`` is ``apply_mask(b"".join(pieces), key)``:
+  the C version unmasks the pieces of a frame that arrived in several reads
+  straight into one result;
+* ``mask_frame(header, payload, key)`` is ``header + key + apply_mask(payload,
+  key)``, a masked frame to send: the C version writes it in one copy.
+
+The pure-Python versions slice and join: their masking costs far more than
+the copies. The names without ``_python`` are the C versions when
+they could be imported, unless the environment variable
+``WSPROTO_LITE_NO_SPEEDUPS`` is set to a non-empty value other than ``0``
+when this module is first imported. :data:`SPEEDUPS` tells which are active::
 
     python -c "import wsproto_lite.frames as f; print(f.SPEEDUPS)"
 
@@ -22,9 +33,20 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from types import ModuleType
 
-__all__ = ["SPEEDUPS", "apply_mask", "apply_mask_python"]
+__all__ = [
+    "SPEEDUPS",
+    "apply_mask",
+    "apply_mask_join",
+    "apply_mask_join_python",
+    "apply_mask_python",
+    "apply_mask_slice",
+    "apply_mask_slice_python",
+    "mask_frame",
+    "mask_frame_python",
+]
 
 _Buffer = bytes | bytearray | memoryview
 
@@ -117,7 +139,7 @@ def _mask_bytewise(data: _Buffer, key: bytes) -> bytes:
     return bytes(out)
 
 
-if _PYPY:
+if _PYPY:  # pragma: no cover - PyPy only; CI runs CPython (see tests/test_mask.py)
 
     def apply_mask_python(data: _Buffer, key: bytes) -> bytes:
         """XOR *data* with the 4-byte *key* repeated (RFC 6455 §5.3), in pure Python.
@@ -148,18 +170,54 @@ else:
         )
 
 
-def _select() -> tuple[Callable[[_Buffer, bytes], bytes], bool]:
+def apply_mask_slice_python(data: _Buffer, start: int, end: int, key: bytes) -> bytes:
+    """``apply_mask_python(data[start:end], key)``; requires ``0 <= start <= end <= len(data)``.
+
+    The bounds are checked (rather than clamped as a slice would) to match
+    the C version, which must not read outside the buffer.
+    """
+    if not 0 <= start <= end <= len(data):
+        raise ValueError(
+            "apply_mask_slice() needs 0 <= start <= end <= len(data),"
+            f" got start={start}, end={end}, len(data)={len(data)}"
+        )
+    return apply_mask_python(data[start:end], key)
+
+
+def apply_mask_join_python(pieces: Sequence[_Buffer], key: bytes) -> bytes:
+    """``apply_mask_python(b"".join(pieces), key)``: contiguous pieces of one payload."""
+    return apply_mask_python(b"".join(pieces), key)
+
+
+def mask_frame_python(header: bytes, payload: _Buffer, key: bytes) -> bytes:
+    """``header + key + apply_mask_python(payload, key)``: a masked frame."""
+    return header + key + apply_mask_python(payload, key)
+
+
+def _speedups() -> ModuleType | None:
+    """The C extension, unless it is missing or ``WSPROTO_LITE_NO_SPEEDUPS`` is set."""
     if os.environ.get("WSPROTO_LITE_NO_SPEEDUPS", "") not in ("", "0"):
-        return apply_mask_python, False
+        return None
     try:
-        from ._speedups import apply_mask as c_apply_mask
+        from . import _speedups
     except ImportError:
-        return apply_mask_python, False
-    return c_apply_mask, True
+        return None
+    return _speedups
 
 
+_c = _speedups()
+#: Whether the functions below are the compiled ``wsproto_lite._speedups`` ones.
+SPEEDUPS = _c is not None
 #: ``apply_mask(data, key) -> bytes``: the active implementation.
-apply_mask: Callable[[_Buffer, bytes], bytes]
-#: Whether :data:`apply_mask` is the compiled ``wsproto_lite._speedups`` version.
-SPEEDUPS: bool
-apply_mask, SPEEDUPS = _select()
+apply_mask: Callable[[_Buffer, bytes], bytes] = apply_mask_python
+#: ``apply_mask_slice(data, start, end, key) -> bytes``: the active implementation.
+apply_mask_slice: Callable[[_Buffer, int, int, bytes], bytes] = apply_mask_slice_python
+#: ``apply_mask_join(pieces, key) -> bytes``: the active implementation.
+apply_mask_join: Callable[[Sequence[_Buffer], bytes], bytes] = apply_mask_join_python
+#: ``mask_frame(header, payload, key) -> bytes``: the active implementation.
+mask_frame: Callable[[bytes, _Buffer, bytes], bytes] = mask_frame_python
+if _c is not None:
+    apply_mask = _c.apply_mask
+    apply_mask_slice = _c.apply_mask_slice
+    apply_mask_join = _c.apply_mask_join
+    mask_frame = _c.mask_frame

@@ -5,6 +5,20 @@
  *     XOR a bytes-like *data* with the 4-byte *key* repeated (RFC 6455 §5.3).
  *     The result is allocated once and written in place: no other copy.
  *
+ * apply_mask_slice(data, start, end, key) -> bytes
+ *     apply_mask(data[start:end], key) without the copy that the slice makes:
+ *     it reads the payload where it lies in the receive buffer.
+ *
+ * apply_mask_join(pieces, key) -> bytes
+ *     apply_mask(b"".join(pieces), key) without the joined copy: the pieces
+ *     of a frame that arrived in several reads are unmasked straight into
+ *     the one result.
+ *
+ * mask_frame(header, payload, key) -> bytes
+ *     header + key + apply_mask(payload, key): a masked frame (RFC 6455 §5.2)
+ *     written into one new bytes object, without the copy that concatenating
+ *     the masked payload to the header makes.
+ *
  * The loop works on 16-byte vectors (SSE2 on x86, NEON on ARM, when the
  * compiler targets them) and 8-byte words otherwise. The output pointer is
  * first brought to a 16-byte boundary byte by byte; the key is rotated by the
@@ -131,6 +145,67 @@ mask_bytes(unsigned char *dst, const unsigned char *src, size_t n, const unsigne
     }
 }
 
+/*
+ * Get a contiguous view of obj into *view. A non-contiguous buffer (a strided
+ * memoryview) is copied once into a new bytes object, returned in *copy for
+ * the caller to release after the view; otherwise *copy is NULL.
+ */
+static int
+get_contiguous(PyObject *obj, Py_buffer *view, PyObject **copy)
+{
+    *copy = NULL;
+    if (PyObject_GetBuffer(obj, view, PyBUF_SIMPLE) == 0) {
+        return 0;
+    }
+    if (!PyErr_ExceptionMatches(PyExc_BufferError)) {
+        return -1;
+    }
+    PyErr_Clear();
+    *copy = PyBytes_FromObject(obj);
+    if (*copy == NULL) {
+        return -1;
+    }
+    if (PyObject_GetBuffer(*copy, view, PyBUF_SIMPLE) < 0) {
+        Py_CLEAR(*copy);
+        return -1;
+    }
+    return 0;
+}
+
+/* Get the 4-byte key into *key (released by the caller on success). */
+static int
+get_key(PyObject *obj, Py_buffer *key)
+{
+    if (PyObject_GetBuffer(obj, key, PyBUF_SIMPLE) < 0) {
+        return -1;
+    }
+    if (key->len != 4) {
+        PyErr_Format(PyExc_ValueError, "the masking key must be 4 bytes, not %zd", key->len);
+        PyBuffer_Release(key);
+        return -1;
+    }
+    return 0;
+}
+
+/* A new bytes object: n bytes of src masked with key. */
+static PyObject *
+masked_bytes(const unsigned char *src, Py_ssize_t n, const unsigned char *key)
+{
+    PyObject *result = PyBytes_FromStringAndSize(NULL, n);
+    if (result != NULL && n > 0) {
+        unsigned char *dst = (unsigned char *)PyBytes_AS_STRING(result);
+        if ((size_t)n >= WSL_NOGIL_MIN) {
+            Py_BEGIN_ALLOW_THREADS
+            mask_bytes(dst, src, (size_t)n, key);
+            Py_END_ALLOW_THREADS
+        }
+        else {
+            mask_bytes(dst, src, (size_t)n, key);
+        }
+    }
+    return result;
+}
+
 PyDoc_STRVAR(apply_mask_doc,
 "apply_mask(data, key, /)\n"
 "--\n"
@@ -144,54 +219,71 @@ static PyObject *
 apply_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer data, key;
-    PyObject *result = NULL;
-    PyObject *copy = NULL;
+    PyObject *copy, *result;
 
     (void)module;
     if (nargs != 2) {
         PyErr_Format(PyExc_TypeError, "apply_mask() takes exactly 2 arguments (%zd given)", nargs);
         return NULL;
     }
-    if (PyObject_GetBuffer(args[1], &key, PyBUF_SIMPLE) < 0) {
+    if (get_key(args[1], &key) < 0) {
         return NULL;
     }
-    if (key.len != 4) {
-        PyErr_Format(PyExc_ValueError, "the masking key must be 4 bytes, not %zd", key.len);
+    if (get_contiguous(args[0], &data, &copy) < 0) {
         PyBuffer_Release(&key);
         return NULL;
     }
-    if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0) {
-        /* A non-contiguous buffer (a strided memoryview): copy it once. */
-        if (!PyErr_ExceptionMatches(PyExc_BufferError)) {
-            PyBuffer_Release(&key);
-            return NULL;
-        }
-        PyErr_Clear();
-        copy = PyBytes_FromObject(args[0]);
-        if (copy == NULL) {
-            PyBuffer_Release(&key);
-            return NULL;
-        }
-        if (PyObject_GetBuffer(copy, &data, PyBUF_SIMPLE) < 0) {
-            Py_DECREF(copy);
-            PyBuffer_Release(&key);
-            return NULL;
-        }
+    result = masked_bytes((const unsigned char *)data.buf, data.len, (const unsigned char *)key.buf);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&key);
+    Py_XDECREF(copy);
+    return result;
+}
+
+PyDoc_STRVAR(apply_mask_slice_doc,
+"apply_mask_slice(data, start, end, key, /)\n"
+"--\n"
+"\n"
+"Return apply_mask(data[start:end], key) without copying the slice first.\n"
+"\n"
+"Requires 0 <= start <= end <= len(data) (ValueError otherwise).");
+
+static PyObject *
+apply_mask_slice(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer data, key;
+    PyObject *copy, *result = NULL;
+    Py_ssize_t start, end;
+
+    (void)module;
+    if (nargs != 4) {
+        PyErr_Format(PyExc_TypeError,
+                     "apply_mask_slice() takes exactly 4 arguments (%zd given)", nargs);
+        return NULL;
     }
-    result = PyBytes_FromStringAndSize(NULL, data.len);
-    if (result != NULL && data.len > 0) {
-        unsigned char *dst = (unsigned char *)PyBytes_AS_STRING(result);
-        const unsigned char *src = (const unsigned char *)data.buf;
-        const unsigned char *k = (const unsigned char *)key.buf;
-        size_t n = (size_t)data.len;
-        if (n >= WSL_NOGIL_MIN) {
-            Py_BEGIN_ALLOW_THREADS
-            mask_bytes(dst, src, n, k);
-            Py_END_ALLOW_THREADS
-        }
-        else {
-            mask_bytes(dst, src, n, k);
-        }
+    start = PyNumber_AsSsize_t(args[1], PyExc_OverflowError);
+    if (start == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    end = PyNumber_AsSsize_t(args[2], PyExc_OverflowError);
+    if (end == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (get_key(args[3], &key) < 0) {
+        return NULL;
+    }
+    if (get_contiguous(args[0], &data, &copy) < 0) {
+        PyBuffer_Release(&key);
+        return NULL;
+    }
+    if (start < 0 || start > end || end > data.len) {
+        PyErr_Format(PyExc_ValueError,
+                     "apply_mask_slice() needs 0 <= start <= end <= len(data),"
+                     " got start=%zd, end=%zd, len(data)=%zd", start, end, data.len);
+    }
+    else {
+        result = masked_bytes((const unsigned char *)data.buf + start, end - start,
+                              (const unsigned char *)key.buf);
     }
     PyBuffer_Release(&data);
     PyBuffer_Release(&key);
@@ -199,8 +291,163 @@ apply_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+PyDoc_STRVAR(apply_mask_join_doc,
+"apply_mask_join(pieces, key, /)\n"
+"--\n"
+"\n"
+"Return apply_mask(b\"\".join(pieces), key) without joining the pieces first.\n"
+"\n"
+"*pieces* is a list or tuple of bytes-like objects: consecutive parts of one\n"
+"masked payload (the key carries on from one piece to the next).");
+
+static PyObject *
+apply_mask_join(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer key;
+    Py_buffer *views = NULL;
+    PyObject **copies = NULL;
+    PyObject *seq, *result = NULL;
+    Py_ssize_t count, got = 0, i, total = 0;
+
+    (void)module;
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError,
+                     "apply_mask_join() takes exactly 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    seq = PySequence_Fast(args[0], "apply_mask_join() needs a list or tuple of pieces");
+    if (seq == NULL) {
+        return NULL;
+    }
+    if (get_key(args[1], &key) < 0) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    count = PySequence_Fast_GET_SIZE(seq);
+    views = PyMem_New(Py_buffer, count > 0 ? count : 1);
+    copies = PyMem_New(PyObject *, count > 0 ? count : 1);
+    if (views == NULL || copies == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* First every piece's buffer and the total length... */
+    for (; got < count; got++) {
+        if (get_contiguous(PySequence_Fast_GET_ITEM(seq, got), &views[got], &copies[got]) < 0) {
+            goto done;
+        }
+        if (views[got].len > PY_SSIZE_T_MAX - total) {
+            PyBuffer_Release(&views[got]);
+            Py_XDECREF(copies[got]);
+            PyErr_SetString(PyExc_OverflowError, "apply_mask_join(): the result is too long");
+            goto done;
+        }
+        total += views[got].len;
+    }
+    /* ...then one result, each piece masked into place with the key rotated
+     * to the piece's offset in the payload. */
+    result = PyBytes_FromStringAndSize(NULL, total);
+    if (result != NULL) {
+        unsigned char *dst = (unsigned char *)PyBytes_AS_STRING(result);
+        const unsigned char *k = (const unsigned char *)key.buf;
+        size_t offset = 0;
+        for (i = 0; i < count; i++) {
+            unsigned char rotated[4];
+            size_t n = (size_t)views[i].len;
+            int j;
+            if (n == 0) {
+                continue;
+            }
+            for (j = 0; j < 4; j++) {
+                rotated[j] = k[(offset + (size_t)j) & 3];
+            }
+            if (n >= WSL_NOGIL_MIN) {
+                Py_BEGIN_ALLOW_THREADS
+                mask_bytes(dst + offset, (const unsigned char *)views[i].buf, n, rotated);
+                Py_END_ALLOW_THREADS
+            }
+            else {
+                mask_bytes(dst + offset, (const unsigned char *)views[i].buf, n, rotated);
+            }
+            offset += n;
+        }
+    }
+done:
+    for (i = 0; i < got; i++) {
+        PyBuffer_Release(&views[i]);
+        Py_XDECREF(copies[i]);
+    }
+    PyMem_Free(views);
+    PyMem_Free(copies);
+    PyBuffer_Release(&key);
+    Py_DECREF(seq);
+    return result;
+}
+
+PyDoc_STRVAR(mask_frame_doc,
+"mask_frame(header, payload, key, /)\n"
+"--\n"
+"\n"
+"Return header + key + apply_mask(payload, key): a masked frame, in one copy.");
+
+static PyObject *
+mask_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer header, payload, key;
+    PyObject *copy, *result = NULL;
+
+    (void)module;
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "mask_frame() takes exactly 3 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (get_key(args[2], &key) < 0) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &header, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&key);
+        return NULL;
+    }
+    if (get_contiguous(args[1], &payload, &copy) < 0) {
+        PyBuffer_Release(&header);
+        PyBuffer_Release(&key);
+        return NULL;
+    }
+    if (payload.len > PY_SSIZE_T_MAX - 4 - header.len) {
+        PyErr_SetString(PyExc_OverflowError, "mask_frame(): the frame is too long");
+    }
+    else {
+        result = PyBytes_FromStringAndSize(NULL, header.len + 4 + payload.len);
+    }
+    if (result != NULL) {
+        unsigned char *dst = (unsigned char *)PyBytes_AS_STRING(result);
+        const unsigned char *k = (const unsigned char *)key.buf;
+        size_t n = (size_t)payload.len;
+        memcpy(dst, header.buf, (size_t)header.len);
+        memcpy(dst + header.len, k, 4);
+        dst += header.len + 4;
+        if (n >= WSL_NOGIL_MIN) {
+            Py_BEGIN_ALLOW_THREADS
+            mask_bytes(dst, (const unsigned char *)payload.buf, n, k);
+            Py_END_ALLOW_THREADS
+        }
+        else if (n > 0) {
+            mask_bytes(dst, (const unsigned char *)payload.buf, n, k);
+        }
+    }
+    PyBuffer_Release(&payload);
+    PyBuffer_Release(&header);
+    PyBuffer_Release(&key);
+    Py_XDECREF(copy);
+    return result;
+}
+
 static PyMethodDef speedups_methods[] = {
     {"apply_mask", (PyCFunction)(void (*)(void))apply_mask, METH_FASTCALL, apply_mask_doc},
+    {"apply_mask_slice", (PyCFunction)(void (*)(void))apply_mask_slice, METH_FASTCALL,
+     apply_mask_slice_doc},
+    {"apply_mask_join", (PyCFunction)(void (*)(void))apply_mask_join, METH_FASTCALL,
+     apply_mask_join_doc},
+    {"mask_frame", (PyCFunction)(void (*)(void))mask_frame, METH_FASTCALL, mask_frame_doc},
     {NULL, NULL, 0, NULL},
 };
 

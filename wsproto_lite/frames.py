@@ -60,7 +60,7 @@ class Opcode(IntEnum):
 # Masking lives in ``_mask.py``: a pure-Python version (always available) and
 # the optional C speedup, chosen at import. ``SPEEDUPS`` says which is active;
 # ``WSPROTO_LITE_NO_SPEEDUPS=1`` forces the pure-Python one.
-from ._mask import SPEEDUPS, apply_mask  # noqa: E402
+from ._mask import SPEEDUPS, apply_mask, mask_frame  # noqa: E402
 
 
 def serialize_frame(
@@ -91,4 +91,4 @@ def serialize_frame(
     if not mask:
         return header + payload
     key = os.urandom(4) if masking_key is None else masking_key
-    return header + key + apply_mask(payload, key)
+    return mask_frame(header, payload, key)

@@ -6,15 +6,13 @@ endpoint fails the connection with 1007 as soon as it sees invalid data).
 
 from __future__ import annotations
 
-import codecs
+from codecs import utf_8_decode
 
 from .close_codes import CloseCode
 from .errors import RemoteProtocolError
-from .events import BinaryMessage, Message, TextMessage
+from .events import BinaryMessage, Message, _received_binary, _received_text
 
 __all__ = ["MessageAssembler"]
-
-_Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 
 
 def invalid_utf8(detail: str = "") -> RemoteProtocolError:
@@ -35,12 +33,13 @@ class MessageAssembler:
     UTF-8 fails the connection at the first bad byte even mid-frame.
     """
 
-    __slots__ = ("_decoder", "_parts", "_stream", "is_text", "size")
+    __slots__ = ("_parts", "_pending", "_stream", "is_text", "size")
 
     def __init__(self, stream: bool) -> None:
         self._stream = stream
         self._parts: list[bytes] | list[str] = []
-        self._decoder: codecs.IncrementalDecoder | None = None
+        # Text: the bytes of a character cut at the end of the last piece.
+        self._pending = b""
         #: Whether the message in progress is text.
         self.is_text = False
         #: Bytes of payload received so far for the message in progress
@@ -52,38 +51,47 @@ class MessageAssembler:
         self.is_text = is_text
         self.size = 0
         self._parts = []
-        self._decoder = _Utf8Decoder() if is_text else None
+        self._pending = b""
 
     def feed(self, data: bytes, final: bool) -> Message | None:
         """Add a piece of payload; return an event when there is one to deliver."""
         self.size += len(data)
-        if self._decoder is not None:
+        if self.is_text:
+            # What codecs' incremental UTF-8 decoder does, without its object
+            # and getstate() call per piece: decode, and keep the bytes of a
+            # character cut at the end (at most 3) for the next piece.
+            if self._pending:
+                data = self._pending + data
             try:
-                text = self._decoder.decode(data, final)
+                text, used = utf_8_decode(data, "strict", final)
             except UnicodeDecodeError as exc:
                 raise invalid_utf8(exc.reason) from None
-            if not final:
-                pending = self._decoder.getstate()[0]
+            if used < len(data):  # only when not final
+                pending = self._pending = data[used:]
                 # CPython's decoder waits for a third byte after ED A0..BF, which
                 # can only start a UTF-16 surrogate (invalid in UTF-8): fail now.
                 if len(pending) >= 2 and pending[0] == 0xED and pending[1] >= 0xA0:
                     raise invalid_utf8("a UTF-16 surrogate")
+            else:
+                self._pending = b""
             if self._stream:
                 if text or final:
-                    return TextMessage(text, final)
+                    return _received_text(text, final)
                 return None
             self._parts.append(text)  # type: ignore[arg-type]
             if final:
                 joined = "".join(self._parts)  # type: ignore[arg-type]
                 self._parts = []
-                return TextMessage(joined)
+                return _received_text(joined)
             return None
         if self._stream:
-            # The connection never feeds an empty, non-final binary piece.
+            # The connection never feeds an empty, non-final binary piece. An
+            # extension's output is checked (and copied to bytes) by the event.
             return BinaryMessage(data, final)
         self._parts.append(data)  # type: ignore[arg-type]
         if final:
+            # Always bytes: join() copies anything else.
             joined_b = b"".join(self._parts)  # type: ignore[arg-type]
             self._parts = []
-            return BinaryMessage(joined_b)
+            return _received_binary(joined_b)
         return None
