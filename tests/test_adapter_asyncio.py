@@ -1074,3 +1074,39 @@ def test_load_1000_connections() -> None:
         run(main(), timeout=180)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_peer_that_floods_pings_and_never_reads_cannot_grow_our_output() -> None:
+    """Each ping needs a pong; a peer that never reads them must be slowed down
+    (reading pauses while our write buffer is full), not buffered without bound."""
+
+    async def main() -> None:
+        async def idle(ws: WebSocket) -> None:
+            await ws.wait_closed()
+
+        async with serve(idle, "127.0.0.1", 0, ping_interval=None, write_limit=1 << 16) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            key = base64.b64encode(os.urandom(16)).decode()
+            writer.write(
+                f"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+            )
+            await reader.readuntil(b"\r\n\r\n")
+            ping = serialize_frame(Opcode.PING, b"p" * 125, mask=True)
+            burst = ping * 2000  # 262 KB of pings, 254 KB of pongs owed
+            deadline = time.monotonic() + 5
+            sent = 0
+            while time.monotonic() < deadline and sent < 200:  # up to 52 MB, never read
+                writer.write(burst)
+                try:
+                    await asyncio.wait_for(writer.drain(), 0.5)
+                except TimeoutError:
+                    break  # the server stopped reading: the flood is throttled
+                sent += 1
+            (ws,) = server.connections
+            buffered = ws._transport.get_write_buffer_size()  # type: ignore[union-attr]
+            # Without the pause, tens of MB of pongs would sit here.
+            assert buffered < 4 << 20, buffered
+            writer.transport.abort()
+
+    asyncio.run(main())

@@ -125,6 +125,7 @@ class _Protocol(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.ws._write_paused = False
         self.ws._wake(self.ws._drain_waiter)
+        self.ws._process()  # resume reading if only the output had paused it
 
 
 class WebSocket(_common.WebSocketBase):
@@ -476,7 +477,10 @@ class WebSocket(_common.WebSocketBase):
                 self._close_transport()
             elif conn.state is _CLOSED:
                 self._arm_close_timer()  # a client waits for the server to close TCP
-        paused = session.reading_paused
+        # Stop reading while our own output is backed up too: a peer that sends
+        # pings (or closes, or anything that needs an automatic reply) and never
+        # reads would otherwise grow the transport's write buffer without bound.
+        paused = session.reading_paused or self._write_paused
         transport = self._transport
         if paused is not self._reading_paused and transport and not transport.is_closing():
             self._reading_paused = paused
