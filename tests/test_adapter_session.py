@@ -23,6 +23,7 @@ from wsproto_lite import (
     Ping,
     Pong,
     Reject,
+    RejectData,
     Role,
     TextMessage,
 )
@@ -417,7 +418,7 @@ def test_client_result() -> None:
 
     session, server = client_session()
     server.send(Reject(403, [("X-Why", "token")], b"x" * MAX_REJECT_BODY, final=False))
-    server.send(Reject(403, body=b"more", final=True))
+    server.send(RejectData(b"more", final=True))
     session.receive_data(server.data_to_send())
     session.process(0.0)
     with pytest.raises(InvalidHandshake) as info:

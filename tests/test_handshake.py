@@ -26,6 +26,7 @@ from wsproto_lite import (
     Opcode,
     Ping,
     Reject,
+    RejectData,
     RemoteProtocolError,
     Role,
     TextMessage,
@@ -640,14 +641,72 @@ def test_server_streamed_reject() -> None:
     server.next_event()
     server.send(Reject(503, body=b"a", final=False))
     assert server.state is ConnectionState.REJECTING
-    server.send(Reject(body=b""))  # an empty part... with final=True ends it
+    with pytest.raises(LocalProtocolError, match="RejectData"):
+        server.send(Reject(503, body=b"b"))  # a second head
+    server.send(RejectData(b""))  # an empty part... with final=True ends it
     assert server.state is CLOSED
     assert server.data_to_send() == (
         b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
         b"Transfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n"
     )
     with pytest.raises(LocalProtocolError):
-        server.send(Reject(body=b"late"))
+        server.send(RejectData(b"late"))
+
+
+def test_reject_data_only_continues_a_streamed_reject() -> None:
+    server = server_receiving(request())
+    with pytest.raises(LocalProtocolError, match="state CONNECTING"):
+        server.send(RejectData(b"x"))
+    server.next_event()
+    server.send(Accept())
+    with pytest.raises(LocalProtocolError, match="state OPEN"):
+        server.send(RejectData(b"x"))
+    client, _ = client_sent()
+    with pytest.raises(LocalProtocolError, match="a client receives RejectData"):
+        client.send(RejectData(b"x"))
+
+
+@pytest.mark.parametrize("head", [b"", b"abc"])
+def test_streamed_reject_longer_than_content_length_is_refused_and_changes_nothing(
+    head: bytes,
+) -> None:
+    # The embedding gap: h11's error escaped and left the connection stuck.
+    server = server_receiving(request())
+    server.next_event()
+    server.send(Reject(404, [("Content-Length", "5")], head, final=False))
+    sent = server.data_to_send()
+    assert sent.startswith(b"HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\n")
+    with pytest.raises(LocalProtocolError, match="Content-Length"):
+        server.send(RejectData(b"123456", final=False))
+    with pytest.raises(LocalProtocolError, match="Content-Length"):
+        server.send(RejectData(b"1", final=True))  # too short to end it
+    assert server.data_to_send() == b""
+    assert server.state is ConnectionState.REJECTING
+    rest = b"12345"[len(head) :]
+    server.send(RejectData(rest[:1], final=False))
+    server.send(RejectData(rest[1:], final=True))
+    assert server.data_to_send() == rest
+    assert server.state is CLOSED
+    assert server.should_close_transport
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("Content-Length", "x")],
+        [("Content-Length", "²")],
+        [("Content-Length", "1"), ("Content-Length", "2")],
+        [("Content-Length", "1"), ("Transfer-Encoding", "chunked")],
+    ],
+)
+def test_reject_with_invalid_framing_headers_is_refused(headers: list[tuple[str, str]]) -> None:
+    server = server_receiving(request())
+    server.next_event()
+    with pytest.raises(LocalProtocolError):
+        server.send(Reject(400, headers, b"", final=False))
+    assert server.data_to_send() == b""
+    server.send(Reject(400))  # still answerable
+    assert server.data_to_send().startswith(b"HTTP/1.1 400 Bad Request\r\n")
 
 
 def test_server_streamed_reject_many_parts_reach_client() -> None:
@@ -655,15 +714,17 @@ def test_server_streamed_reject_many_parts_reach_client() -> None:
     pair.client.send(Handshake(host="h"))
     pair.deliver_to_server()
     pair.server.send(Reject(404, [("X-A", "b")], b"one ", final=False))
-    pair.server.send(Reject(body=b"two ", final=False))
-    pair.server.send(Reject(body=b"three", final=True))
+    pair.server.send(RejectData(b"two ", final=False))
+    pair.server.send(RejectData(b"three", final=True))
     events = pair.deliver_to_client()
-    assert all(isinstance(e, Reject) for e in events)
+    head = events[0]
+    assert isinstance(head, Reject)
+    assert (head.status, head.final) == (404, False)
+    assert ("x-a", "b") in head.headers
+    assert all(isinstance(e, RejectData) for e in events[1:])
     assert b"".join(e.body for e in events) == b"one two three"  # type: ignore[attr-defined]
     assert [e.final for e in events][-1] is True  # type: ignore[attr-defined]
     assert all(not e.final for e in events[:-1])  # type: ignore[attr-defined]
-    assert events[0].status == 404  # type: ignore[attr-defined]
-    assert ("x-a", "b") in events[0].headers  # type: ignore[attr-defined]
     assert pair.client.state is CLOSED
 
 
@@ -852,17 +913,44 @@ def test_server_eof_in_the_middle_of_a_request() -> None:
     assert list(server.events()) == []
 
 
-def test_server_eof_while_app_decides() -> None:
+@pytest.mark.parametrize(
+    ("data", "what"),
+    [(request(), "handshake"), (b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", "HTTP request")],
+)
+def test_server_eof_while_app_decides_is_reported(data: bytes, what: str) -> None:
+    # An ASGI application answers from another task, seconds later: the
+    # peer's hang-up in between is an event, and answering later is refused.
+    server = server_receiving(data)
+    assert isinstance(server.next_event(), (Handshake, HTTPRequest))
+    server.receive_data(b"")
+    events = list(server.events())
+    assert events == [
+        HandshakeFailed(f"the client closed the connection before its {what} was answered")
+    ]
+    assert server.state is CLOSED
+    assert server.should_close_transport
+    for answer in (Accept(), Reject(403)):
+        with pytest.raises(LocalProtocolError, match="went away"):
+            server.send(answer)
+    assert server.data_to_send() == b""
+    assert list(server.events()) == []
+
+
+def test_server_eof_after_answer_is_the_usual_1006() -> None:
     server = server_receiving(request())
     assert isinstance(server.next_event(), Handshake)
-    server.receive_data(b"")
-    assert list(server.events()) == []
-    # The client is gone, but answering is not an error.
     server.send(Accept())
+    server.receive_data(b"")
     events = list(server.events())
-    assert [type(e) for e in events] == [Close]
-    assert events[0].code == 1006  # type: ignore[attr-defined]
-    assert server.state is CLOSED
+    assert [(type(e), getattr(e, "code", None)) for e in events] == [(Close, 1006)]
+
+
+def test_server_eof_before_the_app_takes_the_handshake_still_delivers_it() -> None:
+    # Nothing fully received is lost: the request comes first, then the hang-up.
+    server = server_receiving(request())
+    server.receive_data(b"")
+    events = list(server.events())
+    assert [type(e) for e in events] == [Handshake, HandshakeFailed]
 
 
 # -- server: plain HTTP ------------------------------------------------------------------------
@@ -959,7 +1047,7 @@ def test_plain_http_streamed_answer() -> None:
     server.send(Reject(200, body=b"part1", final=False))
     assert server.state is ConnectionState.REJECTING
     assert list(server.events()) == []
-    server.send(Reject(body=b"part2"))
+    server.send(RejectData(b"part2"))
     assert server.state is CLOSED
     out = server.data_to_send()
     assert out.endswith(b"5\r\npart1\r\n5\r\npart2\r\n0\r\n\r\n")
@@ -1114,10 +1202,9 @@ def test_client_reject_chunked_body_in_parts() -> None:
         b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
     )
     events = list(client.events())
-    assert all(isinstance(e, Reject) and e.status == 500 for e in events)
-    assert [(e.body, e.final) for e in events] == [  # type: ignore[attr-defined]
-        (b"hello", False),
-        (b" world", True),
+    assert events == [
+        Reject(500, (("transfer-encoding", "chunked"),), b"hello", False),
+        RejectData(b" world", True),
     ]
     assert client.state is CLOSED
 
@@ -1132,7 +1219,7 @@ def test_client_reject_body_across_receive_calls() -> None:
     client.receive_data(b"567")
     client.receive_data(b"89")
     rest = list(client.events())
-    assert all(isinstance(e, Reject) for e in rest)
+    assert all(isinstance(e, RejectData) for e in rest)
     assert b"".join(e.body for e in rest) == b"56789"  # type: ignore[attr-defined]
     assert rest[-1].final and not any(e.final for e in rest[:-1])  # type: ignore[attr-defined]
     assert client.state is CLOSED
@@ -1651,3 +1738,104 @@ def test_automatic_error_response_to_head_has_no_body(request_bytes: bytes, stat
     assert response.startswith(f"HTTP/1.1 {status} ".encode())
     assert response.endswith(b"\r\n\r\n")  # head only: no body
     assert server.state is ConnectionState.CLOSED
+
+
+# -- server: adapting the automatic error responses ------------------------------------------
+
+
+def test_version_is_checked_before_the_key() -> None:
+    # RFC 6455 §4.2.2/§4.4: a client of another version learns what to fix.
+    data = request(replace={"Sec-WebSocket-Version": "11"}, drop=("Sec-WebSocket-Key",))
+    out = assert_server_fails(data, 426)
+    _, headers, _ = parse_head(out)
+    assert header(headers, "sec-websocket-version") == ["13"]
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        (request(drop=("Sec-WebSocket-Key",)), 400),
+        (request(replace={"Sec-WebSocket-Version": "8"}), 426),
+        (request(add=[("X-Big", "a" * 70_000)]), 431),
+        (b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", 426),  # an unanswered plain request
+    ],
+)
+def test_auto_response_headers_are_added_to_automatic_responses(data: bytes, status: int) -> None:
+    server = Connection(
+        Role.SERVER, auto_response_headers=[("Server", "test/1"), ("Date", "then")]
+    )
+    server.auto_response_headers = [("Server", "test/1"), ("Date", "now")]  # e.g. per call
+    server.receive_data(data)
+    list(server.events())
+    start, headers, _ = parse_head(server.data_to_send())
+    assert start.startswith(f"HTTP/1.1 {status} ")
+    assert header(headers, "server") == ["test/1"]
+    assert header(headers, "date") == ["now"]
+
+
+def test_auto_response_headers_do_not_touch_the_applications_answers() -> None:
+    server = Connection(Role.SERVER, auto_response_headers=[("Server", "test/1")])
+    server.receive_data(request())
+    server.next_event()
+    server.send(Accept())
+    assert b"Server" not in server.data_to_send()
+
+
+@pytest.mark.parametrize("name", ["Content-Length", "connection", "Content-Type"])
+def test_auto_response_headers_cannot_set_what_the_connection_sets(name: str) -> None:
+    with pytest.raises(LocalProtocolError, match=name):
+        Connection(Role.SERVER, auto_response_headers=[(name, "1")])
+    server = Connection(Role.SERVER, auto_response_headers=[("Server", "a")])
+    with pytest.raises(LocalProtocolError):
+        server.auto_response_headers = [(name, "1")]
+    with pytest.raises(LocalProtocolError):
+        server.auto_response_headers = [("Bad Name", "1")]
+    assert server.auto_response_headers == (("Server", "a"),)
+
+
+def test_application_answers_a_failed_handshake_itself() -> None:
+    server = server_receiving(request(replace={"Sec-WebSocket-Version": "8"}))
+    event = server.next_event()
+    assert event == HandshakeFailed(
+        "unsupported WebSocket version '8'; only 13 is supported", 426
+    )
+    assert server.data_to_send() == b""  # the automatic answer waits for the next event
+    assert server.state is ConnectionState.CONNECTING
+    with pytest.raises(LocalProtocolError, match="answer it with Reject"):
+        server.send(Accept())
+    server.send(
+        Reject(426, [("Sec-WebSocket-Version", "13"), ("Server", "me")], b"use version 13")
+    )
+    assert server.data_to_send() == (
+        b"HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nServer: me\r\n"
+        b"Content-Length: 14\r\nConnection: close\r\n\r\nuse version 13"
+    )
+    assert server.state is CLOSED
+    assert server.should_close_transport
+    assert list(server.events()) == []
+    assert server.data_to_send() == b""
+    with pytest.raises(LocalProtocolError):
+        server.send(Reject(400))
+
+
+def test_application_answers_an_unparsable_request_itself() -> None:
+    server = server_receiving(b"\x00garbage\r\n\r\n")
+    event = server.next_event()
+    assert isinstance(event, HandshakeFailed) and event.status == 400
+    server.send(Reject(400, body=b"nope", final=False))
+    server.send(RejectData(b"!"))
+    # (h11 could not read the request's version: the body is delimited by
+    # closing the connection, as for HTTP/1.0.)
+    assert server.data_to_send() == (
+        b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\nnope!"
+    )
+    assert server.state is CLOSED
+
+
+def test_a_failed_handshake_is_answered_even_if_the_client_left() -> None:
+    server = server_receiving(request(drop=("Sec-WebSocket-Key",)))
+    server.receive_data(b"")
+    events = list(server.events())
+    assert [type(e) for e in events] == [HandshakeFailed]
+    assert server.data_to_send().startswith(b"HTTP/1.1 400 ")
+    assert server.should_close_transport

@@ -21,6 +21,7 @@ from .events import (
     Ping,
     Pong,
     Reject,
+    RejectData,
     TextMessage,
 )
 from .extensions import Extension, ExtensionSession
@@ -48,6 +49,7 @@ __all__ = [
     "Pong",
     "ProtocolError",
     "Reject",
+    "RejectData",
     "RemoteProtocolError",
     "Role",
     "TextMessage",

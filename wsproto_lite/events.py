@@ -35,6 +35,7 @@ __all__ = [
     "Ping",
     "Pong",
     "Reject",
+    "RejectData",
     "TextMessage",
 ]
 
@@ -205,17 +206,18 @@ class Reject(Event):
     """An HTTP response other than 101: the handshake is refused, or a plain
     HTTP request is answered (e.g. ``200`` with a page).
 
-    A server sends it in answer to :class:`Handshake` or :class:`HTTPRequest`.
-    With ``final=False`` the body is streamed: later ``Reject`` events add body
-    parts (their ``status`` and ``headers`` are ignored) until one has
-    ``final=True``. A client receives the response the same way: the first
-    event carries the status, headers and the first part of the body; the last
-    has ``final=True``. ``Content-Length`` is added when the body is sent whole.
+    A server sends it in answer to :class:`Handshake`, :class:`HTTPRequest` or
+    :class:`HandshakeFailed`; a client receives it. It carries the response's
+    head and its whole body, or (``final=False``) the first part of a body that
+    :class:`RejectData` events continue, sent and received alike.
+    ``Content-Length`` is added when the body is sent whole; a streamed body
+    uses chunked encoding unless the headers give a ``Content-Length``, which
+    the parts must then fill exactly.
 
     :param status: the HTTP status code, 200–599.
     :param headers: the response headers.
-    :param body: (a part of) the response body.
-    :param final: whether this is the last part of the body.
+    :param body: the whole body, or its first part when ``final`` is ``False``.
+    :param final: ``False`` when :class:`RejectData` events follow.
     """
 
     status: int = 400
@@ -233,6 +235,27 @@ class Reject(Event):
             _set(self, "body", bytes(self.body))
         elif not isinstance(self.body, bytes):
             raise LocalProtocolError("Reject.body must be bytes")
+
+
+@dataclass(frozen=True, slots=True)
+class RejectData(Event):
+    """A later part of a rejection's body (after ``Reject(final=False)``).
+
+    Sent by a server, received by a client, in order; the last part has
+    ``final=True`` (it may be empty) and ends the response.
+
+    :param body: this part of the body.
+    :param final: whether this part ends the body.
+    """
+
+    body: bytes = b""
+    final: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.body, (bytearray, memoryview)):
+            _set(self, "body", bytes(self.body))
+        elif not isinstance(self.body, bytes):
+            raise LocalProtocolError("RejectData.body must be bytes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,13 +282,22 @@ class HTTPRequest(Event):
 
 @dataclass(frozen=True, slots=True)
 class HandshakeFailed(Event):
-    """The opening handshake failed because of the peer; the connection is CLOSED.
+    """The opening handshake failed because of the peer.
 
-    Server side: the request was malformed and the connection has already queued
-    the error response with status ``status`` (400, 426 or 431; 501 for a
-    transfer coding HTTP/1.1 does not define). Client side:
-    the server's response was invalid (``status`` is the status it sent, or
-    ``None`` when the response was not valid HTTP). Only ever received.
+    Server side: the request was malformed (``status`` is the error status
+    the connection answers with: 400, 426 or 431; 501 for a transfer coding
+    HTTP/1.1 does not define). The application may answer it itself with a
+    :class:`Reject` before it takes the next event (to set the body, say);
+    otherwise the connection queues its own error response then (with
+    :attr:`Connection.auto_response_headers
+    <wsproto_lite.Connection.auto_response_headers>`) and is CLOSED. Also
+    received, with ``status`` ``None`` and the connection CLOSED, when the
+    client went away before a whole request arrived, or while its
+    :class:`Handshake` or :class:`HTTPRequest` awaited the application's answer.
+
+    Client side: the server's response was invalid (``status`` is the status
+    it sent, or ``None`` when the response was not valid HTTP); the connection
+    is CLOSED. Only ever received.
 
     :param reason: what was wrong, for logs.
     :param status: the HTTP status involved, if any.

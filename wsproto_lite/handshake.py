@@ -222,6 +222,17 @@ def validate_request(
         raise RemoteProtocolError("the Upgrade header must be 'websocket'", status=400)
     if not _has_token(table.values("connection"), "upgrade"):
         raise RemoteProtocolError("the Connection header must contain 'Upgrade'", status=400)
+    # The version comes first (RFC 6455 §4.2.2, §4.4): a client speaking
+    # another version may lack the other headers, and 426 with
+    # Sec-WebSocket-Version: 13 is what tells it what it can fix.
+    versions = table.values("sec-websocket-version")
+    if not versions:
+        raise RemoteProtocolError("the Sec-WebSocket-Version header is missing", status=400)
+    if [v.strip() for v in versions] != ["13"]:
+        raise RemoteProtocolError(
+            f"unsupported WebSocket version {', '.join(versions)!r}; only 13 is supported",
+            status=426,
+        )
     hosts = table.values("host")
     if len(hosts) != 1 or not hosts[0]:
         raise RemoteProtocolError("the request must have exactly one Host header", status=400)
@@ -238,14 +249,6 @@ def validate_request(
     if len(decoded) != 16:
         raise RemoteProtocolError(
             "Sec-WebSocket-Key must be 16 bytes, base64-encoded (RFC 6455 §4.1)", status=400
-        )
-    versions = table.values("sec-websocket-version")
-    if not versions:
-        raise RemoteProtocolError("the Sec-WebSocket-Version header is missing", status=400)
-    if [v.strip() for v in versions] != ["13"]:
-        raise RemoteProtocolError(
-            f"unsupported WebSocket version {', '.join(versions)!r}; only 13 is supported",
-            status=426,
         )
     try:
         offered = parse_extension_header(table.values("sec-websocket-extensions"))
