@@ -1761,9 +1761,7 @@ def test_version_is_checked_before_the_key() -> None:
     ],
 )
 def test_auto_response_headers_are_added_to_automatic_responses(data: bytes, status: int) -> None:
-    server = Connection(
-        Role.SERVER, auto_response_headers=[("Server", "test/1"), ("Date", "then")]
-    )
+    server = Connection(Role.SERVER, auto_response_headers=[("Server", "test/1"), ("Date", "then")])
     server.auto_response_headers = [("Server", "test/1"), ("Date", "now")]  # e.g. per call
     server.receive_data(data)
     list(server.events())
@@ -1796,16 +1794,12 @@ def test_auto_response_headers_cannot_set_what_the_connection_sets(name: str) ->
 def test_application_answers_a_failed_handshake_itself() -> None:
     server = server_receiving(request(replace={"Sec-WebSocket-Version": "8"}))
     event = server.next_event()
-    assert event == HandshakeFailed(
-        "unsupported WebSocket version '8'; only 13 is supported", 426
-    )
+    assert event == HandshakeFailed("unsupported WebSocket version '8'; only 13 is supported", 426)
     assert server.data_to_send() == b""  # the automatic answer waits for the next event
     assert server.state is ConnectionState.CONNECTING
     with pytest.raises(LocalProtocolError, match="answer it with Reject"):
         server.send(Accept())
-    server.send(
-        Reject(426, [("Sec-WebSocket-Version", "13"), ("Server", "me")], b"use version 13")
-    )
+    server.send(Reject(426, [("Sec-WebSocket-Version", "13"), ("Server", "me")], b"use version 13"))
     assert server.data_to_send() == (
         b"HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nServer: me\r\n"
         b"Content-Length: 14\r\nConnection: close\r\n\r\nuse version 13"
@@ -1826,9 +1820,7 @@ def test_application_answers_an_unparsable_request_itself() -> None:
     server.send(RejectData(b"!"))
     # (h11 could not read the request's version: the body is delimited by
     # closing the connection, as for HTTP/1.0.)
-    assert server.data_to_send() == (
-        b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\nnope!"
-    )
+    assert server.data_to_send() == (b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\nnope!")
     assert server.state is CLOSED
 
 
