@@ -24,9 +24,9 @@ from wsproto_lite import (
     Role,
     TextMessage,
 )
-from wsproto_lite.close_codes import is_valid_on_wire
+from wsproto_lite._close_codes import is_valid_on_wire
+from wsproto_lite._frames import serialize_frame
 from wsproto_lite.extensions import ExtensionSession
-from wsproto_lite.frames import serialize_frame
 from wsproto_lite.testing import ConnectionPair
 
 OPEN = ConnectionState.OPEN
