@@ -1315,9 +1315,12 @@ class Connection:
         for session in reversed(self._sessions):
             data = session.inbound_data(data, final, max_length)
         more = len(data) >= max_length
-        if limit is not None and self._assembler.size + len(data) > limit:
+        total = self._assembler.size + len(data)
+        if limit is not None and total > limit:
+            # Worded as for an uncompressed message: the peer sent a message
+            # that big, whether or not it knows compression was negotiated.
             raise RemoteProtocolError(
-                f"message exceeds the {limit}-byte limit once decompressed",
+                f"message of at least {total} bytes exceeds the {limit}-byte limit",
                 code=CloseCode.MESSAGE_TOO_BIG,
             )
         self._draining = more
