@@ -72,10 +72,11 @@ def _csp_hash(source: str) -> str:
 
 def _loopback_sources(port: int | None) -> list[str]:
     # The tutorial's snippets connect to ws://localhost:PORT whatever the page's
-    # address (127.0.0.1, localhost, [::1]): allow the loopback names of that port.
+    # address: allow the loopback names of that port. (Not [::1]: CSP has no
+    # syntax for IPv6 literals, and browsers report the source as invalid.)
     if port is None:
         return []
-    return [f"ws://{host}:{port}" for host in ("localhost", "127.0.0.1", "[::1]")]
+    return [f"ws://{host}:{port}" for host in ("localhost", "127.0.0.1")]
 
 
 def load_page(
@@ -86,7 +87,7 @@ def load_page(
     :param credentials: a login and password the sign-in form is filled with
         (the public demo user); ``None`` leaves it empty.
     :param port: the port the page was asked for: its console may also connect
-        to ``ws://localhost:PORT`` (and the other loopback names), as the
+        to ``ws://localhost:PORT`` and ``ws://127.0.0.1:PORT``, as the
         tutorial's snippets do.
 
     The page's one inline ``<script>`` and ``<style>`` are allowed by hash in a
