@@ -442,15 +442,16 @@ def test_connect_leaves_cleanly_while_stdin_is_still_open() -> None:
             cwd=ROOT,
             env=_env(),
         )
-        assert proc.stdin is not None
+        assert proc.stdin is not None and proc.stderr is not None
         proc.stdin.write(b"x" * 2000 + b"\n")
         proc.stdin.flush()
         try:
-            _, stderr = proc.communicate(timeout=20)  # stdin stays open until it exits
+            proc.wait(timeout=20)  # stdin stays open (communicate() would close it)
+            stderr = proc.stderr.read()
         finally:
             if proc.poll() is None:
                 proc.kill()
-                proc.communicate()
+            proc.communicate()
     text = stderr.decode()
     assert proc.returncode == 1, text
     assert "Fatal Python error" not in text

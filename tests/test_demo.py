@@ -482,14 +482,36 @@ def test_a_call_sent_during_auth_waits_for_it() -> None:
     run(test)
 
 
+class SlowHub(LocalHub):
+    """A hub whose sign-ins take a while to record (a shared store, say)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recorded: dict[str, int] = {}
+
+    async def signed_in(self, session: Session) -> None:
+        await asyncio.sleep(0.2)
+        assert session.login is not None
+        self.recorded[session.login] = self.recorded.get(session.login, 0) + 1
+
+    async def online(self) -> dict[str, int]:
+        return dict(self.recorded)
+
+
 def test_auth_token_is_a_barrier_too() -> None:
+    """getUsers sent right after authToken runs once the sign-in is recorded."""
+
     async def test() -> None:
-        async with demo_server() as (demo, url), client(url) as c:
-            token, _ = demo.issue_token("admin")
+        demo = DemoServer(DemoConfig(users=USERS, secret=SECRET), hub=SlowHub())
+        token, _ = demo.issue_token("admin")
+        async with (
+            demo.serve("127.0.0.1", 0) as server,
+            client(f"ws://127.0.0.1:{server.port}") as c,
+        ):
             await c.ws.send(json.dumps({"method": "authToken", "args": [token]}))
             await c.ws.send('{"method": "getUsers"}')
             assert (await c.reply())["result"]["login"] == "admin"
-            assert (await c.reply())["result"][0]["login"] == "admin"
+            assert (await c.reply())["result"][0]["online"] == 1
 
     run(test)
 
