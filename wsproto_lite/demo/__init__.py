@@ -3,8 +3,9 @@
 Run it with ``python -m wsproto_lite demo`` and open http://127.0.0.1:4000/.
 See ``docs/demo.md`` for the protocol. Modules:
 
-- :mod:`.server` — :class:`DemoServer`: the page, the handshake checks and
-  the methods;
+- :mod:`.server` — :class:`DemoServer`: the HTTP answers, the handshake
+  checks, the messages and the methods;
+- :mod:`.page` — the web page, with its Content-Security-Policy;
 - :mod:`.hub` — :class:`Hub`: the state the connections share (who is
   connected and signed in, broadcasts), in memory by default;
 - :mod:`.session` — :class:`Session`: one connection;

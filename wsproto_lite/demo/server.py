@@ -13,16 +13,11 @@ without an id come back.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import html
 import logging
-import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Set
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,6 +27,7 @@ from . import jwt
 from .config import DemoConfig
 from .hub import Hub, LocalHub
 from .ordering import ReplySlot, Turn
+from .page import host_port, load_page, text_response
 from .rpc import (
     ErrorCode,
     Note,
@@ -63,90 +59,6 @@ SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 LOG_TEXT_LIMIT = 200
 
 logger = logging.getLogger("wsproto_lite.demo")
-
-
-def _csp_hash(source: str) -> str:
-    digest = hashlib.sha256(source.encode("utf-8")).digest()
-    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
-
-
-def _loopback_sources(port: int | None) -> list[str]:
-    # The tutorial's snippets connect to ws://localhost:PORT whatever the page's
-    # address: allow the loopback names of that port. (Not [::1]: CSP has no
-    # syntax for IPv6 literals, and browsers report the source as invalid.)
-    if port is None:
-        return []
-    return [f"ws://{host}:{port}" for host in ("localhost", "127.0.0.1")]
-
-
-def load_page(
-    credentials: tuple[str, str] | None = None, port: int | None = None
-) -> tuple[bytes, list[tuple[str, str]]]:
-    """The HTML page and its response headers.
-
-    :param credentials: a login and password the sign-in form is filled with
-        (the public demo user); ``None`` leaves it empty.
-    :param port: the port the page was asked for: its console may also connect
-        to ``ws://localhost:PORT`` and ``ws://127.0.0.1:PORT``, as the
-        tutorial's snippets do.
-
-    The page's one inline ``<script>`` and ``<style>`` are allowed by hash in a
-    strict Content-Security-Policy: nothing else runs, nothing is loaded from
-    elsewhere, and the page may only connect back to the server it came from.
-    """
-    text = resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
-    login, password = credentials if credentials is not None else ("", "")
-    if credentials is not None:
-        hint = (
-            f"The demo's user is <code>{html.escape(login)}</code> with the password"
-            f" <code>{html.escape(password)}</code>."
-        )
-    else:
-        hint = "Sign in with a login from the server's users file."
-    # Only markup changes: the inline script and style (hashed below) stay as they are.
-    text = (
-        text.replace("@LOGIN@", html.escape(login))
-        .replace("@PASSWORD@", html.escape(password))
-        .replace("@CREDENTIALS@", hint)
-    )
-    scripts = re.findall(r"<script>(.*?)</script>", text, re.S)
-    styles = re.findall(r"<style>(.*?)</style>", text, re.S)
-    csp = "; ".join(
-        [
-            "default-src 'none'",
-            "script-src " + " ".join(map(_csp_hash, scripts)),
-            "style-src " + " ".join(map(_csp_hash, styles)),
-            " ".join(["connect-src 'self'", *_loopback_sources(port)]),
-            "img-src data:",
-            "base-uri 'none'",
-            "form-action 'none'",
-            "frame-ancestors 'none'",
-        ]
-    )
-    headers = [
-        ("Content-Type", "text/html; charset=utf-8"),
-        ("Cache-Control", "no-store"),
-        ("Content-Security-Policy", csp),
-        ("X-Content-Type-Options", "nosniff"),
-        ("Referrer-Policy", "no-referrer"),
-        ("X-Frame-Options", "DENY"),
-    ]
-    return text.encode("utf-8"), headers
-
-
-def _text_response(status: int, text: str, *extra: tuple[str, str]) -> Reject:
-    headers = [("Content-Type", "text/plain; charset=utf-8"), *extra]
-    return Reject(status, headers, text.encode("utf-8") + b"\n")
-
-
-def _host_port(headers: Iterable[tuple[str, str]]) -> int | None:
-    """The port of the ``Host`` header (80 when it names none), or ``None`` if unreadable."""
-    host = dict(headers).get("host", "")
-    match = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^:\[\]]+)(?::(\d{1,5}))?", host)
-    if match is None:
-        return None
-    port = int(match.group(2) or 80)
-    return port if 0 < port < 65536 else None
 
 
 def printable(text: str, limit: int = LOG_TEXT_LIMIT) -> str:
@@ -250,10 +162,10 @@ class DemoServer:
             if path not in PAGE_PATHS:
                 return None  # 426 Upgrade Required
             if request.method not in ("GET", "HEAD"):
-                return _text_response(405, "Method Not Allowed", ("Allow", "GET, HEAD"))
+                return text_response(405, "Method Not Allowed", ("Allow", "GET, HEAD"))
             # The core sends no body in answer to HEAD (RFC 9110 §9.3.2), and the
             # same headers as for GET, Content-Length included.
-            page, headers = load_page(self._credentials, _host_port(request.headers))
+            page, headers = load_page(self._credentials, host_port(request.headers))
             return Reject(200, headers, page)
         origin = request.origin
         logger.info(
@@ -262,11 +174,11 @@ class DemoServer:
             format_headers(request.headers),
         )
         if path not in WEBSOCKET_PATHS:
-            return _text_response(404, f"Not Found: connect to {' or '.join(WEBSOCKET_PATHS)}")
+            return text_response(404, f"Not Found: connect to {' or '.join(WEBSOCKET_PATHS)}")
         allowed = self.config.allowed_origins
         if allowed and origin is not None and origin not in allowed:
             logger.warning("handshake refused: origin %s is not allowed", printable(origin))
-            return _text_response(403, "Forbidden: this origin is not allowed")
+            return text_response(403, "Forbidden: this origin is not allowed")
         return None  # the default: accept
 
     async def handler(self, ws: WebSocket) -> None:
