@@ -26,6 +26,8 @@ from typing import Any, TypeVar
 import pytest
 
 from wsproto_lite import Accept, Handshake, HTTPRequest, Reject, accept_key
+from wsproto_lite._frames import Opcode, serialize_frame
+from wsproto_lite._states import ConnectionState
 from wsproto_lite.adapters.asyncio import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -37,8 +39,6 @@ from wsproto_lite.adapters.asyncio import (
     connect,
     serve,
 )
-from wsproto_lite.frames import Opcode, serialize_frame
-from wsproto_lite.states import ConnectionState
 
 T = TypeVar("T")
 HOST = "127.0.0.1"
@@ -684,7 +684,7 @@ def test_process_request_rejects_and_serves_http(is_async: bool) -> None:
         if request.target == "/forbidden":
             return Reject(403, [("X-Why", "because")], b"go away")
         if request.target.startswith("/chat"):
-            return Accept(subprotocol="chat", extra_headers=[("X-Served-By", "test")])
+            return Accept(subprotocol="chat", headers=[("X-Served-By", "test")])
         return None
 
     async def adecide(request: Handshake | HTTPRequest) -> Accept | Reject | None:

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wsproto_lite import accept_key
-from wsproto_lite.connection import Connection, Role
-from wsproto_lite.errors import LocalProtocolError, RemoteProtocolError
-from wsproto_lite.events import (
+from wsproto_lite._connection import Connection, Role
+from wsproto_lite._errors import LocalProtocolError, RemoteProtocolError
+from wsproto_lite._events import (
     Accept,
     BinaryMessage,
     Close,
@@ -25,10 +25,10 @@ from wsproto_lite.events import (
     HandshakeFailed,
     TextMessage,
 )
+from wsproto_lite._frames import RSV1, Opcode, serialize_frame
 from wsproto_lite.extensions import permessage_deflate as pmd
 from wsproto_lite.extensions.base import Params
 from wsproto_lite.extensions.permessage_deflate import PerMessageDeflate, PerMessageDeflateSession
-from wsproto_lite.frames import RSV1, Opcode, serialize_frame
 from wsproto_lite.testing import ConnectionPair
 
 MiB = 1 << 20
@@ -848,8 +848,8 @@ def _failure(conn: Connection, data: bytes) -> Close:
 
 def test_connection_rfc_frames_end_to_end() -> None:
     pair = _pair()
-    assert pair.client.extensions == ("permessage-deflate",)
-    assert pair.server.extensions == ("permessage-deflate",)
+    assert pair.client.negotiated_extensions == ("permessage-deflate",)
+    assert pair.server.negotiated_extensions == ("permessage-deflate",)
     # Server frames are unmasked: the exact frames of RFC 7692 §7.2.3.1 and §7.2.3.2.
     pair.server.send(TextMessage("Hello"))
     first = pair.server.data_to_send()
@@ -905,8 +905,8 @@ def test_connection_negotiated_parameters() -> None:
         "permessage-deflate; server_no_context_takeover; client_no_context_takeover;"
         " server_max_window_bits=10; client_max_window_bits=9",
     )
-    assert pair.client.extensions == expected
-    assert pair.server.extensions == expected
+    assert pair.client.negotiated_extensions == expected
+    assert pair.server.negotiated_extensions == expected
     for _ in range(3):
         message = BinaryMessage(bytes(range(256)) * 20)
         pair.client.send(message)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..close_codes import CloseCode
-from ..events import Accept, Handshake, HTTPRequest, Reject
-from ..states import ConnectionState
+from .._close_codes import CloseCode
+from .._events import Accept, Handshake, HTTPRequest, Reject
+from .._states import ConnectionState
 
 if TYPE_CHECKING:
     from ._session import Session
@@ -199,7 +199,7 @@ def client_request(
         host=parsed.host_header,
         target=parsed.resource,
         subprotocols=tuple(subprotocols or ()),
-        extra_headers=tuple(headers or ()),
+        headers=tuple(headers or ()),
         origin=origin,
     )
     return parsed, request
@@ -294,7 +294,7 @@ class WebSocketBase:
         ``.target`` is the path and query, ``.headers`` every header,
         ``.origin`` and ``.subprotocols`` the parsed values.
         """
-        return self._session.conn.handshake
+        return self._session.conn.request
 
     @property
     def subprotocol(self) -> str | None:
@@ -304,11 +304,11 @@ class WebSocketBase:
     @property
     def extensions(self) -> tuple[str, ...]:
         """The extensions agreed in the handshake, as header elements."""
-        return self._session.conn.extensions
+        return self._session.conn.negotiated_extensions
 
     @property
     def state(self) -> ConnectionState:
-        """The connection's :class:`~wsproto_lite.states.ConnectionState`."""
+        """The connection's :class:`~wsproto_lite.ConnectionState`."""
         return self._session.conn.state
 
     @property

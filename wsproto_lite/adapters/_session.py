@@ -29,9 +29,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..connection import Connection, Role
-from ..errors import LocalProtocolError
-from ..events import (
+from .._connection import Connection, Role
+from .._errors import LocalProtocolError
+from .._events import (
     Accept,
     BinaryMessage,
     Close,
@@ -42,11 +42,12 @@ from ..events import (
     Ping,
     Pong,
     Reject,
+    RejectData,
     TextMessage,
 )
+from .._states import ConnectionState
 from ..extensions.base import Extension
 from ..extensions.permessage_deflate import PerMessageDeflate
-from ..states import ConnectionState
 from ._common import ConnectionClosed, ConnectionClosedError, InvalidHandshake, default_answer
 
 #: A message: ``str`` for text, ``bytes`` for binary.
@@ -223,7 +224,7 @@ class Session:
         self.aborted = False
         #: Server: the request that waits for its answer.
         self.pending_request: Handshake | HTTPRequest | None = None
-        #: The server's :class:`~wsproto_lite.events.Accept` (received or sent).
+        #: The server's :class:`~wsproto_lite.Accept` (received or sent).
         self.response: Accept | None = None
         self._reject: Reject | None = None
         self._reject_body: list[bytes] = []
@@ -387,8 +388,8 @@ class Session:
             self.pending_request = event
         elif isinstance(event, Accept):
             self.response = event
-        elif isinstance(event, Reject):
-            if self._reject is None:
+        elif isinstance(event, (Reject, RejectData)):
+            if isinstance(event, Reject):
                 self._reject = event
             if sum(map(len, self._reject_body)) < MAX_REJECT_BODY:
                 self._reject_body.append(event.body)
@@ -460,7 +461,7 @@ class Session:
             self.response = answer
             return True
         if not answer.final:
-            self.conn.send(Reject(answer.status, final=True))  # one answer: end its body
+            self.conn.send(RejectData(final=True))  # one answer: end its body
         method = request.method if isinstance(request, HTTPRequest) else "GET"
         self.logger.info("answered %s %s with HTTP %d", method, request.target, answer.status)
         return False

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable
 from importlib import resources
 
-from ..events import Reject
+from .._events import Reject
 
 __all__ = ["host_port", "load_page", "text_response"]
 

@@ -4,7 +4,7 @@ Everything that moves :attr:`Connection.state <wsproto_lite.Connection.state>`
 is listed in :data:`TRANSITIONS`; the connection looks every change up here and
 the docs draw the state diagram from this table. A missing entry means "not
 allowed in this state": for a ``SEND_*`` trigger that is the application's
-mistake (:class:`~wsproto_lite.errors.LocalProtocolError`), the ``RECV_*`` and
+mistake (:class:`~wsproto_lite.LocalProtocolError`), the ``RECV_*`` and
 ``FAIL``/``EOF`` triggers come from the peer and are always listed where they
 can happen.
 
@@ -43,10 +43,12 @@ class Trigger(Enum):
     #: The server sends ``Accept``; the client receives a valid ``101``.
     SEND_ACCEPT = "send Accept"
     RECV_ACCEPT = "receive Accept"
-    #: A streamed rejection starts (``Reject(final=False)``), sent or received.
+    #: A streamed rejection starts (``Reject(final=False)``) or goes on
+    #: (``RejectData(final=False)``), sent or received.
     SEND_REJECT_PART = "send Reject(final=False)"
     RECV_REJECT_PART = "receive Reject(final=False)"
-    #: The rejection's response is complete.
+    #: The rejection's response is complete (a ``Reject`` or ``RejectData`` with
+    #: ``final=True``).
     SEND_REJECT = "send Reject"
     RECV_REJECT = "receive Reject"
     #: The application sends a close frame.

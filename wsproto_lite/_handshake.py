@@ -1,55 +1,45 @@
-"""The opening handshake (RFC 6455 §4), on top of h11.
+"""The opening handshake (RFC 6455 §4): the rules both roles share.
 
-Pure functions: building the client's request, validating it on the server,
-building the server's answer and validating it on the client. The
-:class:`~wsproto_lite.Connection` drives h11 and calls these; every validation
-failure is a :class:`~wsproto_lite.errors.RemoteProtocolError` carrying the
-HTTP status the server answers with.
+Pure functions (building the client's request, validating it on the server,
+building the server's answer and validating it on the client, the fast
+request parser) and :class:`HandshakeLayer`, the base of the two layers over
+h11 that drive them: :mod:`~wsproto_lite._handshake_server` and
+:mod:`~wsproto_lite._handshake_client`. Every validation failure is a
+:class:`~wsproto_lite.RemoteProtocolError` carrying the HTTP status the server
+answers with.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import os
 import re
 from collections.abc import Iterable, Sequence
+from http import HTTPStatus
+from typing import TYPE_CHECKING
 
 import h11
 
-from .errors import LocalProtocolError, RemoteProtocolError
-from .events import Handshake, Headers, _received_handshake
-from .extensions.base import Params
+from ._errors import LocalProtocolError, RemoteProtocolError
+from ._events import _TOKEN_RE, Handshake, HandshakeFailed, Headers, _received_handshake
+from ._states import Trigger
+from .extensions import ExtensionSession, Params, parse_extension_header
+
+if TYPE_CHECKING:
+    from ._connection import Connection
 
 __all__ = [
     "GUID",
     "accept_key",
-    "format_extension_header",
     "generate_key",
-    "parse_extension_header",
     "split_tokens",
 ]
 
 #: The GUID of RFC 6455 §1.3, appended to the key before hashing.
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-#: Headers the handshake consumes; the rest are reported as ``extra_headers``.
-_PROTOCOL_HEADERS = frozenset(
-    {
-        "host",
-        "upgrade",
-        "connection",
-        "sec-websocket-key",
-        "sec-websocket-version",
-        "sec-websocket-accept",
-        "sec-websocket-protocol",
-        "sec-websocket-extensions",
-        "origin",
-    }
-)
-
-_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def generate_key() -> str:
@@ -72,78 +62,6 @@ def split_tokens(values: Iterable[str]) -> list[str]:
             if item:
                 out.append(item)
     return out
-
-
-def _unquote(value: str) -> str:
-    # RFC 7230 §3.2.6 quoted-string: drop the quotes, resolve backslash escapes.
-    return re.sub(r"\\(.)", r"\1", value[1:-1])
-
-
-def parse_extension_header(values: Iterable[str]) -> list[tuple[str, Params]]:
-    """Parse ``Sec-WebSocket-Extensions`` values (RFC 6455 §9.1).
-
-    Returns ``(name, params)`` per element, in order. Parameter values may be
-    tokens or quoted strings (RFC 6455 §9.1 requires a quoted value to be a
-    token once unquoted). Raises :class:`ValueError` on malformed input.
-    """
-    result: list[tuple[str, Params]] = []
-    for value in values:
-        # Split on commas outside quoted strings.
-        for element in _split_outside_quotes(value, ","):
-            element = element.strip()
-            if not element:
-                continue
-            parts = [p.strip() for p in _split_outside_quotes(element, ";")]
-            name = parts[0]
-            if not _TOKEN_RE.fullmatch(name):
-                raise ValueError(f"invalid extension name {name!r}")
-            params: Params = []
-            for part in parts[1:]:
-                if "=" in part:
-                    key, _, raw = part.partition("=")
-                    key, raw = key.strip(), raw.strip()
-                    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
-                        raw = _unquote(raw)
-                    if not _TOKEN_RE.fullmatch(raw):
-                        raise ValueError(f"invalid value for extension parameter {key!r}")
-                    val: str | None = raw
-                else:
-                    key, val = part, None
-                if not _TOKEN_RE.fullmatch(key):
-                    raise ValueError(f"invalid extension parameter {key!r}")
-                params.append((key, val))
-            result.append((name, params))
-    return result
-
-
-def _split_outside_quotes(value: str, sep: str) -> list[str]:
-    items: list[str] = []
-    current: list[str] = []
-    quoted = escaped = False
-    for ch in value:
-        if escaped:
-            escaped = False
-        elif ch == "\\" and quoted:
-            escaped = True
-        elif ch == '"':
-            quoted = not quoted
-        elif ch == sep and not quoted:
-            items.append("".join(current))
-            current = []
-            continue
-        current.append(ch)
-    if quoted:
-        raise ValueError("unterminated quoted string")
-    items.append("".join(current))
-    return items
-
-
-def format_extension_header(name: str, params: Params) -> str:
-    """Format one ``Sec-WebSocket-Extensions`` element: ``name; a; b=1``."""
-    parts = [name]
-    for key, val in params:
-        parts.append(key if val is None else f"{key}={val}")
-    return "; ".join(parts)
 
 
 def to_h11_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
@@ -187,25 +105,23 @@ class _HeaderTable:
         return self.by_name.get(name, ())
 
 
-def _extra(headers: Headers) -> Headers:
-    return tuple((n, v) for n, v in headers if n not in _PROTOCOL_HEADERS)
-
-
 # -- server side ---------------------------------------------------------------
 
 
 def is_upgrade_request(headers: RawHeaders) -> bool:
     """Whether the request asks for an upgrade at all (has an ``Upgrade`` header).
 
-    A request without one is plain HTTP (:class:`~wsproto_lite.events.HTTPRequest`).
+    A request without one is plain HTTP (:class:`~wsproto_lite.HTTPRequest`).
     """
     return any(name == b"upgrade" for name, _ in headers)
 
 
 def validate_request(
     method: bytes, target: bytes, http_version: bytes, headers: RawHeaders
-) -> tuple[Handshake, str]:
-    """Check an upgrade request (RFC 6455 §4.2.1); return the event and the key.
+) -> tuple[Handshake, str, list[tuple[str, Params]]]:
+    """Check an upgrade request (RFC 6455 §4.2.1).
+
+    Returns the event, the key and the extension offers (parsed, in order).
 
     Raises :class:`RemoteProtocolError` with ``status`` 400 for a malformed
     request and 426 for an unsupported version (the caller adds
@@ -222,6 +138,17 @@ def validate_request(
         raise RemoteProtocolError("the Upgrade header must be 'websocket'", status=400)
     if not _has_token(table.values("connection"), "upgrade"):
         raise RemoteProtocolError("the Connection header must contain 'Upgrade'", status=400)
+    # The version comes first (RFC 6455 §4.2.2, §4.4): a client speaking
+    # another version may lack the other headers, and 426 with
+    # Sec-WebSocket-Version: 13 is what tells it what it can fix.
+    versions = table.values("sec-websocket-version")
+    if not versions:
+        raise RemoteProtocolError("the Sec-WebSocket-Version header is missing", status=400)
+    if [v.strip() for v in versions] != ["13"]:
+        raise RemoteProtocolError(
+            f"unsupported WebSocket version {', '.join(versions)!r}; only 13 is supported",
+            status=426,
+        )
     hosts = table.values("host")
     if len(hosts) != 1 or not hosts[0]:
         raise RemoteProtocolError("the request must have exactly one Host header", status=400)
@@ -238,14 +165,6 @@ def validate_request(
     if len(decoded) != 16:
         raise RemoteProtocolError(
             "Sec-WebSocket-Key must be 16 bytes, base64-encoded (RFC 6455 §4.1)", status=400
-        )
-    versions = table.values("sec-websocket-version")
-    if not versions:
-        raise RemoteProtocolError("the Sec-WebSocket-Version header is missing", status=400)
-    if [v.strip() for v in versions] != ["13"]:
-        raise RemoteProtocolError(
-            f"unsupported WebSocket version {', '.join(versions)!r}; only 13 is supported",
-            status=426,
         )
     try:
         offered = parse_extension_header(table.values("sec-websocket-extensions"))
@@ -274,12 +193,11 @@ def validate_request(
         host=hosts[0],
         target=target_s,
         subprotocols=tuple(subprotocols),
-        extensions=tuple(format_extension_header(n, p) for n, p in offered),
-        extra_headers=_extra(table.pairs),
+        extensions=tuple(dict.fromkeys(name for name, _ in offered)),
         origin=origins[0] if origins else None,
         headers=table.pairs,
     )
-    return event, key
+    return event, key, offered
 
 
 # A request head as h11 parses it, in the strict common case: the request line
@@ -361,6 +279,48 @@ def format_response_head(status_line: bytes, headers: Iterable[tuple[str, str]])
     return b"".join(out)
 
 
+# -- both sides ----------------------------------------------------------------
+
+#: The request headers the connection writes itself, from the Handshake's fields
+#: and the protocol (RFC 6455 §4.1).
+REQUEST_HEADERS = frozenset(
+    {
+        "host",
+        "upgrade",
+        "connection",
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-protocol",
+        "sec-websocket-extensions",
+        "origin",
+    }
+)
+#: The ``101`` response headers the connection writes itself (RFC 6455 §4.2.2).
+RESPONSE_HEADERS = frozenset(
+    {
+        "upgrade",
+        "connection",
+        "sec-websocket-accept",
+        "sec-websocket-protocol",
+        "sec-websocket-extensions",
+    }
+)
+
+
+def own_headers_checked(
+    headers: Sequence[tuple[str, str]], written: frozenset[str], event: str
+) -> Sequence[tuple[str, str]]:
+    """*headers* of a sent :class:`Handshake` or :class:`Accept`, checked not to
+    name a header the connection writes itself (*written*)."""
+    for name, _ in headers:
+        if name.lower() in written:
+            raise LocalProtocolError(
+                f"{event}.headers may not set {name!r}: the connection writes it"
+                f" (from the {event}'s other fields)"
+            )
+    return headers
+
+
 # -- client side ---------------------------------------------------------------
 
 
@@ -379,14 +339,7 @@ def build_request(event: Handshake, key: str, extension_offers: list[str]) -> h1
         headers.append(("Sec-WebSocket-Protocol", ", ".join(event.subprotocols)))
     if extension_offers:
         headers.append(("Sec-WebSocket-Extensions", ", ".join(extension_offers)))
-    reserved = {n.lower() for n, _ in headers}
-    for name, value in event.extra_headers:
-        if name.lower() in reserved:
-            raise LocalProtocolError(
-                f"extra_headers may not set {name!r}: the handshake sets it (use the"
-                " Handshake fields instead)"
-            )
-        headers.append((name, value))
+    headers.extend(own_headers_checked(event.headers, REQUEST_HEADERS, "Handshake"))
     try:
         return h11.Request(method="GET", target=event.target, headers=to_h11_headers(headers))
     except h11.LocalProtocolError as exc:
@@ -428,6 +381,64 @@ def validate_response(
     return chosen, extensions, table.pairs
 
 
-def extra_response_headers(headers: Headers) -> Headers:
-    """The headers of a response other than those the handshake consumes."""
-    return _extra(headers)
+def reason_phrase(status: int) -> str:
+    """The standard reason phrase for *status* (``"Bad Request"`` for 400)."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+# -- the layers' common part ------------------------------------------------------
+
+
+class HandshakeLayer:
+    """What the server's and the client's handshake layers share: h11, the
+    limits on a head, failing the handshake, and handing over to the frames.
+
+    A layer lives while the connection is CONNECTING or REJECTING; the
+    connection drops it (and h11 with its buffers) once the handshake
+    succeeded.
+    """
+
+    def __init__(
+        self, conn: Connection, role: type[h11.CLIENT] | type[h11.SERVER], max_size: int
+    ) -> None:
+        self._conn = conn
+        self._h11 = h11.Connection(role, max_incomplete_event_size=max_size)
+        # Server: where the request head read by parse_request_head ends in
+        # h11's buffer, while h11 has not parsed it (see _h11_catch_up).
+        self._h11_behind = 0
+
+    def receive_data(self, data: bytes) -> None:
+        """Give h11 bytes of the handshake (``b""``: end of stream)."""
+        # h11 raises RuntimeError for data after EOF; ignored like all later input.
+        with contextlib.suppress(RuntimeError):
+            self._h11.receive_data(data)
+
+    def _fail(self, reason: str, status: int | None) -> HandshakeFailed:
+        self._conn._transition(Trigger.FAIL)
+        self._conn._failed = True
+        return HandshakeFailed(reason, status)
+
+    def _head_problem(self, target: bytes, headers: Sequence[tuple[bytes, bytes]]) -> str:
+        """Check a parsed request/response head against the handshake limits.
+
+        h11 enforces ``max_incomplete_event_size`` only while a head is still
+        incomplete; a head that arrives whole in one chunk is measured here.
+        """
+        conn = self._conn
+        if len(headers) > conn.max_header_count:
+            return f"too many headers (more than {conn.max_header_count})"
+        size = len(target) + sum(len(n) + len(v) + 4 for n, v in headers)
+        if size > conn.max_handshake_size:
+            return f"the handshake is over the {conn.max_handshake_size}-byte limit"
+        return ""
+
+    def _open(self, sessions: list[ExtensionSession]) -> None:
+        """The handshake succeeded: the bytes that followed it and the
+        extension sessions go to the frame phase."""
+        data, closed = self._h11.trailing_data
+        if self._h11_behind:
+            data = data[self._h11_behind :]  # what follows the request head
+        self._conn._opened(sessions, bytes(data), closed)
