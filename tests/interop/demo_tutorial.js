@@ -10,10 +10,23 @@ async (page, { args }) => {
   const snippets = JSON.parse(args[0]);
   const cdp = await page.context().newCDPSession(page);
   const paste = async (text) => {
-    const reply = await cdp.send('Runtime.evaluate', { expression: text, replMode: true, userGesture: true });
+    const reply = await cdp.send('Runtime.evaluate', {
+      expression: text, replMode: true, userGesture: true, returnByValue: true,
+    });
     if (reply.exceptionDetails) {
       const e = reply.exceptionDetails;
       throw new Error(`pasting ${JSON.stringify(text)}: ${e.exception ? e.exception.description : e.text}`);
+    }
+    return reply.result.value;
+  };
+  // What the console answers to an expression typed in it. (Not page.evaluate
+  // or waitForFunction with a string: those eval() in the page, which its CSP
+  // forbids, and cannot see the console's `const ws`.)
+  const waitForConsole = async (expression, what) => {
+    const deadline = Date.now() + 10000;
+    while (!(await paste(expression))) {
+      if (Date.now() > deadline) throw new Error(`waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
   };
   let shown = [];
@@ -40,9 +53,9 @@ async (page, { args }) => {
 
   // Step 2: connect.
   await paste(snippets['2']);
-  await page.waitForFunction('ws.readyState !== WebSocket.CONNECTING', null, { timeout: 10000 });
-  result.readyState = await page.evaluate('ws.readyState');
-  result.url = await page.evaluate('ws.url');
+  await waitForConsole('ws.readyState !== WebSocket.CONNECTING', 'the connection');
+  result.readyState = await paste('ws.readyState');
+  result.url = await paste('ws.url');
 
   // Step 4: a message; only the server's terminal shows it.
   await paste(snippets['4']);
