@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import __version__
+from ._close_codes import NORMAL_CLOSE_CODES
 from .adapters._common import (
     ConnectionClosed,
     InvalidHandshake,
@@ -59,8 +60,6 @@ LINGER = 2.0
 LINGER_MAX = 10.0
 #: ``connect``: the most of a rejection's body shown (characters).
 BODY_SHOWN = 2000
-#: Close codes that end ``connect`` with exit status 0.
-_OK_CODES = (1000, 1001, 1005)
 
 _log = logging.getLogger("wsproto_lite.cli")
 
@@ -248,10 +247,7 @@ def _echo_trio(args: argparse.Namespace) -> int:
 
 
 def _echo_sync(args: argparse.Namespace) -> int:
-    try:
-        from .adapters import sync as sync_adapter
-    except ImportError as exc:
-        raise _Fatal(f"the sync adapter is not available: {exc}") from None
+    from .adapters import sync as sync_adapter  # (the standard library only)
 
     def echo(ws: Any) -> None:
         for message in ws:
@@ -460,7 +456,7 @@ async def _connect(args: argparse.Namespace, uri: WebSocketURI) -> int:
         writer.cancel()
     await ws.wait_closed()
     code, reason = ws.close_code, ws.close_reason
-    if code in _OK_CODES:
+    if code in NORMAL_CLOSE_CODES:  # exit status 0
         _announce(f"connection closed: {code} {reason}".rstrip())
         return EXIT_OK
     raise _Fatal(f"connection closed: {code} {reason}".rstrip())

@@ -130,11 +130,6 @@ class DemoServer:
         """The connected clients of this process (the tutorial's ``clients``)."""
         return self.hub.clients
 
-    @property
-    def method_names(self) -> list[str]:
-        """The names of the methods clients may call."""
-        return list(self._methods)
-
     # -- serving ----------------------------------------------------------------
 
     def serve(self, host: str | None = "127.0.0.1", port: int = 4000, **kwargs: Any) -> Server:
