@@ -81,7 +81,7 @@ def open_pair(**options: Any) -> tuple[Session, Connection]:
     assert session.handshake_done and session.reading_paused  # until it is answered
     assert session.answer(None)
     assert not session.reading_paused
-    client.receive_data(session.conn.data_to_send())
+    client.receive_data(session.take_output())
     assert isinstance(client.next_event(), Accept)
     return session, client
 
@@ -93,7 +93,7 @@ def from_client(client: Connection, *events: Any) -> bytes:
 
 
 def to_client(session: Session, client: Connection) -> list[Any]:
-    client.receive_data(session.conn.data_to_send())
+    client.receive_data(session.take_output())
     return list(client.events())
 
 
@@ -150,7 +150,7 @@ def test_a_waiting_message_holds_back_the_close_reply() -> None:
     assert [p.data for p in session.queue] == ["hi"]
     # The close frame is not parsed: nothing is answered yet.
     assert session.conn.state is ConnectionState.OPEN
-    assert not session.conn.has_data_to_send
+    assert not session.has_output
     assert session.take_part(0.0) == TextMessage("hi")
     # Taken, but the application has not asked for more: still held.
     assert not session.process(0.1)
@@ -221,7 +221,7 @@ def test_closing_reads_past_unread_messages_and_keeps_max_queue() -> None:
     session.process(0.0)
     assert len(session.queue) == 1
     session.start_close(1000, "bye")
-    client.receive_data(session.conn.data_to_send())
+    client.receive_data(session.take_output())
     assert list(client.events()) == [Close(1000, "bye")]  # the client replies on its own
     session.receive_data(client.data_to_send())
     assert session.process(0.0)
@@ -349,7 +349,7 @@ def test_close_bookkeeping() -> None:
     assert isinstance(error, ConnectionClosedError) and (error.code, error.reason) == (4000, "bye")
     assert to_client(session, client) == [Close(4000, "bye")]
     session.start_close(1000, "")  # again: nothing more is sent
-    assert not session.conn.has_data_to_send
+    assert not session.has_output
     session.receive_data(client.data_to_send())
     session.process(0.0)
     assert (session.close_code, session.close_reason) == (4000, "")  # the code is echoed
@@ -399,7 +399,7 @@ def client_session() -> tuple[Session, Connection]:
     session = Session(Role.CLIENT, settings("client"))
     session.conn.send(Handshake(host="example.com"))
     server = Connection(Role.SERVER)
-    server.receive_data(session.conn.data_to_send())
+    server.receive_data(session.take_output())
     assert isinstance(server.next_event(), Handshake)
     return session, server
 
@@ -459,7 +459,7 @@ def test_server_default_answers() -> None:
     ask(session, client, None)
     assert isinstance(session.pending_request, HTTPRequest)
     assert not session.answer(None)
-    assert session.conn.data_to_send().startswith(b"HTTP/1.1 426 ")
+    assert session.take_output().startswith(b"HTTP/1.1 426 ")
 
 
 def test_server_answers_what_the_hook_returned(caplog: pytest.LogCaptureFixture) -> None:
@@ -468,7 +468,7 @@ def test_server_answers_what_the_hook_returned(caplog: pytest.LogCaptureFixture)
         ask(session, client, None if http else Handshake(host="example.com"))
         session.answer(result, error)
         assert session.conn.state is not ConnectionState.CONNECTING
-        return session.conn.data_to_send()
+        return session.take_output()
 
     with caplog.at_level(logging.INFO, "wsproto_lite.test.server"):
         assert answered(Reject(403, body=b"no")).startswith(b"HTTP/1.1 403 ")

@@ -18,6 +18,30 @@ Received messages and the order of replies
     arrive meanwhile wait unparsed in the core; beyond ``max_queue`` × 64 KiB
     the adapter stops reading its transport, so that TCP slows the peer down.
     Pings are answered whenever parsing runs.
+
+Output and a peer that does not read
+    Everything the core queues for the peer (the application's messages, the
+    automatic pongs and close replies, a server's answer) moves into the
+    session's output, which the adapter takes with :meth:`Session.take_output`
+    and writes; it tells the session how many of those bytes its transport
+    still holds (:meth:`Session.transport_holds`). Once the output held in
+    both places passes ``write_limit`` it is *blocked* until it falls to a
+    quarter of ``write_limit``: senders wait, and the pongs owed meanwhile are
+    not queued but kept as one, the pong of the latest ping (RFC 6455 §5.5.3
+    allows answering only the most recent one), sent once the output moves
+    again. Reading goes on: what it brings is bounded by ``max_queue`` (see
+    above), and a peer that stopped reading because its own output is blocked
+    (a WebSocket peer like this one) must not be stopped in turn, or the two
+    would wait for each other for ever. So a peer that never reads, whatever
+    it sends, makes a connection hold at most ``write_limit``, one pong and
+    one close reply, besides what the application itself sends. A peer that
+    takes nothing at all for ``close_timeout`` while the output is blocked is
+    failed (1011) and the transport aborted.
+
+Clocks
+    :meth:`Session.tick` runs every clock of the connection at the time it is
+    given and says when to call it again: the opening timeout, keepalive, the
+    answer time, the output that does not move and the closing timeout.
 """
 
 from __future__ import annotations
@@ -69,6 +93,7 @@ ANSWER_TIME = 0.5
 #: The most of a rejection's body a client keeps for ``InvalidHandshake.body``.
 MAX_REJECT_BODY = 1 << 16
 _OPEN = ConnectionState.OPEN
+_CONNECTING = ConnectionState.CONNECTING
 
 # -- options --------------------------------------------------------------------------
 
@@ -240,6 +265,24 @@ class Session:
         #: The close reason that goes with :attr:`close_code`.
         self.close_reason = ""
         self._sent_close: tuple[int, str] | None = None
+        # -- output (see the module's docstring)
+        self._out: list[bytes] = []  # taken from the core, not yet taken by the adapter
+        self._out_size = 0
+        self._held = 0  # taken by the adapter, not yet handed to the kernel
+        self._high = settings.write_limit
+        self._low = settings.write_limit // 4
+        self._blocked = False
+        self._moved_at: float | None = None  # when blocked output last moved
+        self._pong: bytes | None = None  # the pong held back while blocked
+        # -- clocks
+        self._open_deadline: float | None = None
+        self._close_deadline: float | None = None
+        self._close_now = False  # failed: close once the output is written
+        #: A clock expired (opening, closing, output that does not move): the
+        #: adapter aborts the transport now.
+        self.must_abort = False
+        #: The opening handshake timed out (a client raises :class:`TimeoutError`).
+        self.open_timed_out = False
 
     @property
     def is_open(self) -> bool:
@@ -251,7 +294,76 @@ class Session:
         if not self.is_open:
             return False
         self.conn.send(event)
+        self._pull()
         return True
+
+    # -- output ---------------------------------------------------------------------
+
+    def _pull(self) -> None:
+        """Move what the core queued into the output."""
+        conn = self.conn
+        if conn.has_data_to_send:
+            data = conn.data_to_send()
+            self._out.append(data)
+            self._out_size += len(data)
+            if not self._blocked and self._out_size + self._held > self._high:
+                self._blocked = True
+
+    @property
+    def has_output(self) -> bool:
+        """Whether :meth:`take_output` would return anything."""
+        return bool(self._out) or self.conn.has_data_to_send
+
+    def take_output(self) -> bytes:
+        """Everything to write now, in order; the adapter owns it from here.
+
+        Report what the transport still holds with :meth:`transport_holds`.
+        """
+        self._pull()
+        out = self._out
+        if not out:
+            return b""
+        data = out[0] if len(out) == 1 else b"".join(out)
+        self._out = []
+        self._out_size = 0
+        return data
+
+    def transport_holds(self, held: int, now: float) -> None:
+        """The transport still holds *held* bytes of what it took, at *now*.
+
+        Less than last time means that the peer is reading.
+        """
+        if held < self._held:
+            self._moved_at = now
+        self._held = held
+        backlog = held + self._out_size
+        if self._blocked:
+            if backlog <= self._low:
+                self._blocked = False
+                self._moved_at = None
+                pong = self._pong
+                if pong is not None:  # the peer reads again: the latest ping's pong
+                    self._pong = None
+                    self._out.append(pong)
+                    self._out_size += len(pong)
+        elif backlog > self._high:
+            self._blocked = True
+            self._moved_at = now
+
+    @property
+    def output_size(self) -> int:
+        """Bytes waiting to be written: in the core, the session and the transport."""
+        self._pull()
+        return self._out_size + self._held
+
+    @property
+    def output_blocked(self) -> bool:
+        """Whether more than ``write_limit`` bytes wait to be written (then a
+        quarter of it at most, since this last became true).
+
+        While it is true senders wait, and pongs are held back (one at most).
+        """
+        return self._blocked
 
     # -- receiving ------------------------------------------------------------------
 
@@ -309,12 +421,13 @@ class Session:
 
         Parsing stops at a message part the application has not taken yet, and
         for :data:`ANSWER_TIME` after it took one unless it asks for more,
-        and at a server's request until it is answered. *now* times the pongs. Returns whether
-        receivers should look again: a part, a close or a handshake outcome
-        arrived.
+        and at a server's request until it is answered. *now* times the
+        pongs. Returns whether receivers should look again: a part, a close
+        or a handshake outcome arrived.
         """
         conn = self.conn
         woke = False
+        self._pull()  # (so that what the core queues below is this step's)
         while self.pending_request is None:
             if not (self.closing or self._eof):  # (then no answer could be overtaken)
                 taken = self._taken_at
@@ -332,9 +445,15 @@ class Session:
             elif cls is Close:
                 self._on_close(event)  # type: ignore[arg-type]
                 woke = True
-            elif cls is not Ping:  # (the core queued the pong of a Ping already)
+            elif cls is Ping:
+                if self._blocked:  # its pong (all the core queued): held back
+                    self._pong = conn.data_to_send()
+                else:
+                    self._pull()
+            else:
                 self._on_handshake_event(event)
                 woke = True
+        self._pull()
         return woke
 
     def _deliver(self, part: Part) -> bool:
@@ -459,9 +578,11 @@ class Session:
         self.pending_request = None
         if isinstance(answer, Accept):
             self.response = answer
+            self._pull()
             return True
         if not answer.final:
             self.conn.send(RejectData(final=True))  # one answer: end its body
+        self._pull()
         method = request.method if isinstance(request, HTTPRequest) else "GET"
         self.logger.info("answered %s %s with HTTP %d", method, request.target, answer.status)
         return False
@@ -492,6 +613,7 @@ class Session:
         if not self.is_open:
             return False
         self.conn.send(Ping(payload))
+        self._pull()
         self._pings[payload] = (now, settle)
         return True
 
@@ -542,6 +664,76 @@ class Session:
             due = self._ping_due = now + interval
         return False, due if self._pong_deadline is None else min(due, self._pong_deadline)
 
+    # -- clocks ---------------------------------------------------------------------
+
+    def start_clock(self, now: float) -> None:
+        """The transport exists from *now*: the opening timeout starts."""
+        timeout = self.settings.open_timeout
+        if timeout is not None and self.conn.state is _CONNECTING:
+            self._open_deadline = now + timeout
+
+    def tick(self, now: float) -> tuple[bool, float | None]:
+        """Run every clock of the connection at *now*: ``(woke, when to call again)``.
+
+        *woke*: parsing went on by itself (the answer time passed), and
+        receivers should look again. The opening and closing timeouts and an
+        output that does not move for ``close_timeout`` set
+        :attr:`must_abort`; a keepalive timeout fails the connection (1011)
+        and asks for the transport to be closed. Keepalive pings and close
+        frames are queued here: write the output afterwards. ``None`` as the
+        time means that no clock runs.
+        """
+        if self.aborted or self.must_abort:
+            return False, None
+        woke = False
+        due: list[float] = []
+        resume = self.resume_at
+        if resume is not None and now >= resume:
+            woke = self.process(now)
+            resume = self.resume_at
+        if resume is not None:
+            due.append(resume)
+        state = self.conn.state
+        timeout = self.settings.close_timeout
+        deadline = self._open_deadline
+        if deadline is not None:
+            if state is not _CONNECTING:
+                self._open_deadline = None
+            elif now >= deadline:
+                self.logger.info("opening handshake timed out")
+                self.open_timed_out = self.must_abort = True
+                return woke, None
+            else:
+                due.append(deadline)
+        if state is _OPEN:
+            _, wake_at = self.keepalive(now)  # (expired: failed, closing now)
+            if wake_at is not None:
+                due.append(wake_at)
+        if timeout is not None:
+            if self._blocked and self.is_open:
+                moved = self._moved_at
+                if moved is None:
+                    moved = self._moved_at = now
+                if now >= moved + timeout:
+                    self.logger.info("the peer read nothing for %s s; failing it", timeout)
+                    self.fail(1011, "the peer does not read")
+                    self.must_abort = True
+                    return woke, None
+                due.append(moved + timeout)
+            if self.closing or (state is not _OPEN and state is not _CONNECTING):
+                # A closing handshake is under way, a failed connection or a
+                # refused handshake is being written out, or a client waits
+                # for the server to close TCP (RFC 6455 §7.1.1): not for ever.
+                deadline = self._close_deadline
+                if deadline is None:
+                    deadline = self._close_deadline = now + timeout
+                if now >= deadline:
+                    self.logger.info("closing handshake timed out; closing the connection")
+                    self.must_abort = True
+                    return woke, None
+                due.append(deadline)
+        return woke, min(due) if due else None
+
     # -- closing --------------------------------------------------------------------
 
     def start_close(self, code: int, reason: str) -> None:
@@ -552,18 +744,37 @@ class Session:
         event = Close(code, reason)
         if self.is_open:
             self.conn.send(event)
+            self._pull()
             self._sent_close = (code, reason)
         self.closing = True
 
     def fail(self, code: int, reason: str) -> None:
         """Close at once with *code*: it becomes :attr:`close_code` if the
-        connection was open, and a close frame is queued; the adapter aborts."""
+        connection was open, and a close frame is queued; the adapter writes
+        what it can and closes the transport (:attr:`should_close_transport`)."""
         if self.is_open:
             self.conn.send(Close(code, reason))
+            self._pull()
             self._sent_close = (code, reason)
             if self.close_code is None:
                 self.close_code, self.close_reason = code, reason
-        self.closing = True
+        self.closing = self._close_now = True
+
+    @property
+    def failed(self) -> bool:
+        """Whether this side failed the connection (:meth:`fail`)."""
+        return self._close_now
+
+    @property
+    def should_close_transport(self) -> bool:
+        """Whether the adapter should close the transport once the output is written.
+
+        The core says so (RFC 6455 §7.1.1: the server closes TCP first; a
+        failed connection, a refused handshake, the end of input), or this
+        side failed the connection (:meth:`fail`). The closing timeout of
+        :meth:`tick` bounds the writing.
+        """
+        return self._close_now or self.conn.should_close_transport
 
     def _on_close(self, event: Close) -> None:
         if self.close_code is None:
@@ -582,6 +793,8 @@ class Session:
     def transport_closed(self) -> None:
         """The transport is closed: settle the close code and every pending ping."""
         self.aborted = self.closing = True
+        self._out, self._out_size, self._held, self._blocked = [], 0, 0, False
+        self._pong = None
         if self.close_code is None:
             self.close_code = 1006
             self.close_reason = "the connection closed without a closing handshake"

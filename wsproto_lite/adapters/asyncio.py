@@ -121,11 +121,12 @@ class _Protocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.ws._write_paused = True
+        self.ws._output_moved()  # the output is blocked: its clock starts
 
     def resume_writing(self) -> None:
         self.ws._write_paused = False
         self.ws._wake(self.ws._drain_waiter)
-        self.ws._process()  # resume reading if only the output had paused it
+        self.ws._output_moved()  # a pong held back goes out
 
 
 class WebSocket(_common.WebSocketBase):
@@ -151,9 +152,9 @@ class WebSocket(_common.WebSocketBase):
         self._send_lock = asyncio.Lock()
         self._handshake_waiter: asyncio.Future[None] = self._loop.create_future()
         self._closed: asyncio.Future[None] = self._loop.create_future()
-        self._close_timer: asyncio.TimerHandle | None = None
-        self._keepalive_timer: asyncio.TimerHandle | None = None
-        self._resume_timer: asyncio.TimerHandle | None = None
+        # One timer, at the session's next deadline (see _schedule).
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline: float | None = None
 
     @property
     def response(self) -> Accept | None:
@@ -376,27 +377,15 @@ class WebSocket(_common.WebSocketBase):
         await asyncio.shield(self._closed)
 
     def _start_close(self, code: int, reason: str) -> None:
-        """Send a close frame now if the connection is open; arm the close timer."""
+        """Send a close frame now if the connection is open (the closing timeout starts)."""
         self._session.start_close(code, reason)
         # Writes the frame, and reads on past unread messages for the reply.
         self._process()
-        self._arm_close_timer()
 
     def _fail(self, code: int, reason: str) -> None:
         """Close at once with *code*, without waiting for the peer's reply."""
         self._session.fail(code, reason)
-        self._flush()
-        self._close_transport()
-
-    def _arm_close_timer(self) -> None:
-        timeout = self._session.settings.close_timeout
-        if self._close_timer is None and not self._session.aborted and timeout is not None:
-            self._close_timer = self._loop.call_later(timeout, self._close_timed_out)
-
-    def _close_timed_out(self) -> None:
-        if not self._session.aborted:
-            self._session.logger.info("closing handshake timed out; closing the connection")
-            self._abort()
+        self._process()
 
     def _abort(self) -> None:
         if self._transport is not None and not self._session.aborted:
@@ -405,21 +394,44 @@ class WebSocket(_common.WebSocketBase):
     def _close_transport(self) -> None:
         transport = self._transport
         if transport is not None and not transport.is_closing():
+            # close() flushes first, which a peer that does not read can
+            # stall: the session's closing timeout runs meanwhile.
             transport.close()
-        # close() flushes first, which a peer that does not read can stall.
-        self._arm_close_timer()
 
-    # -- keepalive ----------------------------------------------------------------
+    # -- clocks -------------------------------------------------------------------
 
-    def _keepalive(self) -> None:
-        """Run the session's keepalive clock; called again when it says."""
-        self._keepalive_timer = None
-        expired, wake_at = self._session.keepalive(self._loop.time())
-        self._flush()  # a ping, or the close frame of an expired one
-        if expired:
+    def _output_moved(self) -> None:
+        """Tell the session how much the transport holds; act on what follows."""
+        transport = self._transport
+        if transport is not None and not self._session.aborted:
+            self._session.transport_holds(transport.get_write_buffer_size(), self._loop.time())
+            self._process()
+
+    def _on_timer(self) -> None:
+        self._timer = self._deadline = None
+        if self._write_paused:
+            self._output_moved()  # did the peer read meanwhile?
+        else:
+            self._process()
+
+    def _schedule(self) -> None:
+        """Run the session's clocks (keepalive, timeouts, the answer time, an
+        output that does not move); arm the timer for the next deadline."""
+        session = self._session
+        woke, deadline = session.tick(self._loop.time())
+        if woke:
+            self._wake(self._recv_waiter)
+        if session.has_output:
+            self._flush()  # a keepalive ping, or the close frame of a failure
+        if session.must_abort:
+            self._abort()
+        elif session.should_close_transport:
             self._close_transport()
-        elif wake_at is not None:
-            self._keepalive_timer = self._loop.call_at(wake_at, self._keepalive)
+        if deadline != self._deadline:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = None if deadline is None else self._loop.call_at(deadline, self._on_timer)
+            self._deadline = deadline
 
     # -- the transport and the core -----------------------------------------------
 
@@ -438,9 +450,9 @@ class WebSocket(_common.WebSocketBase):
         session.receive_data(b"")
         self._process()  # what is left: input ended, so all of it
         session.transport_closed()
-        for timer in (self._close_timer, self._keepalive_timer, self._resume_timer):
-            if timer is not None:
-                timer.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._write_paused = False
         for waiter in (self._handshake_waiter, self._recv_waiter, self._drain_waiter):
             self._wake(waiter)
@@ -451,36 +463,33 @@ class WebSocket(_common.WebSocketBase):
             waiter.set_result(None)
 
     def _flush(self) -> None:
-        """Write what the core has queued (dropped if the transport is closing)."""
-        conn = self._conn
-        if conn.has_data_to_send:
-            data = conn.data_to_send()
+        """Write what the session has queued (dropped if the transport is closing)."""
+        session = self._session
+        if session.has_output:
+            data = session.take_output()
             transport = self._transport
             if transport is not None and not transport.is_closing():
                 transport.write(data)
+                # (Usually 0 at once: the socket took it all.)
+                session.transport_holds(transport.get_write_buffer_size(), self._loop.time())
 
     def _process(self) -> bool:
         """Let the session take events from the core; act on what it found.
 
         Returns whether something for receivers arrived.
         """
-        session, conn = self._session, self._conn
+        session = self._session
         woke = session.process(self._loop.time())
         if woke:
             self._wake(self._recv_waiter)
             if session.handshake_done:
                 self._wake(self._handshake_waiter)
-        if conn.has_data_to_send:
+        if session.has_output:
             self._flush()  # pongs, the close reply, a server's answer
-        if conn.state is not _OPEN:
-            if conn.should_close_transport:
-                self._close_transport()
-            elif conn.state is _CLOSED:
-                self._arm_close_timer()  # a client waits for the server to close TCP
-        # Stop reading while our own output is backed up too: a peer that sends
-        # pings (or closes, or anything that needs an automatic reply) and never
-        # reads would otherwise grow the transport's write buffer without bound.
-        paused = session.reading_paused or self._write_paused
+        # Reading goes on while the output is blocked (the session holds back
+        # the pongs then): a peer that stops reading while its own output is
+        # blocked, as this one does not, would otherwise wait for us for ever.
+        paused = session.reading_paused
         transport = self._transport
         if paused is not self._reading_paused and transport and not transport.is_closing():
             self._reading_paused = paused
@@ -488,16 +497,9 @@ class WebSocket(_common.WebSocketBase):
                 transport.pause_reading()
             else:
                 transport.resume_reading()
-        if self._resume_timer is None:
-            resume_at = session.resume_at
-            if resume_at is not None and not session.aborted:
-                self._resume_timer = self._loop.call_at(resume_at, self._resume)
+        if not session.aborted:
+            self._schedule()
         return woke
-
-    def _resume(self) -> None:
-        """The application did not ask for more in time: parse on anyway."""
-        self._resume_timer = None
-        self._process()
 
 
 class _MessageParts:
@@ -583,7 +585,7 @@ class ClientConnect:
             raise TimeoutError(
                 f"timed out after {timeout} s while opening the connection to {uri}"
             ) from None
-        ws._keepalive()
+        ws._process()  # the clocks start (keepalive)
         return ws
 
     async def _open(self, ws: WebSocket) -> None:
@@ -794,7 +796,6 @@ class Server:
                 ws._abort()
                 return
             if accepted:
-                ws._keepalive()
                 error = None
                 try:
                     await self._handler(ws)

@@ -1,9 +1,8 @@
 """Blocking WebSocket clients and servers: plain sockets and threads.
 
-The adapter moves bytes between a socket and a :class:`~wsproto_lite.Connection`
-and owns time: the opening and closing timeouts and the keepalive pings. Every
-protocol decision is the core's, and what the three adapters share lives in
-one sans-I/O session. A server::
+The adapter moves bytes between sockets and the sans-I/O session of each
+connection, which decides everything else (what to write, when to stop
+reading, when to close, the next deadline). A server::
 
     from wsproto_lite.adapters.sync import serve
 
@@ -23,39 +22,54 @@ A client::
         print(ws.recv())
 
 Threads
-    Every connection has a *reader* thread. It owns the socket's input and the
-    connection's clocks (keepalive, closing timeout) and feeds the sans-I/O
-    core. A received message waits for the application, and what follows it
-    is parsed when the application asks for the next one (by the application's
-    own thread, then), so that its answer goes out before, say, the reply to a
-    close frame that came next. Meanwhile the reader keeps up to
-    ``max_queue`` × 64 KiB of bytes, then stops reading, so TCP slows down a
-    peer that sends faster than the application reads.
+    All the sockets of a server are read and written by one *I/O thread*,
+    without blocking (a selector); it runs the clocks of every connection
+    (opening and closing timeouts, keepalive) and writes the automatic
+    replies (pongs, close replies). Each connection's ``process_request``
+    and handler run in a thread of its own, started when the request has
+    arrived: a server runs one thread per connection, plus the I/O thread
+    and the one in :meth:`Server.serve_forever`. A client connection has an
+    I/O thread of its own besides the application's.
 
-    Application threads write their own messages: :meth:`WebSocket.send`
-    returns once the kernel has taken every byte (``sendall``), so a peer that
-    does not read blocks the sender instead of growing its memory. The reader
-    never waits behind such a write: the answers the core queues for it
-    (pongs, close replies) are sent by whichever thread writes next.
+    A received message waits for the application, and what follows it is
+    parsed when the application asks for the next one (in the application's
+    thread, then), so that its answer goes out before, say, the reply to a
+    close frame that came next. Meanwhile up to ``max_queue`` × 64 KiB of
+    bytes wait unparsed, then the I/O thread stops reading that socket, so
+    TCP slows down a peer that sends faster than the application reads.
 
-    A server runs each handler in a thread of its own.
+    :meth:`WebSocket.send` writes what the socket takes at once and leaves
+    the rest to the I/O thread; it returns once at most ``write_limit``
+    bytes wait to be written. A peer that does not read therefore blocks
+    its senders instead of growing the process's memory, and while more
+    than ``write_limit`` bytes wait for it, nothing more is read from it
+    either; if it takes nothing for ``close_timeout`` it is failed (1011).
+
+Scale
+    A connection costs one thread, whose stack the kernel backs on demand
+    (tens of KiB in practice, plus the session). A few thousand connections
+    per process work (closing 2,000 at once is part of the load suite in
+    ``benchmarks/load.py``); beyond that, the threads' scheduling and the
+    GIL dominate, and the asyncio or trio adapter is the better choice.
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import os
 import selectors
 import socket
 import ssl as ssl_module
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import Any, cast
 
 from .._connection import Role
 from .._events import Accept, Close, Event, Handshake, HTTPRequest, Pong, Reject
-from .._states import ConnectionState
 from ..extensions.base import Extension
 from . import _common, _session
 from ._common import (
@@ -90,40 +104,24 @@ ProcessRequest = Callable[[Handshake | HTTPRequest], Answer]
 #: The connection handler, called in a thread of its own.
 Handler = Callable[["WebSocket"], Any]
 
-_OPEN = ConnectionState.OPEN
 # One recv() per 64 KiB: large enough for throughput, small enough that a
-# streamed message part stays small.
+# streamed message part stays small, and that one connection does not keep
+# the I/O thread from the others.
 _RECV_SIZE = 1 << 16
+# TLS: plaintext is encrypted this much at a time, as the socket takes the
+# ciphertext, so that a large message is not held twice.
+_TLS_CHUNK = 1 << 16
+_READ = selectors.EVENT_READ
+_WRITE = selectors.EVENT_WRITE
+_now = time.monotonic
 
 
 def _new_selector() -> selectors.BaseSelector:
     # poll() needs no extra file descriptor (unlike epoll) and has no
-    # FD_SETSIZE limit (unlike select); one socket per selector is its best case.
+    # FD_SETSIZE limit (unlike select): the best for a few sockets.
     if hasattr(selectors, "PollSelector"):
         return selectors.PollSelector()
     return selectors.SelectSelector()  # pragma: no cover - Windows
-
-
-def _shutdown(sock: socket.socket, how: int = socket.SHUT_RDWR) -> None:
-    """Wake every thread blocked on *sock* (recv, sendall) by shutting it down.
-
-    The plain socket's ``shutdown`` is called even for an ``SSLSocket``, whose
-    own ``shutdown`` drops its SSL object under the feet of a thread still
-    reading through it.
-    """
-    with contextlib.suppress(OSError):  # not connected any more, or already closed
-        socket.socket.shutdown(sock, how)
-
-
-def _set_deadline(sock: socket.socket, deadline: float | None) -> None:
-    """Make the next blocking call on *sock* fail with TimeoutError at *deadline*."""
-    if deadline is None:
-        sock.settimeout(None)
-        return
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise TimeoutError("timed out")
-    sock.settimeout(remaining)
 
 
 def _no_delay(sock: socket.socket) -> None:
@@ -141,16 +139,123 @@ def _peername(sock: socket.socket) -> Any:
         return None
 
 
-def _handshake_io(sock: socket.socket, session: Session, deadline: float | None) -> None:
-    """Write what the core queued, then read until the handshake has an outcome."""
-    _set_deadline(sock, deadline)
-    sock.sendall(session.conn.data_to_send())
-    while True:
-        session.process(time.monotonic())
-        if session.handshake_done:
-            return
-        _set_deadline(sock, deadline)
-        session.receive_data(sock.recv(_RECV_SIZE))
+class _Loop:
+    """An I/O thread: a selector over the sockets of its connections, and their clocks.
+
+    Other threads never touch the selector or the timers: they hand the loop
+    calls (:meth:`call`), which it runs between two waits.
+
+    :param name: the thread's name.
+    :param linger: keep running without connections until :meth:`stop` (a
+        server's); otherwise the thread ends with its last connection.
+    """
+
+    def __init__(self, name: str, linger: bool) -> None:
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._selector.register(self._wake_r, _READ)
+        self._calls: deque[Callable[[], None]] = deque()
+        self._woken = False
+        self._timers: list[tuple[float, int, WebSocket]] = []
+        self._order = itertools.count()
+        self._links: set[WebSocket] = set()
+        self._linger = linger
+        self._stopping = False
+        self._done = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        """Start the thread (calls made before it runs are kept)."""
+        self.thread.start()
+
+    def call(self, function: Callable[[], None]) -> None:
+        """Run *function* in the I/O thread soon; thread-safe."""
+        self._calls.append(function)
+        if not self._woken:
+            self._woken = True
+            with contextlib.suppress(OSError):  # a full pipe: it is awake anyway
+                self._wake_w.send(b"\0")
+
+    def stop(self) -> None:
+        """Stop the thread (its connections are closed already) and wait for it."""
+        self._stopping = True
+        self.call(lambda: None)
+        if threading.current_thread() is not self.thread:
+            self._done.wait()
+
+    # -- for the connections (in the I/O thread) --------------------------------------
+
+    def attach(self, ws: WebSocket) -> None:
+        self._links.add(ws)
+
+    def interest(self, ws: WebSocket, old: int, new: int) -> None:
+        """Watch *ws*'s socket for *new* events (0: none) instead of *old*."""
+        if not old:
+            self._selector.register(ws._sock, new, ws)
+        elif not new:
+            self._selector.unregister(ws._sock)
+        else:
+            self._selector.modify(ws._sock, new, ws)
+
+    def timer(self, ws: WebSocket, when: float | None) -> None:
+        """Call ``ws._tick()`` at *when* (``None``: never); replaces the last timer."""
+        if when is not None and when != ws._timer_at:
+            heapq.heappush(self._timers, (when, next(self._order), ws))
+            if len(self._timers) > 64 and len(self._timers) > 4 * len(self._links):
+                # Mostly replaced timers: keep the heap as small as the connections.
+                self._timers = [t for t in self._timers if t[2]._timer_at == t[0]]
+                heapq.heapify(self._timers)
+        ws._timer_at = when
+
+    def detach(self, ws: WebSocket, mask: int) -> None:
+        if mask:
+            self._selector.unregister(ws._sock)
+        ws._timer_at = None
+        self._links.discard(ws)
+
+    # -- the thread ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        selector = self._selector
+        try:
+            while not self._stopping and (self._linger or self._links or self._calls):
+                timeout: float | None = None
+                if self._calls:
+                    timeout = 0
+                elif self._timers:
+                    timeout = max(0.0, self._timers[0][0] - _now())
+                for key, mask in selector.select(timeout):
+                    if key.data is None:
+                        self._woken = False
+                        with contextlib.suppress(OSError):
+                            while self._wake_r.recv(4096):
+                                pass
+                    else:
+                        key.data._ready(mask)
+                calls = self._calls
+                while calls:
+                    calls.popleft()()
+                timers = self._timers
+                now = _now()
+                while timers and timers[0][0] <= now:
+                    when, _, ws = heapq.heappop(timers)
+                    if ws._timer_at == when:  # (else replaced by a later one)
+                        ws._timer_at = None
+                        ws._tick()
+        except Exception:  # pragma: no cover - a bug; say so rather than hang
+            import logging
+
+            logging.getLogger("wsproto_lite.sync").exception("the I/O thread failed")
+            for ws in list(self._links):
+                with ws._lock:
+                    ws._close_transport()
+        finally:
+            selector.close()
+            self._wake_r.close()
+            self._wake_w.close()
+            self._done.set()
 
 
 class PongWaiter:
@@ -204,32 +309,63 @@ class WebSocket(_common.WebSocketBase):
     Not meant to be instantiated directly.
     """
 
-    def __init__(self, sock: socket.socket, session: Session) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        session: Session,
+        loop: _Loop,
+        tls: ssl_module.SSLContext | None = None,
+        server_hostname: str | None = None,
+        on_request: Callable[[WebSocket], None] | None = None,
+        on_closed: Callable[[WebSocket], None] | None = None,
+    ) -> None:
         self._sock = sock
         self._session = session
         self._conn = session.conn
-        self._close_timeout = session.settings.close_timeout
+        self._loop = loop
         # Read once: a closed socket no longer knows its addresses.
         self._remote_address = _peername(sock)
         self._local_address = sock.getsockname()
-
-        # Lock order: _message_lock, then _write_lock, then _lock. _lock guards
-        # the session and every field below; it is never held during I/O.
+        self._on_request = on_request
+        self._on_closed = on_closed
+        # Lock order: _message_lock, then _lock (then the server's lock).
+        # _lock guards the session and every field below; its condition
+        # wakes receivers, senders waiting for the output to drain, and
+        # those waiting for the end.
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
-        self._write_lock = threading.Lock()  # one writer at a time, in order
         self._message_lock = threading.Lock()  # one message (or fragment series) at a time
         self._recv_lock = threading.Lock()  # one receiver at a time
         self._partial: list[Part] = []  # parts of a message a timed-out recv() took
-        self._finished = False  # the reader is done and the socket closed
-        self._sock_closed = False
         self._closed = threading.Event()
-        self._close_deadline: float | None = None  # owned by the reader thread
-
-        self._reader = threading.Thread(
-            target=self._run, name=f"wsproto_lite reader {self._remote_address}", daemon=True
-        )
-        self._reader.start()
+        self._finished = False  # the socket is closed
+        # The transport: bytes for the socket (ciphertext with TLS), and
+        # with TLS the plaintext not encrypted yet.
+        self._pending: deque[memoryview] = deque()
+        self._pending_size = 0
+        self._plain: deque[memoryview] = deque()
+        self._plain_size = 0
+        self._broken = False  # the socket failed: nothing more can be written
+        self._eof = False
+        self._was_blocked = False
+        self._tls: ssl_module.SSLObject | None = None
+        self._tls_ready = True
+        #: Why TLS failed, for connect() to raise.
+        self._tls_error: Exception | None = None
+        if tls is not None:
+            self._tls_in, self._tls_out = ssl_module.MemoryBIO(), ssl_module.MemoryBIO()
+            self._tls = tls.wrap_bio(
+                self._tls_in,
+                self._tls_out,
+                server_side=server_hostname is None,
+                server_hostname=server_hostname,
+            )
+            self._tls_ready = False
+        # Owned by the I/O thread (under _lock).
+        self._mask = 0
+        self._timer_at: float | None = None
+        self._deadline: float | None = None
+        self._posted = False  # a _refresh() is on its way to the I/O thread
 
     @property
     def response(self) -> Accept:
@@ -251,15 +387,16 @@ class WebSocket(_common.WebSocketBase):
         :raises ConnectionClosedError: it closed with an error or was lost.
         :raises RuntimeError: another thread is already receiving.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = None if timeout is None else _now() + timeout
         self._start_receiving()
         try:
             parts = self._partial
-            while True:
-                part = self._next_part(deadline)
-                parts.append(part)
-                if part.final:
-                    break
+            with self._cond:
+                while True:
+                    part = self._next_part(deadline)
+                    parts.append(part)
+                    if part.final:
+                        break
             self._partial = []
         finally:
             self._recv_lock.release()
@@ -282,7 +419,8 @@ class WebSocket(_common.WebSocketBase):
             for part in parts:
                 yield part.data
             while not finished:
-                part = self._next_part(None)
+                with self._cond:
+                    part = self._next_part(None)
                 started = True
                 finished = part.final
                 yield part.data
@@ -309,55 +447,33 @@ class WebSocket(_common.WebSocketBase):
             raise RuntimeError("another thread is already receiving on this WebSocket")
 
     def _next_part(self, deadline: float | None) -> Part:
-        """Take the next message part, parsing on or waiting for one if needed."""
+        """Take the next message part, parsing on or waiting for one (``_cond`` held)."""
         session = self._session
         while True:
-            with self._cond:
-                part = session.take_part(time.monotonic())
-                if part is not None:
-                    return part
-            if session.has_unparsed and self._parse_here():  # it asks for more: parse on
-                continue
-            with self._cond:
-                if session.queue:
-                    continue  # the reader delivered one meanwhile
-                if self._finished:
-                    raise session.closed_exception()
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    raise TimeoutError("no message arrived before the timeout")
-                self._cond.wait(remaining)
-
-    def _parse_here(self) -> bool:
-        """Parse in this thread, and hand the reader what it must act on.
-
-        Returns whether a part (or the close) arrived.
-        """
-        session, conn = self._session, self._conn
-        with self._cond:
+            now = _now()
+            part = session.take_part(now)
+            if part is not None:
+                return part
+            if session.has_unparsed and not self._finished:  # it asks for more: parse on
+                woke = session.process(now)
+                self._step(now)
+                if woke:
+                    continue
             if self._finished:
-                return False
-            paused, state = session.reading_paused, conn.state
-            woke = session.process(time.monotonic())
-            ended = conn.state is not state and conn.state is ConnectionState.CLOSED
-            if ended or (paused and not session.reading_paused):
-                self._cond.notify_all()  # a paused reader waits on the condition
-        if ended:
-            # The reader must close the socket (or wait for the server to),
-            # but it may sleep in poll(): the read side, which nothing needs
-            # any more, is shut down to wake it.
-            _shutdown(self._sock, socket.SHUT_RD)
-        self._flush_pending(only_if_writable=True)
-        return woke
+                raise session.closed_exception()
+            remaining = None if deadline is None else deadline - now
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError("no message arrived before the timeout")
+            self._cond.wait(remaining)
 
     # -- sending ------------------------------------------------------------------
 
     def send(self, message: Data | bytearray | memoryview) -> None:
         """Send a whole message: ``str`` as text, ``bytes``-like as binary.
 
-        Returns once the kernel has taken the message, so it blocks while the
-        peer does not read. A message being sent with :meth:`send_fragments`
-        by another thread is finished first.
+        Returns once at most ``write_limit`` bytes wait to be written, so it
+        blocks while the peer does not read. A message being sent with
+        :meth:`send_fragments` by another thread is finished first.
 
         :raises ConnectionClosed: the connection is closing or closed.
         :raises TypeError: *message* is neither ``str`` nor bytes-like.
@@ -405,7 +521,7 @@ class WebSocket(_common.WebSocketBase):
         :raises RuntimeError: a ping with the same data is already pending.
         """
         waiter = PongWaiter()
-        self._send(lambda: self._session.ping(data, time.monotonic(), waiter._settle))
+        self._send(lambda: self._session.ping(data, _now(), waiter._settle))
         return waiter
 
     def pong(self, data: Data = b"") -> None:
@@ -417,74 +533,22 @@ class WebSocket(_common.WebSocketBase):
         self._send(lambda: self._session.send(event))
 
     def _send(self, queue: Callable[[], bool]) -> None:
-        """Queue an event in the core with *queue* (``False``: the connection is
-        not open) and write it, with anything queued before it."""
-        with self._write_lock:
-            with self._lock:
-                queued = queue()
-                # Whoever holds the write lock writes everything queued, the
-                # reader's answers included (it skips writing while we hold it).
-                data = self._conn.data_to_send()
-            written = self._write_all(data)
-        if not (queued and written):
-            # A closing handshake under way ends within close_timeout (someone
-            # armed that clock); waiting for it gives the exception its real code.
-            self._closed.wait(self._close_timeout)
-            with self._lock:
-                raise self._session.closed_exception()
-        self._flush_pending()
-
-    def _write_all(self, data: bytes) -> bool:
-        """Write *data* and whatever the core queues meanwhile (``_write_lock`` held).
-
-        Returns ``False`` when the socket failed (the connection is then aborted).
-        """
-        while data:
-            try:
-                self._sock.sendall(data)
-            except OSError as exc:
-                self._session.logger.debug("write failed: %r", exc)
-                self._abort()
-                return False
-            with self._lock:
-                data = self._conn.data_to_send()
-        return True
-
-    def _flush_pending(self, only_if_writable: bool = False) -> bool:
-        """Write what the core queued, unless another thread is writing.
-
-        A writer that holds ``_write_lock`` takes the core's output again after
-        each ``sendall``, and looks once more after releasing the lock, so
-        nothing queued meanwhile is left behind; that is why the reader can
-        skip a write instead of waiting behind a long ``sendall``.
-
-        With *only_if_writable* (the reader's way) nothing is written unless
-        the socket can take it now: a reader blocked in ``sendall`` to a peer
-        that does not read would stop its clocks, and a dead peer would go
-        unnoticed. The bytes then stay in the core for the next writer, and
-        ``True`` is returned so that the reader waits for the socket to be
-        writable.
-        """
-        conn = self._conn
-        while conn.has_data_to_send:
-            if not self._write_lock.acquire(blocking=False):
-                return False
-            try:
-                if self._sock_closed:
-                    return False
-                if only_if_writable and not self._writable():
-                    return True
-                with self._lock:
-                    data = conn.data_to_send()
-                self._write_all(data)
-            finally:
-                self._write_lock.release()
-        return False
-
-    def _writable(self) -> bool:
-        with _new_selector() as selector:
-            selector.register(self._sock, selectors.EVENT_WRITE)
-            return bool(selector.select(0))
+        """Queue an event with *queue* (``False``: the connection is not open),
+        write what the socket takes now, and wait while the output is blocked."""
+        session = self._session
+        with self._cond:
+            if not queue():
+                # A closing handshake under way ends within close_timeout;
+                # waiting for it gives the exception its real code.
+                self._cond.wait_for(lambda: self._finished, session.settings.close_timeout)
+                raise session.closed_exception()
+            self._step(_now())
+            waited = False
+            while session.output_blocked and not self._finished:
+                waited = True
+                self._cond.wait()
+            if self._broken or (waited and self._finished):  # it may never have left
+                raise session.closed_exception()
 
     # -- closing ------------------------------------------------------------------
 
@@ -503,27 +567,14 @@ class WebSocket(_common.WebSocketBase):
             1005, 1006, or a reason over 123 bytes).
         """
         Close(code, reason)  # checks the reason before anything is sent
-        timer = None
-        if self._close_timeout is not None and not self._closed.is_set():
-            # A watchdog, because sendall() to a peer that does not read, and
-            # the wait for its reply, can both block for ever.
-            timer = threading.Timer(self._close_timeout, self._on_close_timeout)
-            timer.daemon = True
-            timer.start()
-        try:
-            with self._write_lock:
-                with self._lock:
-                    self._session.start_close(code, reason)
-                    data = self._conn.data_to_send()
-                self._write_all(data)
-            # Parse on past unread messages: the peer's reply may wait behind them.
-            self._parse_here()
-            self._closed.wait()
-        finally:
-            if timer is not None:
-                timer.cancel()
-        if threading.current_thread() is not self._reader:
-            self._reader.join()
+        with self._cond:
+            if not self._finished:
+                self._session.start_close(code, reason)
+                now = _now()
+                # Parse on past unread messages: the peer's reply may wait behind them.
+                self._session.process(now)
+                self._step(now)
+            self._cond.wait_for(lambda: self._finished)
 
     def wait_closed(self, timeout: float | None = None) -> bool:
         """Wait until the connection is closed (the TCP connection included).
@@ -538,143 +589,270 @@ class WebSocket(_common.WebSocketBase):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _on_close_timeout(self) -> None:
-        if not self._closed.is_set():
-            self._session.logger.info("closing handshake timed out; closing the connection")
-            self._abort()
-
     def _fail(self, code: int, reason: str) -> None:
-        """Close at once with *code*, without waiting for the peer's reply.
-
-        Called by the reader (keepalive) and by ``send_fragments``; the close
-        frame is only written if the socket can take it without blocking,
-        since a peer being failed may well not be reading.
-        """
-        with self._lock:
+        """Close at once with *code*: write what the peer takes, then close."""
+        with self._cond:
             self._session.fail(code, reason)
-        self._flush_pending(only_if_writable=True)
-        self._abort()
+            self._step(_now())
 
     def _abort(self) -> None:
-        """Stop everything: wake the reader and any writer; the reader closes the socket."""
+        """Close the socket at once (in the I/O thread)."""
         with self._cond:
-            self._session.aborted = self._session.closing = True
+            if not self._finished:
+                self._session.must_abort = True
+                self._step(_now())
+
+    # -- the transport (under _lock) -----------------------------------------------
+
+    def _step(self, now: float) -> None:
+        """Act on the session after anything happened to it: write its output, run
+        its clocks, and have the I/O thread watch the socket as it should."""
+        if self._finished:
+            return
+        session = self._session
+        if self._pending or self._plain or session.has_output:
+            self._write(now)
+        woke, self._deadline = session.tick(now)
+        if session.has_output:
+            self._write(now)  # a keepalive ping, or the close frame of a failure
+        blocked = session.output_blocked
+        if self._was_blocked and not blocked:
+            woke = True  # the peer read: the senders go on
+            if session.has_output:
+                self._write(now)  # the pong held back
+        self._was_blocked = blocked
+        if woke:
             self._cond.notify_all()
-            if not self._sock_closed:
-                _shutdown(self._sock)
+        if threading.current_thread() is self._loop.thread:
+            self._apply()
+        elif not self._posted and self._loop_must_look():
+            self._posted = True
+            self._loop.call(self._refresh)
 
-    # -- the reader thread --------------------------------------------------------
+    def _wanted(self) -> int:
+        """The socket events to wait for."""
+        mask = _WRITE if self._pending else 0
+        if not self._eof and not self._session.reading_paused:
+            mask |= _READ
+        return mask
 
-    def _run(self) -> None:
-        try:
-            with _new_selector() as selector:
-                selector.register(self._sock, selectors.EVENT_READ)
-                self._read_loop(selector)
-        except Exception:  # pragma: no cover - a bug; say so rather than hang
-            self._session.logger.exception("the WebSocket reader failed")
-        finally:
-            self._finish()
+    def _must_close(self) -> bool:
+        session = self._session
+        return (
+            session.must_abort
+            or self._broken
+            or (session.should_close_transport and not self._pending and not self._plain)
+        )
 
-    def _read_loop(self, selector: selectors.BaseSelector) -> None:
-        sock, session, conn = self._sock, self._session, self._conn
-        writing = False  # the selector also waits for the socket to be writable
-        while True:
-            with self._cond:
-                if session.process(time.monotonic()):
-                    self._cond.notify_all()
-                done = conn.should_close_transport or session.aborted
-                paused = session.reading_paused
-                resume_at = session.resume_at
-            if done:
-                if not session.aborted:
-                    self._final_flush()
-                return
-            timeout = self._check_clocks(resume_at)
-            stuck = self._flush_pending(only_if_writable=True)
-            if session.aborted:
-                continue
-            if paused:
-                # Wait for the application: it wakes us when it has parsed on.
-                with self._cond:
-                    if session.reading_paused and not session.aborted:
-                        self._cond.wait(timeout)
-                continue
-            # An SSL socket may hold decrypted bytes that poll() cannot see.
-            pending = isinstance(sock, ssl_module.SSLSocket) and sock.pending()
-            if not pending and (timeout is not None or stuck):
-                if stuck != writing:
-                    writing = stuck
-                    events = selectors.EVENT_READ | (selectors.EVENT_WRITE if stuck else 0)
-                    selector.modify(sock, events)
-                ready = selector.select(timeout)
-                if not any(mask & selectors.EVENT_READ for _, mask in ready):
-                    continue  # a clock is due, or the socket can take our bytes
+    def _loop_must_look(self) -> bool:
+        deadline = self._deadline
+        return (
+            self._must_close()
+            or self._wanted() != self._mask
+            or (deadline is not None and (self._timer_at is None or deadline < self._timer_at))
+        )
+
+    def _apply(self) -> None:
+        """In the I/O thread: close the socket, or set what to watch and the timer."""
+        if self._must_close():
+            self._close_transport()
+            return
+        mask = self._wanted()
+        if mask != self._mask:
+            self._loop.interest(self, self._mask, mask)
+            self._mask = mask
+        self._loop.timer(self, self._deadline)
+
+    def _write(self, now: float) -> None:
+        """Take the session's output and write what the socket takes now."""
+        data = self._session.take_output()
+        if data:
+            view = memoryview(data)
+            if self._tls is None:
+                self._pending.append(view)
+                self._pending_size += len(data)
+            else:
+                self._plain.append(view)
+                self._plain_size += len(data)
+        while not self._broken:
+            if self._plain and self._tls_ready:
+                self._encrypt()
+            if not self._pending or not self._send_pending():
+                break
+        self._session.transport_holds(self._pending_size + self._plain_size, now)
+
+    def _send_pending(self) -> bool:
+        """Send what the socket takes; whether all of it was taken."""
+        pending, sock = self._pending, self._sock
+        while pending:
+            view = pending[0]
             try:
-                data = sock.recv(_RECV_SIZE)
+                sent = sock.send(view)
+            except (BlockingIOError, InterruptedError):
+                return False
             except OSError as exc:
-                session.logger.debug("read failed: %r", exc)
-                data = b""
-            with self._lock:
-                session.receive_data(data)
+                self._session.logger.debug("write failed: %r", exc)
+                self._broken = True
+                return False
+            self._pending_size -= sent
+            if sent < len(view):
+                pending[0] = view[sent:]
+                return False
+            pending.popleft()
+        return True
 
-    def _check_clocks(self, resume_at: float | None) -> float | None:
-        """Act on the clocks that are due; return seconds until the next one."""
-        now = time.monotonic()
-        with self._lock:
-            state = self._conn.state
-            expired, due = self._session.keepalive(now) if state is _OPEN else (False, None)
-        if expired:
-            self._fail(1011, "keepalive ping timeout")
-            return None
-        if state is not _OPEN and self._close_timeout is not None:
-            # A closing handshake is under way, or a client waits for the
-            # server to close TCP (RFC 6455 §7.1.1): not for ever.
-            if self._close_deadline is None:
-                self._close_deadline = now + self._close_timeout
-            if now >= self._close_deadline:
-                self._on_close_timeout()
-                return None
-            due = self._close_deadline
-        if resume_at is not None:
-            due = resume_at if due is None else min(due, resume_at)
-        return None if due is None else max(0.0, due - now)
+    def _encrypt(self) -> None:
+        """Encrypt queued plaintext while little ciphertext waits."""
+        tls, plain = self._tls, self._plain
+        assert tls is not None
+        while plain and self._pending_size < _TLS_CHUNK:
+            view = plain.popleft()
+            piece, rest = view[:_TLS_CHUNK], view[_TLS_CHUNK:]
+            try:
+                tls.write(piece)
+            except ssl_module.SSLWantReadError:  # pragma: no cover - renegotiation
+                plain.appendleft(view)
+                return
+            except ssl_module.SSLError as exc:
+                self._session.logger.debug("TLS write failed: %r", exc)
+                self._broken = True
+                return
+            self._plain_size -= len(piece)
+            if rest:
+                plain.appendleft(rest)
+            self._tls_flush()
 
-    def _final_flush(self) -> None:
-        """Write the last bytes (a close reply, say) before closing the socket.
+    def _tls_flush(self) -> None:
+        data = self._tls_out.read()
+        if data:
+            self._pending.append(memoryview(data))
+            self._pending_size += len(data)
 
-        This one waits for the write lock, but not for ever: a peer that does
-        not read gets ``close_timeout`` seconds.
-        """
-        timer = None
-        if self._close_timeout is not None:
-            timer = threading.Timer(self._close_timeout, self._abort)
-            timer.daemon = True
-            timer.start()
+    def _tls_handshake(self) -> bool:
+        """Run the TLS handshake on; whether it is done."""
+        assert self._tls is not None
         try:
-            with self._write_lock:
-                with self._lock:
-                    data = self._conn.data_to_send()
-                self._write_all(data)
-        finally:
-            if timer is not None:
-                timer.cancel()
+            self._tls.do_handshake()
+        except ssl_module.SSLWantReadError:
+            self._tls_flush()
+            return False
+        except (ssl_module.SSLError, OSError) as exc:
+            self._session.logger.debug("TLS handshake failed: %r", exc)
+            self._tls_error = exc
+            self._tls_flush()
+            self._broken = True
+            return False
+        self._tls_ready = True
+        self._tls_flush()
+        return True
 
-    def _finish(self) -> None:
-        """Close the socket and wake everyone who waits (the reader's last act)."""
-        with self._cond:
-            self._session.closing = True
-            # Shut down first: it wakes a writer blocked in sendall, whose
-            # write lock the close below waits for (so no thread is inside a
-            # system call on the descriptor when it is released).
-            _shutdown(self._sock)
-        with self._write_lock, self._lock:
-            self._sock.close()
-            self._sock_closed = True
-        with self._cond:
-            self._finished = True
-            self._session.transport_closed()
-            self._cond.notify_all()
+    def _receive(self) -> tuple[bytes, bool]:
+        """Read once: ``(data, end of input)``."""
+        try:
+            data = self._sock.recv(_RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return b"", False
+        except OSError as exc:
+            self._session.logger.debug("read failed: %r", exc)
+            return b"", True
+        if self._tls is None:
+            return data, not data
+        tls = self._tls
+        if data:
+            self._tls_in.write(data)
+        else:
+            self._tls_in.write_eof()
+        if not self._tls_ready and not self._tls_handshake():
+            return b"", not data or self._broken
+        chunks = []
+        eof = False
+        try:
+            while True:
+                chunk = tls.read(_RECV_SIZE)
+                if not chunk:
+                    eof = True
+                    break
+                chunks.append(chunk)
+        except ssl_module.SSLWantReadError:
+            eof = not data
+        except ssl_module.SSLZeroReturnError:
+            eof = True
+        except ssl_module.SSLError as exc:
+            self._session.logger.debug("TLS read failed: %r", exc)
+            eof = True
+        self._tls_flush()  # e.g. TLS 1.3 post-handshake messages
+        return b"".join(chunks), eof
+
+    # -- the I/O thread's entry points -------------------------------------------------
+
+    def _attach(self) -> None:
+        with self._lock:
+            self._loop.attach(self)
+            if self._tls is not None and not self._tls.server_side:
+                self._tls_handshake()  # the client speaks first
+            self._step(_now())
+
+    def _ready(self, mask: int) -> None:
+        """The socket is readable or writable (*mask*)."""
+        with self._lock:
+            now = _now()
+            session = self._session
+            if mask & _READ:
+                data, eof = self._receive()
+                if data:
+                    session.receive_data(data)
+                if eof:
+                    self._eof = True
+                    session.receive_data(b"")
+                if (data or eof) and session.process(now):
+                    self._cond.notify_all()
+                if session.pending_request is not None and self._on_request is not None:
+                    on_request, self._on_request = self._on_request, None
+                    on_request(self)
+            self._step(now)  # writes what waits, if the socket is writable
+
+    def _tick(self) -> None:
+        with self._lock:
+            self._step(_now())
+
+    def _refresh(self) -> None:
+        with self._lock:
+            self._posted = False
+            if not self._finished:
+                self._step(_now())
+
+    def _close_transport(self) -> None:
+        """In the I/O thread: close the socket and wake everyone who waits."""
+        if self._finished:
+            return
+        self._loop.detach(self, self._mask)
+        self._mask = 0
+        self._sock.close()
+        self._finished = True
+        self._pending.clear()
+        self._plain.clear()
+        self._pending_size = self._plain_size = 0
+        self._session.transport_closed()
+        self._cond.notify_all()
         self._closed.set()
+        if self._on_closed is not None:
+            self._on_closed(self)
+
+
+def _open(
+    sock: socket.socket,
+    session: Session,
+    loop: _Loop,
+    tls: ssl_module.SSLContext | None = None,
+    server_hostname: str | None = None,
+    on_request: Callable[[WebSocket], None] | None = None,
+    on_closed: Callable[[WebSocket], None] | None = None,
+) -> WebSocket:
+    """A connection on *sock* (non-blocking from now on), served by *loop* once
+    ``loop.call(ws._attach)``."""
+    sock.setblocking(False)
+    _no_delay(sock)
+    return WebSocket(sock, session, loop, tls, server_hostname, on_request, on_closed)
 
 
 # -- client -------------------------------------------------------------------------
@@ -709,50 +887,53 @@ def connect(
     :raises InvalidHandshake: the server refused (``.status``, ``.headers``,
         ``.body``) or answered something invalid.
     :raises TimeoutError: *open_timeout* expired.
-    :raises OSError: the TCP connection could not be made.
+    :raises OSError: the TCP connection could not be made (:class:`ssl.SSLError`:
+        the TLS handshake failed).
     """
     settings = Settings.create("sync.client", locals())  # the arguments, by name
     parsed, request = _common.client_request(uri, subprotocols, extra_headers, origin)
     ssl_context = _common.client_ssl(parsed, ssl)
     session = Session(Role.CLIENT, settings)
     session.conn.send(request)
-    deadline = None if open_timeout is None else time.monotonic() + open_timeout
+    session.start_clock(_now())
     too_slow = f"timed out after {open_timeout} s while opening the connection to {uri}"
     try:
         sock = socket.create_connection((parsed.host, parsed.port), timeout=open_timeout)
     except TimeoutError:
         raise TimeoutError(too_slow) from None
+    loop = _Loop(f"wsproto_lite client {uri}", linger=False)
+    ws = _open(sock, session, loop, ssl_context, parsed.host if ssl_context else None)
+    loop.call(ws._attach)
+    loop.start()
+    with ws._cond:
+        ws._cond.wait_for(lambda: session.handshake_done or ws._finished)
     try:
-        _no_delay(sock)
-        if ssl_context is not None:
-            _set_deadline(sock, deadline)
-            sock = ssl_context.wrap_socket(sock, server_hostname=parsed.host)
-        _handshake_io(sock, session, deadline)
+        if ws._tls_error is not None:
+            raise ws._tls_error
+        if session.open_timed_out:
+            raise TimeoutError(too_slow)
         session.client_result()
-        sock.settimeout(None)
-    except TimeoutError:
-        sock.close()
-        raise TimeoutError(too_slow) from None
     except BaseException:
-        sock.close()
+        ws._abort()
+        ws.wait_closed()
         raise
-    return WebSocket(sock, session)
+    return ws
 
 
 # -- server -------------------------------------------------------------------------
 
 
 class _Peer:
-    """A connection being served: its socket until the handshake is done, then its ws."""
+    """A connection being served: its ws, then the thread of its handler."""
 
-    __slots__ = ("accepted", "sock", "ws")
+    __slots__ = ("accepted", "thread", "ws")
 
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
+    def __init__(self, ws: WebSocket) -> None:
+        self.ws = ws
+        self.thread: threading.Thread | None = None
         # Set (under the server's lock) before the 101 is sent: from then on a
         # shutdown must close the connection with a close frame, not drop it.
         self.accepted = False
-        self.ws: WebSocket | None = None
 
 
 class Server:
@@ -778,7 +959,8 @@ class Server:
         #: The server's logger.
         self.logger = settings.logger
         self._lock = threading.Lock()
-        self._peers: dict[threading.Thread, _Peer] = {}
+        self._peers: dict[WebSocket, _Peer] = {}
+        self._loop: _Loop | None = None
         self._stopping = False
         self._serving: threading.Thread | None = None
         self._accept_done = threading.Event()
@@ -807,15 +989,15 @@ class Server:
 
     @property
     def connections(self) -> frozenset[WebSocket]:
-        """The open connections (those whose handshake is done)."""
+        """The connections being served: handshake done, handler not finished."""
         with self._lock:
-            return frozenset(p.ws for p in self._peers.values() if p.ws is not None)
+            return frozenset(p.ws for p in self._peers.values() if p.accepted)
 
     def serve_forever(self) -> None:
         """Accept connections until :meth:`shutdown` is called (from another thread).
 
-        Each connection is served in a thread of its own: the handshake, then
-        the handler.
+        Each connection is read and written by the server's I/O thread; its
+        ``process_request`` and handler run in a thread of its own.
         """
         with self._lock:
             if self._stopping:
@@ -824,6 +1006,9 @@ class Server:
                 raise RuntimeError("serve_forever() is already running")
             self._serving = threading.current_thread()
             self._accept_done.clear()
+            if self._loop is None:
+                self._loop = _Loop(f"wsproto_lite server {self.port}", linger=True)
+                self._loop.start()
         try:
             with _new_selector() as selector:
                 for sock in self._sockets:
@@ -870,36 +1055,37 @@ class Server:
         finally:
             self._wake_r.close()
             self._wake_w.close()
+            if self._loop is not None:
+                self._loop.stop()
             self._shutdown_done.set()
 
     def _close_connections(self, code: int, reason: str) -> None:
         with self._lock:
-            peers = list(self._peers.items())
-            for _, peer in peers:
+            peers = list(self._peers.values())
+        now = _now()
+        for peer in peers:
+            ws = peer.ws
+            with ws._cond:
                 if not peer.accepted:
-                    _shutdown(peer.sock)  # a handshake in progress: drop it
-                # An accepted peer without its ws yet sees _stopping and
-                # closes with 1001 itself (_serve).
-        closers = []
-        for _, peer in peers:
-            if peer.ws is not None:
-                # In parallel: each close may take up to close_timeout.
-                closer = threading.Thread(target=peer.ws.close, args=(code, reason), daemon=True)
-                closer.start()
-                closers.append(closer)
+                    ws._session.must_abort = True  # a handshake in progress: drop it
+                elif ws._session.is_open:
+                    ws._session.start_close(code, reason)
+                    ws._session.process(now)
+                ws._step(now)
         timeout = self._settings.close_timeout
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = None if timeout is None else _now() + timeout
         me = threading.current_thread()
-        for thread, _ in peers:
-            if thread is not me:
-                thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        for thread, peer in peers:
-            if thread.is_alive() and thread is not me:
+        for peer in peers:
+            thread = peer.thread
+            if thread is not None and thread is not me:
+                thread.join(None if deadline is None else max(0.0, deadline - _now()))
+        for peer in peers:
+            thread = peer.thread
+            if thread is not None and thread.is_alive() and thread is not me:
                 self.logger.warning("a connection handler is still running after shutdown")
-                if peer.ws is not None:
-                    peer.ws._abort()
-        for closer in closers:
-            closer.join()
+            peer.ws._abort()
+        for peer in peers:
+            peer.ws.wait_closed()
 
     # -- connections --------------------------------------------------------------
 
@@ -913,27 +1099,42 @@ class Server:
             self.logger.error("accept() failed: %r", exc)
             time.sleep(0.1)
             return
-        sock.setblocking(True)
-        peer = _Peer(sock)
-        thread = threading.Thread(target=self._serve, args=(peer,), daemon=True)
+        session = Session(Role.SERVER, self._settings)
+        session.start_clock(_now())
         with self._lock:
-            if self._stopping:
+            loop = self._loop
+            if self._stopping or loop is None:
                 sock.close()
                 return
-            self._peers[thread] = peer
-        thread.name = f"wsproto_lite handler {_peername(sock)}"
+            ws = _open(sock, session, loop, self._ssl, None, self._on_request, self._on_closed)
+            self._peers[ws] = _Peer(ws)
+        loop.call(ws._attach)
+
+    def _on_request(self, ws: WebSocket) -> None:
+        """In the I/O thread: the request arrived; answer and serve it in a thread."""
+        if ws._session.must_abort:
+            return  # dropped (the server is shutting down)
+        thread = threading.Thread(
+            target=self._serve, args=(ws,), name=f"wsproto_lite handler {ws._remote_address}"
+        )
+        thread.daemon = True
+        with self._lock:
+            peer = self._peers[ws]
+            peer.thread = thread
         thread.start()
 
-    def _serve(self, peer: _Peer) -> None:
+    def _on_closed(self, ws: WebSocket) -> None:
+        """In the I/O thread: the socket is closed; forget a connection without a thread."""
+        with self._lock:
+            peer = self._peers.get(ws)
+            if peer is not None and peer.thread is None:
+                del self._peers[ws]
+
+    def _serve(self, ws: WebSocket) -> None:
         try:
-            ws = self._handshake(peer)
-            if ws is None:
-                return
-            with self._lock:
-                peer.ws = ws
-                stopping = self._stopping
-            if stopping:  # accepted just as the server was shutting down
-                ws.close(1001, "going away")
+            accepted = self._answer(ws)
+            if not accepted:
+                ws.wait_closed()  # the answer is written, then the socket closed
                 return
             error = None
             try:
@@ -943,55 +1144,39 @@ class Server:
             ws.close(*_session.handler_ended(self.logger, error))  # waits for the end
         except Exception:  # pragma: no cover - a bug; the thread must not die silently
             self.logger.exception("unexpected error while serving a connection")
+            ws._abort()
         finally:
             with self._lock:
-                del self._peers[threading.current_thread()]
+                del self._peers[ws]
 
-    def _handshake(self, peer: _Peer) -> WebSocket | None:
-        """Do TLS and the opening handshake within open_timeout; None if it failed."""
-        sock = peer.sock
-        address = _peername(sock)
-        timeout = self._settings.open_timeout
-        deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            _no_delay(sock)
-            if self._ssl is not None:
-                _set_deadline(sock, deadline)
-                tls = self._ssl.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-                with self._lock:
-                    # shutdown() must reach the socket that is in use now.
-                    sock = peer.sock = tls
-                if self._stopping:
-                    raise OSError("the server is shutting down")
-                tls.do_handshake()
-            session = Session(Role.SERVER, self._settings)
-            _handshake_io(sock, session, deadline)
-            request = session.pending_request
-            accepted = False
-            if request is not None:  # else the core answered (400, 426, 431)
-                result, error = None, None
-                if self._process_request is not None:
-                    try:
-                        result = self._process_request(request)
-                    except Exception as exc:
-                        error = exc
-                accepted = session.answer(result, error)
-                if accepted:
-                    with self._lock:
-                        if self._stopping:
-                            raise OSError("the server is shutting down")
-                        peer.accepted = True
-            _set_deadline(sock, deadline)
-            sock.sendall(session.conn.data_to_send())
+    def _answer(self, ws: WebSocket) -> bool:
+        """Run ``process_request`` and answer the request; whether it was accepted."""
+        session = ws._session
+        request = session.pending_request
+        assert request is not None
+        result: Any = None
+        error: Exception | None = None
+        if self._process_request is not None:
+            try:
+                result = self._process_request(request)
+            except Exception as exc:
+                error = exc
+        with ws._cond:
+            if ws._finished or session.must_abort:  # the client left, or it took too long
+                return False
+            accepted = session.answer(result, error)
             if accepted:
-                sock.settimeout(None)
-                return WebSocket(sock, session)
-        except TimeoutError:
-            self.logger.info("opening handshake timed out (%s)", address)
-        except OSError as exc:
-            self.logger.debug("opening handshake failed (%s): %r", address, exc)
-        sock.close()
-        return None
+                with self._lock:
+                    if self._stopping:  # drop it, as a handshake in progress
+                        session.must_abort = True
+                        accepted = False
+                    else:
+                        self._peers[ws].accepted = True
+            now = _now()
+            if accepted and session.process(now):  # what followed the request
+                ws._cond.notify_all()
+            ws._step(now)
+        return accepted
 
 
 def _listen(host: str | Sequence[str] | None, port: int | None) -> list[socket.socket]:
@@ -1025,7 +1210,7 @@ def _listen(host: str | Sequence[str] | None, port: int | None) -> list[socket.s
             if not port and len(sockets) > 1:
                 address = (address[0], sockets[0].getsockname()[1], *address[2:])
             sock.bind(address)
-            sock.listen(128)
+            sock.listen(1024)
             # poll() says when to accept; accept() must not block if another
             # thread or process got there first.
             sock.setblocking(False)
@@ -1076,5 +1261,5 @@ def serve(
     return Server(_listen(host, port), handler, process_request, ssl, settings)
 
 
-_common.document(connect, "sync", "client", hands_to="kernel")
-_common.document(serve, "sync", "server", hands_to="kernel")
+_common.document(connect, "sync", "client")
+_common.document(serve, "sync", "server")

@@ -151,8 +151,8 @@ async def _handshake_io(stream: trio.abc.Stream, session: Session, eof_on_error:
     With *eof_on_error* a broken stream counts as the end of the input (the
     core then reports how the handshake failed); otherwise its error is raised.
     """
-    if session.conn.has_data_to_send:
-        await stream.send_all(session.conn.data_to_send())
+    if session.has_output:
+        await stream.send_all(session.take_output())
     while True:
         session.process(trio.current_time())
         if session.handshake_done:
@@ -237,16 +237,16 @@ class WebSocket(_common.WebSocketBase):
         # task closes the connection, which needs the reader to read the
         # peer's reply; only _abort() (or the end of the connection) stops it.
         self._reader_scope = trio.CancelScope(shield=True)
-        self._keepalive_scope = trio.CancelScope()
+        self._clock_scope = trio.CancelScope()
         self._wait_scope: trio.CancelScope | None = None  # the reader's wait
+        self._clock_wait: trio.CancelScope | None = None  # the clock task's sleep
         self._nudged = False
 
     def _start(self, nursery: trio.Nursery) -> None:
-        """Start the reader, guard (and keepalive) tasks in *nursery*."""
+        """Start the reader, guard and clock tasks in *nursery*."""
         nursery.start_soon(self._run_reader, name=f"wsproto_lite reader {self._remote_address}")
         nursery.start_soon(self._guard)
-        if self._session.settings.ping_interval is not None:
-            nursery.start_soon(self._run_keepalive)
+        nursery.start_soon(self._run_clocks)
 
     async def _guard(self) -> None:
         """Close the connection (within close_timeout) if the nursery is cancelled."""
@@ -353,7 +353,7 @@ class WebSocket(_common.WebSocketBase):
             return False
         paused, state = session.reading_paused, conn.state
         woke = session.process(trio.current_time())
-        if conn.has_data_to_send or conn.state is not state or paused != session.reading_paused:
+        if session.has_output or conn.state is not state or paused != session.reading_paused:
             self._nudge()  # the reader writes, closes, or reads again
         return woke
 
@@ -362,6 +362,8 @@ class WebSocket(_common.WebSocketBase):
         self._nudged = True
         if self._wait_scope is not None:
             self._wait_scope.cancel()
+        if self._clock_wait is not None:
+            self._clock_wait.cancel()
 
     # -- sending ------------------------------------------------------------------
 
@@ -460,10 +462,17 @@ class WebSocket(_common.WebSocketBase):
         close reply) goes out right after it. Returns ``False`` when the
         stream failed (the connection is then aborted).
         """
-        conn = self._conn
-        while conn.has_data_to_send:
+        session = self._session
+        while session.has_output:
+            data = memoryview(session.take_output())
             try:
-                await self._stream.send_all(conn.data_to_send())
+                # In pieces, so that the session sees the peer read (or not).
+                for start in range(0, len(data), _RECV_SIZE):
+                    session.transport_holds(len(data) - start, trio.current_time())
+                    if start == 0 and session.output_blocked and self._clock_wait is not None:
+                        self._clock_wait.cancel()  # the output's clock starts
+                    await self._stream.send_all(data[start : start + _RECV_SIZE])
+                session.transport_holds(0, trio.current_time())
             except _STREAM_ERRORS as exc:
                 self._session.logger.debug("write failed: %r", exc)
                 self._abort()
@@ -588,29 +597,35 @@ class WebSocket(_common.WebSocketBase):
 
     async def _finish(self) -> None:
         """Close the stream and wake everyone who waits (the reader's last act)."""
-        self._keepalive_scope.cancel()
+        self._clock_scope.cancel()
         await _close_stream(self._stream)
         self._finished = True
         self._session.transport_closed()
         self._items.unpark_all()
         self._closed.set()
 
-    async def _run_keepalive(self) -> None:
-        """Run the session's keepalive clock; the reader writes its pings."""
-        with self._keepalive_scope:
+    async def _run_clocks(self) -> None:
+        """Run the session's clocks (keepalive, an output that does not move);
+        the reader writes the pings and acts on the rest."""
+        session = self._session
+        with self._clock_scope:
             while True:
-                expired, wake_at = self._session.keepalive(trio.current_time())
-                if expired:
-                    await self._flush_and_abort()
+                _, wake_at = session.tick(trio.current_time())
+                if session.must_abort:
+                    self._abort()
                     return
-                if self._conn.has_data_to_send:
+                if session.failed:
+                    await self._flush_and_abort()  # a keepalive timeout
+                    return
+                if session.has_output:
                     # Written by the reader, or by the task that holds the send
                     # lock; either way the clock runs: a send stuck on a dead
                     # peer is exactly what keepalive must catch.
                     self._nudge()
-                if wake_at is None:
-                    return
-                await trio.sleep_until(wake_at)
+                with trio.CancelScope(deadline=math.inf if wake_at is None else wake_at) as wait:
+                    self._clock_wait = wait
+                    await trio.sleep_forever()
+                self._clock_wait = None
 
 
 # -- client -------------------------------------------------------------------------
@@ -903,7 +918,7 @@ class Server:
                         if self._stopping:
                             raise trio.ClosedResourceError  # drop it, as a handshake in progress
                         peer.accepted = True
-                await stream.send_all(session.conn.data_to_send())
+                await stream.send_all(session.take_output())
                 if accepted:
                     return WebSocket(stream, session)
         except trio.TooSlowError:
