@@ -23,7 +23,7 @@ _WIDENED_TESTS = {"test_server_keepalive_ping_pong", "test_server_keepalive_disa
 
 
 @pytest.fixture(params=[pytest.param(_WsprotoLiteProtocol, id="wsproto_lite")])
-def ws_protocol_cls(request):  # noqa: F811 (replaces uvicorn's fixture of the same name)
+def ws_protocol_cls(request):  # replaces uvicorn's fixture of the same name
     return request.param
 
 

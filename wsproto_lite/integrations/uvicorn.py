@@ -61,7 +61,7 @@ import logging
 import random
 import struct
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Literal, cast
 from urllib.parse import unquote
 
@@ -100,7 +100,7 @@ from ..extensions.permessage_deflate import PerMessageDeflate
 __all__ = ["WebSocketProtocol"]
 
 Message = dict[str, Any]
-HeaderPairs = list[tuple[bytes, bytes]]
+HeaderPairs = list[tuple[str, str]]
 _App = Callable[[Any, Callable[[], Awaitable[Message]], Callable[[Mapping[str, Any]], Any]], Any]
 
 #: The ASGI HTTP/WebSocket spec version implemented (2.5: ``reason`` in
@@ -116,7 +116,24 @@ _CLOSED = 4  # over
 
 _CONNECT: Message = {"type": "websocket.connect"}
 _INTERNAL_ERROR_BODY = b"Internal Server Error"
-_TEXT_PLAIN = (b"content-type", b"text/plain; charset=utf-8")
+_TEXT_PLAIN = ("content-type", "text/plain; charset=utf-8")
+_BYTES = (bytes, bytearray, memoryview)
+
+
+def _text_pairs(headers: Iterable[Any]) -> HeaderPairs:
+    """ASGI headers (byte-string pairs) as the ``str`` pairs events take."""
+    pairs = []
+    for pair in headers:
+        try:
+            name, value = pair
+        except (TypeError, ValueError):
+            name = value = None
+        if not isinstance(name, _BYTES) or not isinstance(value, _BYTES):
+            raise RuntimeError(
+                f"ASGI headers are [name, value] pairs of byte strings, not {pair!r}"
+            )
+        pairs.append((bytes(name).decode("latin-1"), bytes(value).decode("latin-1")))
+    return pairs
 
 
 class _OutOfOrder(RuntimeError):
@@ -182,7 +199,7 @@ class WebSocketProtocol(asyncio.Protocol):
         #: uvicorn's shared server state.
         self.server_state = server_state
         #: The server's live connections (this one while it lives).
-        self.connections = server_state.connections
+        self.connections: set[Any] = server_state.connections
         #: The server's application tasks (this one's while it runs).
         self.tasks = server_state.tasks
 
@@ -251,9 +268,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self.server = get_local_addr(self.transport)
         self.client = get_remote_addr(self.transport)
         self.scheme = "wss" if is_ssl(self.transport) else "ws"
-        if self.logger.level <= TRACE_LOG_LEVEL:
-            prefix = "%s:%d - " % self.client if self.client else ""
-            self.logger.log(TRACE_LOG_LEVEL, "%sWebSocket connection made", prefix)
+        self._trace("WebSocket connection made")
 
     def data_received(self, data: bytes) -> None:
         """Bytes from the peer (first the upgrade request, replayed by uvicorn)."""
@@ -278,9 +293,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._cancel_close_timer()
         self.connections.discard(self)
         self._wake_writers()
-        if self.logger.level <= TRACE_LOG_LEVEL:
-            prefix = "%s:%d - " % self.client if self.client else ""
-            self.logger.log(TRACE_LOG_LEVEL, "%sWebSocket connection lost", prefix)
+        self._trace("WebSocket connection lost")
         if self._phase is _OPEN:
             # Messages received in full are still delivered, then 1006.
             self.conn.receive_data(b"")
@@ -317,9 +330,9 @@ class WebSocketProtocol(asyncio.Protocol):
             self._arm_close_timer()
             self._update_reading()
             return
-        if phase is _CONNECTING and self._awaiting_answer:
-            self._send_error(503, b"Service Unavailable")
-        elif phase is _RESPONDING and self._response_head is not None:
+        if (phase is _CONNECTING and self._awaiting_answer) or (
+            phase is _RESPONDING and self._response_head is not None
+        ):
             self._send_error(503, b"Service Unavailable")
         self._cancel_close_timer()
         self._phase = _CLOSED
@@ -620,7 +633,9 @@ class WebSocketProtocol(asyncio.Protocol):
                 )
             self._response_body(message.get("body", b""), more=message.get("more_body", False))
         elif self._app_closed:
-            raise RuntimeError(f"Unexpected ASGI message '{kind}', after sending {self._app_closed}.")
+            raise RuntimeError(
+                f"Unexpected ASGI message '{kind}', after sending {self._app_closed}."
+            )
         else:
             raise ClientDisconnected()
 
@@ -644,10 +659,10 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def _default_headers(self) -> HeaderPairs:
         # uvicorn refreshes these every second (Date) on the shared state.
-        return list(self.server_state.default_headers)
+        return _text_pairs(self.server_state.default_headers)
 
     def _accept(self, message: Mapping[str, Any]) -> None:
-        headers = self._default_headers() + list(message.get("headers") or ())
+        headers = self._default_headers() + _text_pairs(message.get("headers") or ())
         self.conn.send(Accept(subprotocol=message.get("subprotocol"), extra_headers=headers))
         self._phase = _OPEN
         self._awaiting_answer = False
@@ -674,11 +689,11 @@ class WebSocketProtocol(asyncio.Protocol):
             raise RuntimeError(f"Invalid HTTP status code '{status!r}' in response.")
         headers = self._default_headers()
         has_length = False
-        for name, value in message.get("headers") or ():
-            lower = bytes(name).lower()
-            if lower == b"transfer-encoding":
+        for name, value in _text_pairs(message.get("headers") or ()):
+            lower = name.lower()
+            if lower == "transfer-encoding":
                 continue  # the server frames the body itself (ASGI)
-            if lower == b"content-length":
+            if lower == "content-length":
                 has_length = True
             headers.append((name, value))
         self._awaiting_answer = False
@@ -726,7 +741,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._response_head = None
         if self._transport_closed:
             return
-        headers = self._default_headers() + [_TEXT_PLAIN]
+        headers = [*self._default_headers(), _TEXT_PLAIN]
         try:
             self.conn.send(Reject(status, headers, body))
         except LocalProtocolError:
@@ -784,9 +799,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._ping_payload = None
         if self._phase is not _OPEN:
             return
-        if self.logger.level <= TRACE_LOG_LEVEL:
-            prefix = "%s:%d - " % self.client if self.client else ""
-            self.logger.log(TRACE_LOG_LEVEL, "%sWebSocket keepalive ping timeout", prefix)
+        self._trace("WebSocket keepalive ping timeout")
         reason = "keepalive ping timeout"
         self.conn.send(Close(CloseCode.INTERNAL_ERROR, reason))
         self._flush()
@@ -833,5 +846,13 @@ class WebSocketProtocol(asyncio.Protocol):
             client = get_client_addr(self.scope)  # type: ignore[arg-type]
         else:
             path = "-"
-            client = "%s:%d" % self.client if self.client else ""
+            client = self._peer()
         self.access_logger.info('%s - "%s %s HTTP/%s" %d', client, method, path, "1.1", status)
+
+    def _peer(self) -> str:
+        return f"{self.client[0]}:{self.client[1]}" if self.client else ""
+
+    def _trace(self, what: str) -> None:
+        if self.logger.level <= TRACE_LOG_LEVEL:
+            peer = self._peer()
+            self.logger.log(TRACE_LOG_LEVEL, "%s%s", f"{peer} - " if peer else "", what)
