@@ -114,6 +114,10 @@ _OPEN = 2  # accepted: messages flow both ways
 _CLOSING = 3  # a close frame was sent; the peer's reply is awaited (close_timer runs)
 _CLOSED = 4  # over
 
+#: The most bytes read before the handshake is answered (the request, and
+#: whatever a client sends too early); beyond it reading stops until then.
+EARLY_DATA_LIMIT = 1 << 16
+
 _CONNECT: Message = {"type": "websocket.connect"}
 _INTERNAL_ERROR_BODY = b"Internal Server Error"
 _TEXT_PLAIN = ("content-type", "text/plain; charset=utf-8")
@@ -240,6 +244,7 @@ class WebSocketProtocol(asyncio.Protocol):
 
         self._phase = _CONNECTING
         self._awaiting_answer = False  # the application holds the handshake
+        self._early_bytes = 0  # received before the answer to the handshake
         # What ended the conversation when the application did ("" otherwise).
         self._app_closed = ""
         self._disconnected = False  # the transport is gone (connection_lost)
@@ -273,9 +278,14 @@ class WebSocketProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         """Bytes from the peer (first the upgrade request, replayed by uvicorn)."""
         conn = self.conn
-        if self._phase is _CONNECTING:
+        if self._phase < _OPEN:
             # For the error responses the core writes itself (400, 426, 431).
             conn.auto_response_headers = self._default_headers()
+            self._early_bytes += len(data)
+            conn.receive_data(data)
+            self._process()
+            self._update_reading()
+            return
         conn.receive_data(data)
         self._process()
 
@@ -470,10 +480,13 @@ class WebSocketProtocol(asyncio.Protocol):
             want = not self._queue and not self._parse_stopped
         elif phase is _CLOSING:
             want = True
-        elif phase is _CONNECTING:
-            want = not self._awaiting_answer
-        else:
+        elif phase is _CLOSED:
             want = False
+        else:
+            # Before the answer to the handshake is out, a client sends nothing
+            # (RFC 6455 §4.1): reading goes on only to see it hang up, until
+            # EARLY_DATA_LIMIT bytes came.
+            want = self._early_bytes <= EARLY_DATA_LIMIT
         if want:
             if self._read_paused:
                 self._read_paused = False
