@@ -530,10 +530,8 @@ def test_client_request_and_ssl() -> None:
     )
     assert (uri.host, uri.port, uri.secure) == ("example.com", 8443, True)
     assert request.host == "example.com:8443" and request.target == "/chat?room=1"
-    assert request.extra_headers == (("X-Token", "t"),) and request.subprotocols == ("chat",)
-    assert _common.client_request("ws://h/", None, [("A", "b")], None)[1].extra_headers == (
-        ("A", "b"),
-    )
+    assert request.headers == (("X-Token", "t"),) and request.subprotocols == ("chat",)
+    assert _common.client_request("ws://h/", None, [("A", "b")], None)[1].headers == (("A", "b"),)
     with pytest.raises(InvalidURI):
         _common.client_request("http://example.com/", None, None, None)
     plain, secure = parse_uri("ws://h/"), parse_uri("wss://h/")

@@ -4,6 +4,7 @@ handshake phase of Connection, client and server, at the byte and event level.""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 
 import h11
@@ -125,6 +126,13 @@ def assert_server_fails(data: bytes | list[bytes], status: int, **kwargs: object
     assert list(server.events()) == []
     assert server.data_to_send() == b""
     return out
+
+
+def without_headers(event: object) -> object:
+    """A received Handshake or Accept without its headers, to compare the rest."""
+    if isinstance(event, (Handshake, Accept)):
+        return dataclasses.replace(event, headers=())
+    return event
 
 
 def client_sent() -> tuple[Connection, str]:
@@ -333,7 +341,7 @@ def test_client_request_has_every_required_header() -> None:
     for absent in ("sec-websocket-protocol", "sec-websocket-extensions", "origin"):
         assert header(headers, absent) == []
     assert client.state is ConnectionState.CONNECTING
-    assert client.handshake == Handshake(host="server.example.com", target="/chat?x=1")
+    assert client.request == Handshake(host="server.example.com", target="/chat?x=1")
 
 
 def test_client_key_is_fresh_each_time() -> None:
@@ -354,7 +362,7 @@ def test_client_request_optional_headers() -> None:
             target="/",
             subprotocols=("chat", "superchat"),
             origin="http://example.com",
-            extra_headers=[("X-Token", "abc"), (b"X-Bytes", b"v")],
+            headers=[("X-Token", "abc"), (b"X-Bytes", b"v")],
         )
     )
     data = client.data_to_send()
@@ -387,12 +395,22 @@ def test_client_extension_offers(
 
 
 @pytest.mark.parametrize(
-    "name", ["Host", "upgrade", "Connection", "Sec-WebSocket-Key", "SEC-WEBSOCKET-VERSION"]
+    "name",
+    [
+        "Host",
+        "upgrade",
+        "Connection",
+        "Sec-WebSocket-Key",
+        "SEC-WEBSOCKET-VERSION",
+        "Origin",  # even when the field is not set: it would mean two things
+        "Sec-WebSocket-Protocol",
+        "Sec-WebSocket-Extensions",
+    ],
 )
-def test_client_extra_headers_may_not_override_protocol_headers(name: str) -> None:
+def test_client_headers_may_not_override_protocol_headers(name: str) -> None:
     client = Connection(Role.CLIENT)
-    with pytest.raises(LocalProtocolError):
-        client.send(Handshake(host="h", extra_headers=[(name, "x")]))
+    with pytest.raises(LocalProtocolError, match=r"Handshake\.headers may not set"):
+        client.send(Handshake(host="h", headers=[(name, "x")]))
     assert client.data_to_send() == b""
     # Nothing was sent: a correct handshake may follow.
     client.send(Handshake(host="h"))
@@ -403,8 +421,8 @@ def test_client_extra_headers_may_not_override_protocol_headers(name: str) -> No
     "kwargs",
     [
         {"host": "h\r\nX-Injected: 1"},
-        {"host": "h", "extra_headers": [("X(bad)", "v")]},
-        {"host": "h", "extra_headers": [("X-Name", "a\r\nb")]},
+        {"host": "h", "headers": [("X(bad)", "v")]},
+        {"host": "h", "headers": [("X-Name", "a\r\nb")]},
         # RFC 6455 §4.1: subprotocol names are tokens.
         {"host": "h", "subprotocols": ("a b",)},
         {"host": "h", "subprotocols": ("a,b",)},
@@ -413,7 +431,7 @@ def test_client_extra_headers_may_not_override_protocol_headers(name: str) -> No
         {"host": "h", "target": "/caf\u00e9"},
         {"host": "h\u20ac"},
         {"host": "h", "origin": "http://\u20ac.example"},
-        {"host": "h", "extra_headers": [("X-Name", "\u00e9\u20ac")]},
+        {"host": "h", "headers": [("X-Name", "\u00e9\u20ac")]},
     ],
     ids=[
         "crlf-host",
@@ -494,26 +512,24 @@ def test_server_receives_rfc_example() -> None:
             host="server.example.com",
             target="/chat",
             subprotocols=("chat", "superchat"),
-            extensions=("x-a; p=1", "x-b"),
-            extra_headers=(("cookie", "a=b"), ("user-agent", "test")),
+            extensions=("x-a", "x-b"),
+            headers=(
+                ("host", "server.example.com"),
+                ("upgrade", "websocket"),
+                ("connection", "Upgrade"),
+                ("sec-websocket-key", RFC_KEY),
+                ("sec-websocket-version", "13"),
+                ("origin", "http://example.com"),
+                ("sec-websocket-protocol", "chat, superchat"),
+                ("sec-websocket-extensions", "x-a; p=1, x-b"),
+                ("cookie", "a=b"),
+                ("user-agent", "test"),
+            ),
             origin="http://example.com",
         )
     ]
     event = events[0]
-    assert isinstance(event, Handshake)
-    assert event.headers == (
-        ("host", "server.example.com"),
-        ("upgrade", "websocket"),
-        ("connection", "Upgrade"),
-        ("sec-websocket-key", RFC_KEY),
-        ("sec-websocket-version", "13"),
-        ("origin", "http://example.com"),
-        ("sec-websocket-protocol", "chat, superchat"),
-        ("sec-websocket-extensions", "x-a; p=1, x-b"),
-        ("cookie", "a=b"),
-        ("user-agent", "test"),
-    )
-    assert server.handshake == event
+    assert server.request == event
     assert server.state is ConnectionState.CONNECTING
     # Nothing is answered until the application decides.
     assert server.data_to_send() == b""
@@ -532,7 +548,7 @@ def test_server_accept_exact_bytes() -> None:
     )
     assert server.state is ConnectionState.OPEN
     assert server.subprotocol is None
-    assert server.extensions == ()
+    assert server.negotiated_extensions == ()
 
 
 @pytest.mark.parametrize(
@@ -560,15 +576,15 @@ def test_server_request_in_one_byte_chunks() -> None:
         events = list(server.events())
         if i < len(data) - 1:
             assert events == []
-    assert events == [
+    assert [without_headers(e) for e in events] == [
         Handshake(host="server.example.com", target="/chat", subprotocols=("chat",), extensions=())
     ]
 
 
-def test_server_accept_with_subprotocol_and_extra_headers() -> None:
+def test_server_accept_with_subprotocol_and_headers() -> None:
     server = server_receiving(request(add=[("Sec-WebSocket-Protocol", "chat, superchat")]))
     server.next_event()
-    server.send(Accept(subprotocol="superchat", extra_headers=[("X-Server", "1")]))
+    server.send(Accept(subprotocol="superchat", headers=[("X-Server", "1")]))
     start, headers, _ = parse_head(server.data_to_send())
     assert start == "HTTP/1.1 101 Switching Protocols"
     assert header(headers, "sec-websocket-protocol") == ["superchat"]
@@ -588,21 +604,30 @@ def test_server_accept_subprotocol_not_offered() -> None:
     assert server.state is ConnectionState.OPEN
 
 
-@pytest.mark.parametrize("name", ["Upgrade", "connection", "Sec-WebSocket-Accept"])
-def test_server_accept_extra_headers_may_not_override(name: str) -> None:
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Upgrade",
+        "connection",
+        "Sec-WebSocket-Accept",
+        "Sec-WebSocket-Protocol",
+        "Sec-WebSocket-Extensions",
+    ],
+)
+def test_server_accept_headers_may_not_override(name: str) -> None:
     server = server_receiving(request())
     server.next_event()
-    with pytest.raises(LocalProtocolError):
-        server.send(Accept(extra_headers=[(name, "x")]))
+    with pytest.raises(LocalProtocolError, match=r"Accept\.headers may not set"):
+        server.send(Accept(headers=[(name, "x")]))
     assert server.data_to_send() == b""
     assert server.state is ConnectionState.CONNECTING
 
 
-def test_server_accept_invalid_extra_header_is_local_error() -> None:
+def test_server_accept_invalid_header_is_local_error() -> None:
     server = server_receiving(request())
     server.next_event()
     with pytest.raises(LocalProtocolError):
-        server.send(Accept(extra_headers=[("X(bad)", "x")]))
+        server.send(Accept(headers=[("X(bad)", "x")]))
     assert server.data_to_send() == b""
 
 
@@ -1060,10 +1085,16 @@ def test_client_accepts_valid_response() -> None:
     client, key = client_sent()
     client.receive_data(response_101(key, add=("Sec-WebSocket-Protocol: chat", "X-Server: yes")))
     events = list(client.events())
-    assert events == [
-        Accept(subprotocol="chat", extensions=(), extra_headers=(("x-server", "yes"),))
-    ]
-    assert events[0].headers[0] == ("upgrade", "websocket")  # type: ignore[attr-defined]
+    (accept,) = events
+    assert isinstance(accept, Accept)
+    assert (accept.subprotocol, accept.extensions) == ("chat", ())
+    assert accept.headers == (
+        ("upgrade", "websocket"),
+        ("connection", "Upgrade"),
+        ("sec-websocket-accept", accept_key(key)),
+        ("sec-websocket-protocol", "chat"),
+        ("x-server", "yes"),
+    )
     assert client.state is ConnectionState.OPEN
     assert client.subprotocol == "chat"
     assert not client.should_close_transport
@@ -1077,7 +1108,7 @@ def test_client_response_in_one_byte_chunks() -> None:
         events = list(client.events())
         if i < len(data) - 1:
             assert events == []
-    assert events == [Accept(extensions=())]
+    assert [without_headers(e) for e in events] == [Accept(extensions=())]
 
 
 def test_client_ignores_interim_responses() -> None:
@@ -1282,7 +1313,7 @@ def test_client_frames_in_same_chunk_as_101() -> None:
         + serialize_frame(Opcode.BINARY, b"\x00\x01")
     )
     client.receive_data(response_101(key) + frames)
-    events = list(client.events())
+    events = [without_headers(e) for e in client.events()]
     assert events == [
         Accept(extensions=()),
         TextMessage("hello"),
@@ -1295,14 +1326,17 @@ def test_client_frames_in_later_chunk_before_events_are_read() -> None:
     client, key = client_sent()
     client.receive_data(response_101(key))
     client.receive_data(serialize_frame(Opcode.TEXT, b"hi"))
-    assert list(client.events()) == [Accept(extensions=()), TextMessage("hi")]
+    assert [without_headers(e) for e in client.events()] == [
+        Accept(extensions=()),
+        TextMessage("hi"),
+    ]
 
 
 def test_client_frames_and_eof_with_101() -> None:
     client, key = client_sent()
     client.receive_data(response_101(key) + serialize_frame(Opcode.TEXT, b"bye"))
     client.receive_data(b"")
-    events = list(client.events())
+    events = [without_headers(e) for e in client.events()]
     assert events[:2] == [Accept(extensions=()), TextMessage("bye")]
     assert events[2] == Close(1006, events[2].reason, failed=True)  # type: ignore[attr-defined]
     assert client.state is CLOSED
@@ -1311,7 +1345,7 @@ def test_client_frames_and_eof_with_101() -> None:
 def test_client_close_frame_with_101() -> None:
     client, key = client_sent()
     client.receive_data(response_101(key) + serialize_frame(Opcode.CLOSE, b"\x03\xe8"))
-    events = list(client.events())
+    events = [without_headers(e) for e in client.events()]
     assert events == [Accept(extensions=()), Close(1000, "")]
     assert client.state is CLOSED
 
@@ -1367,14 +1401,15 @@ def test_extension_negotiation_round_trip() -> None:
     pair.client.send(Handshake(host="h"))
     (handshake,) = pair.deliver_to_server()
     assert isinstance(handshake, Handshake)
-    assert handshake.extensions == ("x-a; p=1", "x-a")
+    assert handshake.extensions == ("x-a",)  # the names offered, each once
+    assert ("sec-websocket-extensions", "x-a; p=1, x-a") in handshake.headers
     pair.server.send(Accept())
     assert ext_server.accepted_offers == [[[("p", "1")], []]]
-    assert pair.server.extensions == ("x-a; p=1",)
+    assert pair.server.negotiated_extensions == ("x-a; p=1",)
     (accept,) = pair.deliver_to_client()
-    assert accept == Accept(extensions=("x-a; p=1",))
+    assert without_headers(accept) == Accept(extensions=("x-a",))
     assert ext_client.finalized == [[("p", "1")]]
-    assert pair.client.extensions == ("x-a; p=1",)
+    assert pair.client.negotiated_extensions == ("x-a; p=1",)
 
 
 def test_server_declines_extensions() -> None:
@@ -1396,7 +1431,7 @@ def test_server_accept_limits_extensions() -> None:
     server.send(Accept(extensions=("x-b",)))
     _, headers, _ = parse_head(server.data_to_send())
     assert header(headers, "sec-websocket-extensions") == ["x-b"]
-    assert server.extensions == ("x-b",)
+    assert server.negotiated_extensions == ("x-b",)
 
 
 @pytest.mark.parametrize(
@@ -1657,16 +1692,16 @@ def server_outcome(pieces: list[bytes], answer: object, more: bytes) -> list[obj
                     seen.append(f"LocalProtocolError: {exc}")
     server.receive_data(more)
     seen.extend(server.events())
-    seen += [server.data_to_send(), server.state, server.handshake, server.subprotocol]
+    seen += [server.data_to_send(), server.state, server.request, server.subprotocol]
     return seen
 
 
 ANSWERS = [
     None,
     Accept(),
-    Accept(subprotocol="chat", extra_headers=[("X-Server", "1")]),
-    Accept(extra_headers=[("X(bad)", "x")]),
-    Accept(extra_headers=[("Content-Length", "0")]),
+    Accept(subprotocol="chat", headers=[("X-Server", "1")]),
+    Accept(headers=[("X(bad)", "x")]),
+    Accept(headers=[("Content-Length", "0")]),
     Reject(403, body=b"no"),
     Reject(200, body=b"part", final=False),
 ]
@@ -1703,8 +1738,8 @@ def test_fast_handshake_then_accept_after_a_refused_one() -> None:
             server.receive_data(piece)
         assert isinstance(server.next_event(), Handshake)
         with pytest.raises(LocalProtocolError, match="invalid Accept"):
-            server.send(Accept(extra_headers=[("X(bad)", "x")]))
-        server.send(Accept(extra_headers=[("X-Good", "x")]))
+            server.send(Accept(headers=[("X(bad)", "x")]))
+        server.send(Accept(headers=[("X-Good", "x")]))
         assert server.state is ConnectionState.OPEN
         outputs.append(server.data_to_send())
     assert outputs[0] == outputs[1]

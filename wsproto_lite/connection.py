@@ -46,17 +46,17 @@ from .events import (
     _received_pong,
     _received_text,
 )
-from .extensions.base import Extension, ExtensionSession
+from .extensions.base import Extension, ExtensionSession, Params
 from .frames import FIN, MASK_BIT, Opcode, serialize_frame
 from .handshake import (
+    RESPONSE_HEADERS,
     accept_key,
     build_request,
-    extra_response_headers,
     format_extension_header,
     format_response_head,
     generate_key,
     is_upgrade_request,
-    parse_extension_header,
+    own_headers_checked,
     parse_request_head,
     to_h11_headers,
     validate_request,
@@ -199,9 +199,13 @@ class Connection:
         #: The subprotocol agreed in the handshake, if any.
         self.subprotocol: str | None = None
         #: The handshake request (received by a server, sent by a client).
-        self.handshake: Handshake | None = None
-        #: The extension elements agreed in the handshake, as header strings.
-        self.extensions: tuple[str, ...] = ()
+        self.request: Handshake | None = None
+        #: The extensions agreed in the handshake, as ``Sec-WebSocket-Extensions``
+        #: elements with their parameters (``"permessage-deflate;
+        #: client_max_window_bits=12"``), in the order they apply.
+        self.negotiated_extensions: tuple[str, ...] = ()
+        # Server: the extension offers of the request (parsed), for Accept.
+        self._offers: list[tuple[str, Params]] = []
 
         # Handshake phase (h11).
         self._h11: h11.Connection | None = None
@@ -614,7 +618,7 @@ class Connection:
         self._out.append(self._h11.send(request) or b"")
         self._out.append(self._h11.send(h11.EndOfMessage()) or b"")
         self._handshake_sent = True
-        self.handshake = event
+        self.request = event
 
     def _next_client_handshake_event(self) -> Event | None:
         assert self._h11 is not None
@@ -672,20 +676,20 @@ class Connection:
         return Reject(response.status_code, headers, body, final)
 
     def _client_accept(self, response: h11.InformationalResponse) -> Event:
-        assert self._h11 is not None and self._key is not None and self.handshake is not None
+        assert self._h11 is not None and self._key is not None and self.request is not None
         problem = self._head_problem(b"", response.headers)
         if problem:
             return self._handshake_failed(problem, 101)
         try:
             subprotocol, accepted, headers = validate_response(
-                response, self._key, self.handshake.subprotocols
+                response, self._key, self.request.subprotocols
             )
             sessions = []
             seen = set()
             for name, params in accepted:
                 ext = next((e for e in self._extensions if e.name == name), None)
                 offered = ext is not None and (
-                    self.handshake.extensions is None or name in self.handshake.extensions
+                    self.request.extensions is None or name in self.request.extensions
                 )
                 if ext is None or not offered or name in seen:
                     raise RemoteProtocolError(
@@ -699,13 +703,12 @@ class Connection:
             return self._handshake_failed(exc.message, 101)
         self._install_sessions(sessions)
         self.subprotocol = subprotocol
-        self.extensions = tuple(format_extension_header(n, p) for n, p in accepted)
+        self.negotiated_extensions = tuple(format_extension_header(n, p) for n, p in accepted)
         self._transition(Trigger.RECV_ACCEPT)
         self._take_trailing_data()
         return Accept(
             subprotocol=subprotocol,
-            extensions=self.extensions,
-            extra_headers=extra_response_headers(headers),
+            extensions=tuple(name for name, _ in accepted),
             headers=headers,
         )
 
@@ -778,7 +781,7 @@ class Connection:
                 headers=tuple((n.decode("latin-1"), v.decode("latin-1")) for n, v in headers),
             )
         try:
-            event, key = validate_request(
+            event, key, offers = validate_request(
                 h11_event.method, h11_event.target, h11_event.http_version, headers
             )
             # h11 reports the end of a body-less request at once; an upgrade
@@ -793,7 +796,7 @@ class Connection:
             return self._request_failed(
                 f"invalid HTTP request: {exc}", 400, f"Bad request: {exc}\n"
             )
-        return self._handshake_received(event, key)
+        return self._handshake_received(event, key, offers)
 
     def _request_failed(
         self, reason: str, status: int, body: str, headers: Headers = ()
@@ -857,15 +860,18 @@ class Connection:
         if self._head_problem(target, headers) or not is_upgrade_request(headers):
             return None
         try:
-            event, key = validate_request(b"GET", target, b"1.1", headers)
+            event, key, offers = validate_request(b"GET", target, b"1.1", headers)
         except RemoteProtocolError:
             return None
         self._h11_behind = end
-        return self._handshake_received(event, key)
+        return self._handshake_received(event, key, offers)
 
-    def _handshake_received(self, event: Handshake, key: str) -> Handshake:
+    def _handshake_received(
+        self, event: Handshake, key: str, offers: list[tuple[str, Params]]
+    ) -> Handshake:
         self._key = key
-        self.handshake = event
+        self._offers = offers
+        self.request = event
         self._awaiting = _HANDSHAKE
         return event
 
@@ -949,13 +955,14 @@ class Connection:
                 "the handshake request was invalid (see the HandshakeFailed event): answer"
                 " it with Reject, or take the next event to send the automatic response"
             )
-        assert self._h11 is not None and self.handshake is not None and self._key is not None
-        handshake = self.handshake
-        if event.subprotocol is not None and event.subprotocol not in handshake.subprotocols:
+        assert self._h11 is not None and self.request is not None and self._key is not None
+        offered_subprotocols = self.request.subprotocols
+        if event.subprotocol is not None and event.subprotocol not in offered_subprotocols:
             raise LocalProtocolError(
                 f"subprotocol {event.subprotocol!r} was not offered by the client"
-                f" (offered: {', '.join(handshake.subprotocols) or 'none'})"
+                f" (offered: {', '.join(offered_subprotocols) or 'none'})"
             )
+        own_headers_checked(event.headers, RESPONSE_HEADERS, "Accept")
         headers: list[tuple[str, str]] = [
             ("Upgrade", "websocket"),
             ("Connection", "Upgrade"),
@@ -963,13 +970,12 @@ class Connection:
         ]
         if event.subprotocol is not None:
             headers.append(("Sec-WebSocket-Protocol", event.subprotocol))
-        offered = parse_extension_header(handshake.extensions or ())
         sessions: list[ExtensionSession] = []
         accepted: list[str] = []
         for ext in self._extensions:
             if event.extensions is not None and ext.name not in event.extensions:
                 continue
-            offers = [params for name, params in offered if name == ext.name]
+            offers = [params for name, params in self._offers if name == ext.name]
             if not offers:
                 continue
             result = ext.accept(offers)
@@ -979,13 +985,7 @@ class Connection:
                 sessions.append(session)
         if accepted:
             headers.append(("Sec-WebSocket-Extensions", ", ".join(accepted)))
-        reserved = {n.lower() for n, _ in headers}
-        for name, value in event.extra_headers:
-            if name.lower() in reserved:
-                raise LocalProtocolError(
-                    f"extra_headers may not set {name!r}: the handshake sets it"
-                )
-            headers.append((name, value))
+        headers.extend(event.headers)
         # h11 is dropped right after this response: unless a header needs its
         # checks, write it as h11 would.
         data = format_response_head(b"HTTP/1.1 101 Switching Protocols", headers)
@@ -1005,7 +1005,7 @@ class Connection:
         self._awaiting = 0
         self._install_sessions(sessions)
         self.subprotocol = event.subprotocol
-        self.extensions = tuple(accepted)
+        self.negotiated_extensions = tuple(accepted)
         self._transition(Trigger.SEND_ACCEPT)
         self._take_trailing_data()
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .close_codes import CloseCode
 from .errors import LocalProtocolError
@@ -54,7 +54,8 @@ _HeaderInput = Iterable[tuple[str | bytes, str | bytes]]
 HeadersLike = Sequence[tuple[str, str]]
 
 
-#: An RFC 7230 §3.2.6 token: subprotocol names (RFC 6455 §4.1) must be tokens.
+#: An RFC 7230 §3.2.6 token: subprotocol names (RFC 6455 §4.1) and extension
+#: names and parameters (§9.1) must be tokens.
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
@@ -121,25 +122,26 @@ class Handshake(Event):
     :param host: the ``Host`` header.
     :param target: the request target (path and query), ``/`` by default.
     :param subprotocols: ``Sec-WebSocket-Protocol`` values, most preferred first.
-    :param extensions: on a received handshake, every element the client offered
-        in ``Sec-WebSocket-Extensions`` (e.g. ``"permessage-deflate;
-        client_max_window_bits"``). When sending, ``None`` offers every extension
-        the connection was configured with; a tuple of names offers only those.
-    :param extra_headers: when sending, headers added to the request. On a
-        received handshake, the headers the protocol did not consume (everything
-        but ``Host``, ``Upgrade``, ``Connection`` and ``Sec-WebSocket-*``).
+    :param extensions: the names of the extensions offered. Sent: ``None``
+        offers every extension the client's connection is configured with (the
+        offers' parameters come from those :class:`~wsproto_lite.Extension`
+        objects); a tuple of names offers only those. Received: the names the
+        client offered, in order, each once (the offers themselves are in
+        ``headers``, as ``sec-websocket-extensions``).
+    :param headers: the request's header fields. Received: every one, in
+        order, names in lower case. Sent: fields added to those the connection
+        writes from the other fields and the protocol (``Host``, ``Upgrade``,
+        ``Connection``, ``Sec-WebSocket-*``, ``Origin``); naming one of those
+        raises :class:`~wsproto_lite.errors.LocalProtocolError` when sent.
     :param origin: the ``Origin`` header (browsers always send one).
-    :param headers: on a received handshake, every header of the request, in
-        order. Ignored when sending.
     """
 
     host: str
     target: str = "/"
     subprotocols: Sequence[str] = ()
     extensions: Sequence[str] | None = None
-    extra_headers: HeadersLike = ()
+    headers: HeadersLike = ()
     origin: str | None = None
-    headers: HeadersLike = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.host, str) or not self.host:
@@ -163,7 +165,6 @@ class Handshake(Event):
                 raise LocalProtocolError(f"subprotocol {name!r} is not a token (RFC 6455 §4.1)")
         if self.extensions is not None:
             _set(self, "extensions", _str_tuple(self.extensions, "extensions"))
-        _set(self, "extra_headers", _normalize_headers(self.extra_headers))
         _set(self, "headers", _normalize_headers(self.headers))
 
 
@@ -172,19 +173,21 @@ class Accept(Event):
     """The server accepts the handshake (``101 Switching Protocols``).
 
     :param subprotocol: the chosen subprotocol; it must be one the client offered.
-    :param extensions: when sending, ``None`` negotiates every extension the
-        server's connection is configured with; a tuple of names limits the
-        negotiation to those. On a received ``Accept`` (client side), the
-        extension elements of the response.
-    :param extra_headers: headers added to the response; on a received
-        ``Accept``, the response's headers other than those the protocol consumed.
-    :param headers: on a received ``Accept``, every header of the response.
+    :param extensions: the names of the extensions agreed. Sent: ``None``
+        negotiates every extension the server's connection is configured with
+        and the client offered; a tuple of names limits the negotiation to
+        those. Received: the names the server accepted (their parameters are
+        in ``headers`` and in :attr:`Connection.negotiated_extensions
+        <wsproto_lite.Connection.negotiated_extensions>`).
+    :param headers: the response's header fields. Received: every one, names
+        in lower case. Sent: fields added to those the connection writes
+        (``Upgrade``, ``Connection``, ``Sec-WebSocket-*``); naming one of those
+        raises :class:`~wsproto_lite.errors.LocalProtocolError` when sent.
     """
 
     subprotocol: str | None = None
     extensions: Sequence[str] | None = None
-    extra_headers: HeadersLike = ()
-    headers: HeadersLike = field(default=(), compare=False, repr=False)
+    headers: HeadersLike = ()
 
     def __post_init__(self) -> None:
         if self.subprotocol is not None and (
@@ -197,7 +200,6 @@ class Accept(Event):
             )
         if self.extensions is not None:
             _set(self, "extensions", _str_tuple(self.extensions, "extensions"))
-        _set(self, "extra_headers", _normalize_headers(self.extra_headers))
         _set(self, "headers", _normalize_headers(self.headers))
 
 
@@ -510,7 +512,6 @@ def _received_handshake(
     target: str,
     subprotocols: tuple[str, ...],
     extensions: tuple[str, ...],
-    extra_headers: Headers,
     origin: str | None,
     headers: Headers,
 ) -> Handshake:
@@ -522,7 +523,6 @@ def _received_handshake(
     _set(event, "target", target)
     _set(event, "subprotocols", subprotocols)
     _set(event, "extensions", extensions)
-    _set(event, "extra_headers", extra_headers)
-    _set(event, "origin", origin)
     _set(event, "headers", headers)
+    _set(event, "origin", origin)
     return event
