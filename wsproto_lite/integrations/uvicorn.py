@@ -676,7 +676,7 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def _accept(self, message: Mapping[str, Any]) -> None:
         headers = self._default_headers() + _text_pairs(message.get("headers") or ())
-        self.conn.send(Accept(subprotocol=message.get("subprotocol"), extra_headers=headers))
+        self.conn.send(Accept(subprotocol=message.get("subprotocol"), headers=headers))
         self._phase = _OPEN
         self._awaiting_answer = False
         self._flush()
