@@ -553,6 +553,83 @@ def test_sends_after_the_end() -> None:
     run(main())
 
 
+def test_receive_cancelled_or_concurrent_loses_nothing() -> None:
+    got: list[Any] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        # A receive() cancelled by a timeout, again and again, while nothing comes.
+        for _ in range(50):
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(receive(), 0.001)
+        await send({"type": "websocket.send", "text": "ready"})
+        # A receive() whose message arrives as it is being cancelled.
+        task = asyncio.ensure_future(receive())
+        while not task.done():
+            await asyncio.sleep(0)
+            if task.done():
+                break
+        got.append(task.result())
+        # Two receivers at once: each gets one message, in order; both see the end.
+        first, second = asyncio.ensure_future(receive()), asyncio.ensure_future(receive())
+        got.extend(await asyncio.gather(first, second))
+        await send({"type": "websocket.send", "text": "go on"})
+        ends = await asyncio.gather(receive(), receive())
+        got.extend(ends)
+
+    async def main() -> None:
+        async with serve(app) as served:
+            reader, writer, _ = await open_raw(served.port)
+            (protocol,) = served.protocols()
+            assert await read_frame(reader) == (0x1, b"ready")
+            assert not protocol._waiters or len(protocol._waiters) == 1
+            writer.write(frame(0x1, b"a"))
+            await until(lambda: len(got) == 1)
+            writer.write(frame(0x1, b"b") + frame(0x1, b"c"))
+            assert await read_frame(reader) == (0x1, b"go on")
+            writer.write(frame(0x8, close_payload(1000)))
+            await reader.read()
+            writer.close()
+            await until(lambda: len(got) == 5)
+        assert got[:3] == [
+            {"type": "websocket.receive", "text": "a"},
+            {"type": "websocket.receive", "text": "b"},
+            {"type": "websocket.receive", "text": "c"},
+        ]
+        assert got[3:] == [{"type": "websocket.disconnect", "code": 1000, "reason": ""}] * 2
+
+    run(main())
+
+
+def test_a_message_handed_to_a_cancelled_receive_is_kept() -> None:
+    got: list[Any] = []
+    receivers: list[asyncio.Future[Any]] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        receivers.append(asyncio.ensure_future(receive()))
+        with contextlib.suppress(asyncio.CancelledError):
+            await receivers[0]
+        got.append(await receive())
+
+    async def main() -> None:
+        async with serve(app) as served:
+            _, writer, _ = await open_raw(served.port)
+            (protocol,) = served.protocols()
+            await until(lambda: bool(protocol._waiters))
+            # In one step of the loop: the message is handed to the waiting
+            # receive(), which is cancelled before it resumes to take it.
+            protocol.data_received(frame(0x1, b"kept"))
+            receivers[0].cancel()
+            await until(lambda: bool(got))
+            writer.close()
+        assert got == [{"type": "websocket.receive", "text": "kept"}]
+
+    run(main())
+
+
 # -- denial responses ------------------------------------------------------------------------
 
 

@@ -57,6 +57,7 @@ without a close frame, as uvicorn does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import struct
@@ -259,7 +260,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._queue: deque[Message] = deque()
         self._max_queue = max(1, int(config.ws_max_queue))
         self._parse_stopped = False
-        self._waiter: asyncio.Future[Message] | None = None
+        self._waiters: deque[asyncio.Future[Message]] = deque()  # receive() calls, FIFO
         self._disconnect: Message | None = None
         # A denial response: its head until it is sent (framing not known yet).
         self._response_head: tuple[int, HeaderPairs] | None = None
@@ -390,9 +391,9 @@ class WebSocketProtocol(asyncio.Protocol):
             self._close_transport()
 
     def _deliver(self, message: Message) -> None:
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
             if not waiter.done():
                 waiter.set_result(message)
                 return
@@ -404,9 +405,8 @@ class WebSocketProtocol(asyncio.Protocol):
         if self._disconnect is not None:
             return
         self._disconnect = message
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
+        waiters, self._waiters = self._waiters, deque()
+        for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(dict(message))
 
@@ -581,12 +581,19 @@ class WebSocketProtocol(asyncio.Protocol):
         if self._disconnect is not None:
             return dict(self._disconnect)
         waiter: asyncio.Future[Message] = self.loop.create_future()
-        self._waiter = waiter
+        self._waiters.append(waiter)
         try:
             return await waiter
-        finally:
-            if self._waiter is waiter:
-                self._waiter = None
+        except asyncio.CancelledError:
+            if not waiter.done() or waiter.cancelled():
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            elif waiter.result()["type"] == "websocket.receive":
+                # Handed over, but the caller was cancelled before it took it:
+                # the message goes back in front (nothing received is lost).
+                self._queue.appendleft(waiter.result())
+                self._update_reading()
+            raise
 
     async def send(self, message: Mapping[str, Any]) -> None:
         """The ASGI ``send`` callable.
