@@ -965,8 +965,15 @@ def test_a_peer_breaking_the_protocol(data: bytes, code: int) -> None:
             opcode, payload = await read_frame(reader)
             assert opcode == 0x8
             assert int.from_bytes(payload[:2], "big") == code
+            # The server shut its sending side (no reset that could destroy the
+            # close frame) and reads on until our end of stream.
             assert await reader.read() == b""
+            writer.write(frame(0x1, b"dropped") * 100)
+            await writer.drain()
+            await asyncio.sleep(0.05)
+            assert served.protocols()
             writer.close()
+            await until(lambda: not served.protocols(), 2)
             await until(lambda: app.events[-1]["type"] == "websocket.disconnect")
             assert app.events[-1]["code"] == code
             assert app.events[-1]["reason"] == payload[2:].decode()

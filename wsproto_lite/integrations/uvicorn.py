@@ -250,6 +250,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._app_closed = ""
         self._disconnected = False  # the transport is gone (connection_lost)
         self._transport_closed = False  # we closed it, or it is gone
+        self._draining = False  # failed: reading on to the peer's end (see _close_after_failure)
         self._read_paused = False
         self._write_paused = False
         self._writable_waiters: list[asyncio.Future[None]] = []
@@ -387,7 +388,7 @@ class WebSocketProtocol(asyncio.Protocol):
                 self._parse_stopped = True
                 break
         self._flush()
-        if self._phase is _CLOSED and self.conn.should_close_transport:
+        if self._phase is _CLOSED and not self._draining and self.conn.should_close_transport:
             self._close_transport()
 
     def _deliver(self, message: Message) -> None:
@@ -462,10 +463,14 @@ class WebSocketProtocol(asyncio.Protocol):
         self._phase = _CLOSED
         self._stop_keepalive()
         self._flush()
-        self._close_transport()
         if event.code == CloseCode.ABNORMAL_CLOSURE:
+            self._close_transport()
             message: Message = {"type": "websocket.disconnect", "code": 1006}
         else:
+            if event.failed:
+                self._close_after_failure()
+            else:
+                self._close_transport()
             message = {"type": "websocket.disconnect", "code": event.code, "reason": event.reason}
         self._deliver_disconnect(message)
 
@@ -481,7 +486,7 @@ class WebSocketProtocol(asyncio.Protocol):
         elif phase is _CLOSING:
             want = True
         elif phase is _CLOSED:
-            want = False
+            want = self._draining
         else:
             # Before the answer to the handshake is out, a client sends nothing
             # (RFC 6455 §4.1): reading goes on only to see it hang up, until
@@ -851,6 +856,24 @@ class WebSocketProtocol(asyncio.Protocol):
         self.close_timer = None
         self._phase = _CLOSED
         self._close_transport()
+
+    def _close_after_failure(self) -> None:
+        """Close after failing the connection, while the peer may still send.
+
+        Closing a socket with unread data makes the kernel send a reset, which
+        can destroy our close frame before the peer reads it. So the sending
+        side is shut first; what still comes is read and dropped until the
+        peer's end of stream, or ``close_timeout`` (see the embedding guide).
+        """
+        if self._transport_closed:
+            return
+        if not self.transport.can_write_eof():  # (TLS cannot half-close)
+            self._close_transport()
+            return
+        self.transport.write_eof()
+        self._draining = True
+        self._arm_close_timer()
+        self._update_reading()
 
     def _close_transport(self) -> None:
         if not self._transport_closed:
