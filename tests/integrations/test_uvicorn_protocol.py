@@ -1386,3 +1386,22 @@ def test_a_starlette_application() -> None:
 def test_websockets_version() -> None:
     # The assertions above read websockets' ConnectionClosed.rcvd (13.0 and later).
     assert tuple(int(x) for x in websockets.__version__.split(".")[:2]) >= (13, 0)
+
+
+def test_the_docs_example() -> None:
+    example = ROOT / "docs" / "examples" / "uvicorn_starlette.py"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-X", "dev", "-W", "error", str(example)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines() == [
+        "hello, ada",
+        "SANS-I/O",
+        "closed by the server: 4000 see you",
+    ]

@@ -34,12 +34,14 @@ connection is closed with 1012 (Service Restart).
 Flow control, both ways:
 
 * Reading stops while a received message waits for the application (the
-  kernel's buffer and TCP's window then hold the peer back), while the
-  application has not answered the handshake, and while a denial response is
-  sent. What one read already brought is parsed up to ``ws_max_queue``
-  messages ahead; the rest waits, unparsed, in the connection. After the
-  application sent ``websocket.close``, reading goes on (the peer's reply must
-  be seen) and data messages are dropped.
+  kernel's buffer and TCP's window then hold the peer back). What one read
+  already brought is parsed up to ``ws_max_queue`` messages ahead; the rest
+  waits, unparsed, in the connection. Before the handshake is answered, a
+  client sends nothing (RFC 6455 §4.1): reading goes on only to see it hang
+  up, up to :data:`EARLY_DATA_LIMIT` bytes. After the application sent
+  ``websocket.close``, reading goes on (the peer's reply must be seen) and
+  data messages are dropped; after a failure, the sending side is shut and
+  what the peer still sends is read and dropped until its end of stream.
 * ``send()`` waits while the transport's write buffer is over its high-water
   mark (``pause_writing``/``resume_writing``).
 
@@ -98,7 +100,7 @@ from ..events import (
 from ..extensions.base import Extension
 from ..extensions.permessage_deflate import PerMessageDeflate
 
-__all__ = ["WebSocketProtocol"]
+__all__ = ["EARLY_DATA_LIMIT", "SPEC_VERSION", "WebSocketProtocol"]
 
 Message = dict[str, Any]
 HeaderPairs = list[tuple[str, str]]
