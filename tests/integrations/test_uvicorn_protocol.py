@@ -1064,6 +1064,33 @@ def test_keepalive_keeps_an_answering_client() -> None:
     run(main())
 
 
+def test_a_client_that_neither_reads_nor_answers_is_dropped() -> None:
+    outcome: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        try:
+            while True:  # until the buffers are full and send() waits
+                await send({"type": "websocket.send", "bytes": b"x" * 65536})
+        except OSError:
+            outcome.append("send raised OSError")
+
+    async def main() -> None:
+        async with serve(app, ws_ping_interval=0.1, ws_ping_timeout=0.3) as served:
+            _, writer, _ = await open_raw(served.port)
+            await until(lambda: bool(served.protocols()))
+            # We never read: the ping waits behind megabytes we do not take, the
+            # keepalive times out, and the connection is aborted, not left to
+            # flush forever.
+            await until(lambda: not served.protocols(), 5)
+            await until(lambda: bool(outcome))
+            writer.close()
+        assert outcome == ["send raised OSError"]
+
+    run(main())
+
+
 # -- flow control ----------------------------------------------------------------------------
 
 

@@ -273,6 +273,9 @@ class WebSocketProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """uvicorn hands over the upgraded connection's transport."""
         self.transport = cast(asyncio.Transport, transport)
+        # (uvicorn's HTTP protocol may have paused reading before the upgrade.)
+        is_reading = getattr(transport, "is_reading", None)
+        self._read_paused = is_reading is not None and not is_reading()
         self.connections.add(self)
         self.server = get_local_addr(self.transport)
         self.client = get_remote_addr(self.transport)
@@ -832,7 +835,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._flush()
         # A peer that does not answer pings will not answer a close frame.
         self._phase = _CLOSED
-        self._close_transport()
+        self._close_transport(unresponsive=True)
         self._deliver_disconnect(
             {"type": "websocket.disconnect", "code": CloseCode.INTERNAL_ERROR, "reason": reason}
         )
@@ -857,7 +860,7 @@ class WebSocketProtocol(asyncio.Protocol):
         # RFC 6455 §7.1.1: the server may close once the reply is late.
         self.close_timer = None
         self._phase = _CLOSED
-        self._close_transport()
+        self._close_transport(unresponsive=True)
 
     def _close_after_failure(self) -> None:
         """Close after failing the connection, while the peer may still send.
@@ -877,10 +880,21 @@ class WebSocketProtocol(asyncio.Protocol):
         self._arm_close_timer()
         self._update_reading()
 
-    def _close_transport(self) -> None:
+    def _close_transport(self, *, unresponsive: bool = False) -> None:
+        """Close the transport once what is buffered is written.
+
+        With *unresponsive*, the peer stopped answering: bytes it does not
+        read would keep the transport (and this connection) open forever, so
+        they are dropped and the connection aborted.
+        """
+        transport = self.transport
         if not self._transport_closed:
             self._transport_closed = True
-            self.transport.close()
+            transport.close()
+        if unresponsive:
+            buffered = getattr(transport, "get_write_buffer_size", None)
+            if buffered is not None and buffered() and not self._disconnected:
+                transport.abort()
 
     def _access(self, method: str, status: int) -> None:
         """One access-log line, in uvicorn's format, for the handshake's answer."""
