@@ -916,6 +916,10 @@ def test_invalid_accept_headers_raise() -> None:
         for headers in ([(b"x", b"a\r\nb")], [(b"sec-websocket-accept", b"x")], [("x", "y")]):
             with pytest.raises(Exception, match=r"header|byte strings"):
                 await send({"type": "websocket.accept", "headers": headers})
+        for headers in ([(b"x", b"a\r\nb")], [(b"content-length", b"1"), (b"x", b"\x00")]):
+            start = {"type": "websocket.http.response.start", "status": 400, "headers": headers}
+            with pytest.raises(Exception, match=r"header"):
+                await send(start)
         await send({"type": "websocket.accept"})
         await receive()
 

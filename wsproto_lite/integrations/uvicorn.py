@@ -726,23 +726,25 @@ class WebSocketProtocol(asyncio.Protocol):
             if lower == "content-length":
                 has_length = True
             headers.append((name, value))
-        self._awaiting_answer = False
-        self._phase = _RESPONDING
-        self._access("GET", status)
+        head = Reject(status, headers, b"", final=False)  # (checks the headers now)
         if has_length:
             # The framing is known: the head goes out now.
-            self.conn.send(Reject(status, headers, b"", final=False))
+            self.conn.send(head)
             self._flush()
+            self._access("GET", status)
         else:
             # Held until the first body part says whether the body comes whole
             # (Content-Length) or in parts (chunked).
             self._response_head = (status, headers)
+        self._awaiting_answer = False
+        self._phase = _RESPONDING
 
     def _response_body(self, body: bytes, *, more: bool) -> None:
         head = self._response_head
         if head is not None:
             self.conn.send(Reject(head[0], head[1], body, final=not more))
             self._response_head = None
+            self._access("GET", head[0])
         else:
             self.conn.send(RejectData(body, final=not more))
         self._flush()
