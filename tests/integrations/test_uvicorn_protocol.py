@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import trustme
 import uvicorn
 import websockets
 from websockets.asyncio.client import connect
@@ -1224,7 +1225,6 @@ def test_shutdown_while_the_application_decides_is_a_503() -> None:
 
 
 def test_tls_is_wss(tmp_path: Path) -> None:
-    trustme = pytest.importorskip("trustme")
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1")
     cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
@@ -1372,8 +1372,6 @@ def test_the_command_line(tmp_path: Path) -> None:
 
 
 def test_a_starlette_application() -> None:
-    starlette = pytest.importorskip("starlette")
-    del starlette
     from starlette.applications import Starlette
     from starlette.routing import WebSocketRoute
     from starlette.websockets import WebSocket, WebSocketDisconnect

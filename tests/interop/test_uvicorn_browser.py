@@ -155,7 +155,6 @@ class UvicornThread:
 @pytest.fixture
 def served(require_peer: Callable[[str | None], None]) -> Iterator[tuple[int, list[Any]]]:
     require_peer(nodepeer.node_missing_reason(browser=True))  # skip, or fail on CI
-    pytest.importorskip("starlette")
     disconnects: list[dict[str, Any]] = []
     with UvicornThread(make_app(disconnects)) as thread:
         yield thread.port, disconnects
