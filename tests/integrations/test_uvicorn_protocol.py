@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import time
@@ -493,6 +494,111 @@ async def _accept_then_collect(receive: Receive, send: Send, pause: float = 0.0)
         pass
 
 
+def test_a_reset_while_messages_wait_unparsed() -> None:
+    # The client resets the connection while ws_max_queue messages wait for the
+    # application and more wait unparsed: the server learns of it when it
+    # writes, and the application still gets every message, then 1006.
+    app = recording(lambda scope, receive, send, events: _reset_app(receive, send))
+
+    async def main() -> None:
+        async with serve(app, ws_max_queue=1) as served:
+            _, writer, _ = await open_raw(served.port)
+            writer.write(b"".join(frame(0x1, f"m{i}".encode()) for i in range(5)))
+            await writer.drain()
+            await asyncio.sleep(0.1)
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()  # a reset, not a FIN
+            await until(
+                lambda: bool(app.events) and app.events[-1]["type"] == "websocket.disconnect"
+            )
+        assert app.events[1:] == [
+            *({"type": "websocket.receive", "text": f"m{i}"} for i in range(5)),
+            {"type": "websocket.disconnect", "code": 1006},
+        ]
+
+    run(main())
+
+
+async def _reset_app(receive: Receive, send: Send) -> None:
+    await receive()
+    await send({"type": "websocket.accept"})
+    await asyncio.sleep(0.3)  # meanwhile the client resets the connection
+    await send({"type": "websocket.send", "text": "into a reset"})
+    await asyncio.sleep(0.1)
+    while (await receive())["type"] != "websocket.disconnect":
+        pass
+
+
+def test_the_close_reply_never_comes() -> None:
+    go = asyncio.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await go.wait()
+        await send({"type": "websocket.close", "code": 1001})
+
+    async def main() -> None:
+        async with serve(app) as served:
+            reader, writer, _ = await open_raw(served.port)
+            (protocol,) = served.protocols()
+            protocol.close_timeout = 0.2
+            go.set()
+            assert await read_frame(reader) == (0x8, close_payload(1001))
+            assert protocol.close_timer is not None
+            started = time.monotonic()
+            assert await reader.read() == b""  # we never reply: closed after close_timeout
+            assert 0.1 < time.monotonic() - started < 2
+            assert protocol.close_timer is None
+            writer.close()
+
+    run(main())
+
+
+def test_an_application_cancelled_at_shutdown() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await asyncio.sleep(3600)  # ignores everything
+
+    async def main() -> None:
+        started = time.monotonic()
+        async with serve(app, timeout_graceful_shutdown=0.5) as served:
+            reader, writer, _ = await open_raw(served.port)
+        # uvicorn cancelled the task after its grace period; the server stopped.
+        assert time.monotonic() - started < 5
+        assert await read_frame(reader) == (0x8, close_payload(1012))
+        writer.close()
+
+    run(main())
+
+
+def test_an_application_that_lets_client_disconnected_escape(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    done: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await receive()  # the disconnect
+        try:
+            await send({"type": "websocket.send", "text": "too late"})
+        finally:
+            done.append("sent")
+
+    async def main() -> None:
+        async with serve(app) as served:
+            async with connect(served.url):
+                pass
+            await until(lambda: bool(done))
+
+    with caplog.at_level(logging.ERROR, "uvicorn.error"):
+        run(main())
+    assert "Exception in ASGI application" not in caplog.text  # (ASGI 2.4: not an error)
+
+
 def test_a_hang_up_before_the_answer_is_a_1006_disconnect() -> None:
     seen: list[Any] = []
 
@@ -748,9 +854,8 @@ def test_a_denial_response_streamed_with_a_content_length() -> None:
     [
         # An invalid status: the application fails before anything was sent.
         ([{"type": "websocket.http.response.start", "status": 700}], 500, b"Internal Server Error"),
-        # A body longer than its Content-Length: the error comes before the head
-        # is out (the framing was known, so the head went out at start, and the
-        # response is cut short instead).
+        # A message out of order while the head waits for the first body
+        # part: nothing was sent yet, so a 500 replaces it.
         (
             [
                 {"type": "websocket.http.response.start", "status": 400},
@@ -759,6 +864,8 @@ def test_a_denial_response_streamed_with_a_content_length() -> None:
             500,
             b"Internal Server Error",
         ),
+        # Not a message before an answer.
+        ([{"type": "websocket.send", "text": "too soon"}], 500, b"Internal Server Error"),
     ],
 )
 def test_a_failing_denial_becomes_a_500(messages: list[Any], status: int, body: bytes) -> None:
@@ -787,6 +894,30 @@ def test_a_denial_that_returns_without_a_body_sends_an_empty_one() -> None:
             _reader, writer, response = await open_raw(served.port)
             assert response.status == 404
             assert response.get_all("content-length") == ["0"]
+            writer.close()
+
+    run(main())
+
+
+@pytest.mark.parametrize("ending", ["raise", "return"])
+def test_a_denial_cut_short_after_its_head_went_out(ending: str) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        headers = [(b"content-length", b"10")]
+        await send({"type": "websocket.http.response.start", "status": 400, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": b"abc", "more_body": True})
+        if ending == "raise":
+            raise ValueError("boom")
+
+    async def main() -> None:
+        async with serve(app) as served:
+            reader, writer = await asyncio.open_connection(HOST, served.port)
+            writer.write(request())
+            # The head and 3 of the 10 bytes promised, then the end: the client
+            # can tell that the response is incomplete.
+            data = await reader.read()
+            assert data.startswith(b"HTTP/1.1 400 ")
+            assert data.endswith(b"\r\n\r\nabc")
             writer.close()
 
     run(main())
@@ -914,7 +1045,8 @@ def test_invalid_messages_raise_and_change_nothing(message: dict[str, Any], erro
 def test_invalid_accept_headers_raise() -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
-        for headers in ([(b"x", b"a\r\nb")], [(b"sec-websocket-accept", b"x")], [("x", "y")]):
+        bad = ([(b"x", b"a\r\nb")], [(b"sec-websocket-accept", b"x")], [("x", "y")], [b"x"])
+        for headers in bad:
             with pytest.raises(Exception, match=r"header|byte strings"):
                 await send({"type": "websocket.accept", "headers": headers})
         for headers in ([(b"x", b"a\r\nb")], [(b"content-length", b"1"), (b"x", b"\x00")]):
@@ -1102,8 +1234,9 @@ def test_a_client_that_neither_reads_nor_answers_is_dropped() -> None:
 def test_reading_stops_while_the_application_falls_behind() -> None:
     release = asyncio.Event()
     received: list[bytes] = []
-    # 320 × 64 KiB: more than loopback's socket buffers hold.
-    payloads = [i.to_bytes(4, "big") * 16384 for i in range(320)]
+    # 20,000 × 1 KiB: more than loopback's socket buffers hold, and many
+    # messages in every read.
+    payloads = [i.to_bytes(4, "big") * 256 for i in range(20_000)]
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
@@ -1127,7 +1260,8 @@ def test_reading_stops_while_the_application_falls_behind() -> None:
             # Reading is paused, at most ws_max_queue messages are parsed ahead,
             # and the rest waits in the kernel's buffers (or unparsed in ours).
             assert not protocol.transport.is_reading()
-            assert len(protocol._queue) <= 4
+            assert len(protocol._queue) == 4
+            assert protocol._parse_stopped  # the rest of the read waits unparsed
             assert writer.transport.get_write_buffer_size() > 0  # TCP pushes back
             release.set()
             assert await read_frame(reader) == (0x1, b"all")
@@ -1434,3 +1568,98 @@ def test_the_docs_example() -> None:
         "SANS-I/O",
         "closed by the server: 4000 see you",
     ]
+
+
+# -- driven directly, as uvicorn's HTTP protocols drive it -----------------------------------
+
+
+class FakeTransport(asyncio.Transport):
+    """Records what the protocol writes and does to its transport."""
+
+    def __init__(self, *, can_write_eof: bool = True) -> None:
+        super().__init__()
+        self.data = b""
+        self.closed = False
+        self.eof_written = False
+        self.reading = True
+        self._can_write_eof = can_write_eof
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(
+            name, default
+        )
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        assert not self.closed, "write after close"
+        self.data += bytes(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def can_write_eof(self) -> bool:
+        return self._can_write_eof
+
+    def write_eof(self) -> None:
+        assert self._can_write_eof
+        self.eof_written = True
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def is_reading(self) -> bool:
+        return self.reading
+
+
+def handed_over(app: App, transport: FakeTransport) -> WebSocketProtocol:
+    """A protocol built and given its transport the way uvicorn's HTTP protocols do."""
+    from uvicorn.server import ServerState
+
+    config = uvicorn.Config(app, ws=WebSocketProtocol, lifespan="off", log_config=None)
+    config.load()
+    protocol = WebSocketProtocol(config=config, server_state=ServerState(), app_state={})
+    protocol.connection_made(transport)
+    return protocol
+
+
+def test_a_request_without_upgrade_gets_426() -> None:
+    async def main() -> None:
+        transport = FakeTransport()
+        protocol = handed_over(echo_app, transport)
+        protocol.data_received(b"GET /page HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        assert transport.data.startswith(b"HTTP/1.1 426 ")
+        assert b"\r\nupgrade: websocket\r\n" in transport.data.lower()
+        assert transport.closed
+        assert not protocol.tasks  # the application never ran
+
+    run(main())
+
+
+def test_a_failure_over_tls_closes_at_once() -> None:
+    # TLS cannot half-close: after the close frame the transport is closed.
+    events: list[dict[str, Any]] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        events.append(await receive())
+
+    async def main() -> None:
+        transport = FakeTransport(can_write_eof=False)
+        protocol = handed_over(app, transport)
+        protocol.data_received(request())
+        await until(lambda: transport.data.startswith(b"HTTP/1.1 101 "))
+        transport.data = b""
+        protocol.data_received(frame(0x1, b"x", mask=False))
+        assert transport.data[:4] == b"\x88\x34\x03\xea"  # close frame, 1002
+        assert transport.closed and not transport.eof_written
+        protocol.connection_lost(None)
+        await until(lambda: bool(events))
+        assert events[0]["code"] == 1002
+
+    run(main())
