@@ -80,24 +80,25 @@ from uvicorn.protocols.utils import (
 )
 from uvicorn.server import ServerState
 
-from ..close_codes import CloseCode
-from ..connection import Connection, Role
-from ..errors import LocalProtocolError
-from ..events import (
+from .. import (
     Accept,
     BinaryMessage,
     Close,
+    CloseCode,
+    Connection,
     Event,
+    Extension,
     Handshake,
     HandshakeFailed,
     HTTPRequest,
+    LocalProtocolError,
     Ping,
     Pong,
     Reject,
     RejectData,
+    Role,
     TextMessage,
 )
-from ..extensions.base import Extension
 from ..extensions.permessage_deflate import PerMessageDeflate
 
 __all__ = ["EARLY_DATA_LIMIT", "SPEC_VERSION", "WebSocketProtocol"]
