@@ -34,6 +34,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from wsproto_lite.integrations.uvicorn import WebSocketProtocol
 
+from .._wire import frame
+
 T = TypeVar("T")
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,8 +46,6 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
 ACCEPT = b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-MASK = b"\x37\xfa\x21\x3d"
-ZERO_KEY = b"\x00\x00\x00\x00"
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
@@ -153,27 +153,6 @@ def request(
         b"Sec-WebSocket-Version: " + version,
     ]
     return b"\r\n".join(lines) + b"\r\n" + extra + b"\r\n"
-
-
-def frame(
-    opcode: int, payload: bytes = b"", *, fin: bool = True, mask: bool = True, key: bytes = MASK
-) -> bytes:
-    """A client frame (masked with *key* unless *mask* is false)."""
-    head = bytes([(0x80 if fin else 0) | opcode])
-    n = len(payload)
-    bit = 0x80 if mask else 0
-    if n < 126:
-        head += bytes([bit | n])
-    elif n < 1 << 16:
-        head += bytes([bit | 126]) + n.to_bytes(2, "big")
-    else:
-        head += bytes([bit | 127]) + n.to_bytes(8, "big")
-    if not mask:
-        return head + payload
-    if key == ZERO_KEY:
-        return head + key + payload  # (masking with zeros changes nothing: fast)
-    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-    return head + key + masked
 
 
 def close_payload(code: int, reason: str = "") -> bytes:
@@ -1087,7 +1066,7 @@ def test_ws_max_size() -> None:
 @pytest.mark.parametrize(
     ("data", "code"),
     [
-        (frame(0x1, b"unmasked", mask=False), 1002),
+        (frame(0x1, b"unmasked", masked=False), 1002),
         (frame(0x1, b"\xff\xfe"), 1007),  # invalid UTF-8
         (frame(0x3, b""), 1002),  # a reserved opcode
     ],
@@ -1254,7 +1233,7 @@ def test_reading_stops_while_the_application_falls_behind() -> None:
         async with serve(app, ws_max_queue=4) as served:
             reader, writer, _ = await open_raw(served.port)
             (protocol,) = served.protocols()
-            writer.write(b"".join(frame(0x2, p, key=ZERO_KEY) for p in payloads))
+            writer.write(b"".join(frame(0x2, p) for p in payloads))
             await until(lambda: not protocol.transport.is_reading())
             await asyncio.sleep(0.2)
             # Reading is paused, at most ws_max_queue messages are parsed ahead,
@@ -1655,7 +1634,7 @@ def test_a_failure_over_tls_closes_at_once() -> None:
         protocol.data_received(request())
         await until(lambda: transport.data.startswith(b"HTTP/1.1 101 "))
         transport.data = b""
-        protocol.data_received(frame(0x1, b"x", mask=False))
+        protocol.data_received(frame(0x1, b"x", masked=False))
         assert transport.data[:4] == b"\x88\x34\x03\xea"  # close frame, 1002
         assert transport.closed and not transport.eof_written
         protocol.connection_lost(None)
