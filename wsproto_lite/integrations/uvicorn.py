@@ -340,13 +340,8 @@ class WebSocketProtocol(asyncio.Protocol):
         """
         self._stop_keepalive()
         phase = self._phase
-        if phase is _OPEN:
-            self.conn.send(Close(CloseCode.SERVICE_RESTART))
-            self._flush()
-            self._phase = _CLOSING
+        if phase is _OPEN and self._start_closing(CloseCode.SERVICE_RESTART):
             self._deliver_disconnect({"type": "websocket.disconnect", "code": 1012})
-            self._arm_close_timer()
-            self._update_reading()
             return
         if (phase is _CONNECTING and self._awaiting_answer) or (
             phase is _RESPONDING and self._response_head is not None
@@ -539,14 +534,10 @@ class WebSocketProtocol(asyncio.Protocol):
             self._phase = _CLOSED
         elif phase is _OPEN:
             self._stop_keepalive()
-            if isinstance(exc, _OutOfOrder):
+            if isinstance(exc, _OutOfOrder) or not self._start_closing(
+                CloseCode.INTERNAL_ERROR, "Internal Server Error"
+            ):
                 self._phase = _CLOSED  # (closed without a close frame, see above)
-            else:
-                self.conn.send(Close(CloseCode.INTERNAL_ERROR, "Internal Server Error"))
-                self._flush()
-                self._phase = _CLOSING
-                self._arm_close_timer()
-                self._update_reading()
         elif phase is _RESPONDING:
             self._phase = _CLOSED  # the head is out: the response ends short
 
@@ -834,7 +825,8 @@ class WebSocketProtocol(asyncio.Protocol):
             return
         self._trace("WebSocket keepalive ping timeout")
         reason = "keepalive ping timeout"
-        self.conn.send(Close(CloseCode.INTERNAL_ERROR, reason))
+        with contextlib.suppress(LocalProtocolError):  # (see _start_closing)
+            self.conn.send(Close(CloseCode.INTERNAL_ERROR, reason))
         self._flush()
         # A peer that does not answer pings will not answer a close frame.
         self._phase = _CLOSED
@@ -849,6 +841,22 @@ class WebSocketProtocol(asyncio.Protocol):
         data = self.conn.data_to_send()
         if data and not self._transport_closed:
             self.transport.write(data)
+
+    def _start_closing(self, code: int, reason: str = "") -> bool:
+        """Send a close frame of ours and wait for the reply (CLOSING).
+
+        ``False`` when the connection cannot send one any more (it ended in
+        events not taken yet): then there is no handshake to wait for.
+        """
+        try:
+            self.conn.send(Close(code, reason))
+        except LocalProtocolError:
+            return False
+        self._flush()
+        self._phase = _CLOSING
+        self._arm_close_timer()
+        self._update_reading()
+        return True
 
     def _arm_close_timer(self) -> None:
         self._cancel_close_timer()
