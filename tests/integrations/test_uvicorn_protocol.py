@@ -1252,6 +1252,32 @@ def test_reading_stops_while_the_application_falls_behind() -> None:
     run(main())
 
 
+def test_a_ping_flood_from_a_peer_that_does_not_read_is_throttled() -> None:
+    async def main() -> None:
+        async with serve(echo_app) as served:
+            _, writer, _ = await open_raw(served.port)
+            (protocol,) = served.protocols()
+            # 125-byte pings, each owed a 127-byte pong, and we never read.
+            ping = frame(0x9, b"p" * 125)
+            sent = 0
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                writer.write(ping * 256)
+                sent += 256
+                try:
+                    await asyncio.wait_for(writer.drain(), 0.5)
+                except asyncio.TimeoutError:
+                    break  # TCP pushes back: the server stopped reading
+            assert not protocol.transport.is_reading()
+            # What waits in the server's output stays near the high-water mark,
+            # far below the pongs owed for what we sent.
+            assert protocol.transport.get_write_buffer_size() < 2 * 65536 + 127 * 256
+            assert sent * 127 > 4 * protocol.transport.get_write_buffer_size()
+            writer.transport.abort()
+
+    run(main())
+
+
 def test_send_waits_while_the_transport_is_full() -> None:
     progress: list[int] = []
 

@@ -43,7 +43,8 @@ Flow control, both ways:
   data messages are dropped; after a failure, the sending side is shut and
   what the peer still sends is read and dropped until its end of stream.
 * ``send()`` waits while the transport's write buffer is over its high-water
-  mark (``pause_writing``/``resume_writing``).
+  mark (``pause_writing``/``resume_writing``), and reading stops meanwhile:
+  a peer that sends pings and reads nothing cannot grow the pongs owed.
 
 Errors: an application that raises before answering the handshake gets a
 ``500`` response; after accepting, a close frame with 1011. uvicorn's own
@@ -322,13 +323,19 @@ class WebSocketProtocol(asyncio.Protocol):
         self._deliver_disconnect({"type": "websocket.disconnect", "code": 1006})
 
     def pause_writing(self) -> None:
-        """The transport's write buffer is full: ``send()`` waits from now on."""
+        """The transport's write buffer is full: ``send()`` waits, reading stops.
+
+        (Reading stops too: each ping a peer sends is owed a pong, so a peer
+        that sends pings and reads nothing would grow our output without end.)
+        """
         self._write_paused = True
+        self._update_reading()
 
     def resume_writing(self) -> None:
         """The transport's write buffer drained: waiting ``send()`` calls go on."""
         self._write_paused = False
         self._wake_writers()
+        self._update_reading()
 
     # -- uvicorn -------------------------------------------------------------------------
 
@@ -482,7 +489,9 @@ class WebSocketProtocol(asyncio.Protocol):
         if self._transport_closed:
             return
         phase = self._phase
-        if phase is _OPEN:
+        if self._write_paused:
+            want = False  # (see pause_writing)
+        elif phase is _OPEN:
             want = not self._queue and not self._parse_stopped
         elif phase is _CLOSING:
             want = True
