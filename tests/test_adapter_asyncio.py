@@ -40,6 +40,8 @@ from wsproto_lite.adapters.asyncio import (
     serve,
 )
 
+from ._flood import SLACK, Flooder
+
 T = TypeVar("T")
 HOST = "127.0.0.1"
 
@@ -1076,37 +1078,127 @@ def test_load_1000_connections() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-def test_a_peer_that_floods_pings_and_never_reads_cannot_grow_our_output() -> None:
-    """Each ping needs a pong; a peer that never reads them must be slowed down
-    (reading pauses while our write buffer is full), not buffered without bound."""
+# -- a peer that does not read -----------------------------------------------------
+
+LIMIT_OPTIONS: dict[str, Any] = {"ping_interval": None, "compression": False}
+
+
+@contextlib.asynccontextmanager
+async def flooding(port: int) -> AsyncIterator[Flooder]:
+    """A raw peer that floods pings and never reads (its handshake in a thread)."""
+    flooder = await asyncio.to_thread(Flooder, port)
+    flooder.start()
+    try:
+        yield flooder
+    finally:
+        await asyncio.to_thread(flooder.stop)
+
+
+async def held_samples(ws: WebSocket, seconds: float) -> list[int]:
+    samples = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        samples.append(ws._session.held_bytes)
+        await asyncio.sleep(0.05)
+    return samples
+
+
+def test_a_ping_flood_from_a_peer_that_never_reads_holds_at_most_write_limit() -> None:
+    """Each ping is owed a pong; a peer that sends them and reads none must not
+    make the server hold more than write_limit (one pong is kept, the latest)."""
 
     async def main() -> None:
         async def idle(ws: WebSocket) -> None:
             await ws.wait_closed()
 
-        async with serve(idle, "127.0.0.1", 0, ping_interval=None, write_limit=1 << 16) as server:
-            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-            key = base64.b64encode(os.urandom(16)).decode()
-            writer.write(
-                f"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-            )
-            await reader.readuntil(b"\r\n\r\n")
-            ping = serialize_frame(Opcode.PING, b"p" * 125, mask=True)
-            burst = ping * 2000  # 262 KB of pings, 254 KB of pongs owed
-            deadline = time.monotonic() + 5
-            sent = 0
-            while time.monotonic() < deadline and sent < 200:  # up to 52 MB, never read
-                writer.write(burst)
-                try:
-                    await asyncio.wait_for(writer.drain(), 0.5)
-                except TimeoutError:
-                    break  # the server stopped reading: the flood is throttled
-                sent += 1
-            (ws,) = server.connections
-            buffered = ws._transport.get_write_buffer_size()  # type: ignore[union-attr]
-            # Without the pause, tens of MB of pongs would sit here.
-            assert buffered < 4 << 20, buffered
-            writer.transport.abort()
+        options = {**LIMIT_OPTIONS, "close_timeout": 60, "write_limit": 1 << 16}
+        async with serve(idle, HOST, 0, **options) as server:
+            async with flooding(server.port) as flooder:
+                await asyncio.sleep(0.2)
+                (ws,) = server.connections
+                samples = await held_samples(ws, 2.0)
+                sent = flooder.sent
+            # Without the bound, the pongs of these pings would all be held.
+            assert sent > 2 << 20, sent
+            assert max(samples) <= (1 << 16) + SLACK, samples
 
-    asyncio.run(main())
+    run(main())
+
+
+def test_sending_100_mb_while_the_peer_floods_pings_and_never_reads() -> None:
+    size = 100_000_000
+    started = asyncio.Event()
+
+    async def main() -> None:
+        async def send_big(ws: WebSocket) -> None:
+            started.set()
+            await ws.send(bytes(size))
+
+        options = {**LIMIT_OPTIONS, "close_timeout": 60}
+        async with serve(send_big, HOST, 0, **options) as server:
+            async with flooding(server.port) as flooder:
+                await started.wait()
+                (ws,) = server.connections
+                before = flooder.sent
+                samples = await held_samples(ws, 2.0)
+                sent = flooder.sent - before
+                frame = size + 10  # the frame's header: 10 bytes
+                assert sent > 2 << 20, sent  # the server kept reading
+                assert max(samples) <= frame + (1 << 16) + SLACK, samples
+                assert samples[-1] <= samples[len(samples) // 2] + SLACK  # no growth
+            ws._abort()
+
+    run(main())
+
+
+def test_a_peer_that_reads_nothing_for_close_timeout_is_failed_with_1011() -> None:
+    outcome: list[ConnectionClosed] = []
+
+    async def main() -> None:
+        async def receiver(ws: WebSocket) -> None:
+            try:
+                await ws.recv()
+            except ConnectionClosed as exc:
+                outcome.append(exc)
+
+        async with serve(receiver, HOST, 0, **LIMIT_OPTIONS, close_timeout=0.5) as server:
+            async with flooding(server.port):
+                start = time.monotonic()
+                while not outcome and time.monotonic() - start < 10:
+                    await asyncio.sleep(0.05)
+                took = time.monotonic() - start
+        assert outcome, "the server never gave up on a peer that reads nothing"
+        assert (outcome[0].code, outcome[0].reason) == (1011, "the peer does not read")
+        assert 0.4 < took < 5
+
+    run(main())
+
+
+def test_both_sides_flooding_each_other_do_not_deadlock() -> None:
+    # Both applications write faster than the peer reads, each with a reader
+    # task: a side that stopped reading while its own output is blocked would
+    # block the other side's output in turn, and neither would move again.
+    chunk = b"\x01" * (256 << 10)
+    count = 40  # 10 MiB each way: more than the socket buffers hold
+
+    async def flood(ws: WebSocket) -> None:
+        got: list[Any] = []
+
+        async def reader() -> None:
+            for _ in range(count):
+                got.append(await ws.recv())
+
+        task = asyncio.create_task(reader())
+        for _ in range(count):
+            await ws.send(chunk)
+            await ws.ping()
+        await asyncio.wait_for(task, 10)
+        assert len(got) == count
+
+    async def main() -> None:
+        options: dict[str, Any] = {**LIMIT_OPTIONS, "max_queue": 2, "close_timeout": 2}
+        async with serve(flood, HOST, 0, **options) as server:
+            async with connect(uri(server), **options) as ws:
+                await asyncio.wait_for(flood(ws), 20)
+
+    run(main())

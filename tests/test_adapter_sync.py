@@ -37,6 +37,8 @@ from wsproto_lite.adapters.sync import (
     serve,
 )
 
+from ._flood import SLACK, flooding, watch
+
 # Short clocks keep the suite quick; each test that measures one sets its own.
 FAST: dict[str, Any] = {"open_timeout": 2.0, "close_timeout": 2.0, "ping_interval": None}
 
@@ -814,3 +816,117 @@ def test_request_details_reach_the_handler() -> None:
         ) as ws,
     ):
         assert ws.recv() == "/room?id=7 https://example.com 1"
+
+
+# -- a peer that does not read ----------------------------------------------------------
+
+LIMIT_OPTIONS: dict[str, Any] = {"ping_interval": None, "compression": False}
+
+
+def test_a_ping_flood_from_a_peer_that_never_reads_holds_at_most_write_limit() -> None:
+    """Each ping is owed a pong; a peer that sends them and reads none must not
+    make the server hold more than write_limit (one pong is kept, the latest)."""
+
+    def idle(ws: WebSocket) -> None:
+        ws.wait_closed()
+
+    options = {**LIMIT_OPTIONS, "close_timeout": 60, "write_limit": 1 << 16}
+    with running(idle, **options) as server, flooding(server.port) as flooder:
+        time.sleep(0.2)
+        (ws,) = server.connections
+        samples = watch(lambda: ws._session.held_bytes, 2.0)
+        # Without the bound, the pongs of these pings would all be held.
+        assert flooder.sent > 2 << 20, flooder.sent
+        assert max(samples) <= (1 << 16) + SLACK, samples
+        ws._abort()
+
+
+def test_sending_100_mb_while_the_peer_floods_pings_and_never_reads() -> None:
+    size = 100_000_000
+    started = threading.Event()
+    outcome: list[BaseException] = []
+
+    def send_big(ws: WebSocket) -> None:
+        started.set()
+        try:
+            ws.send(bytes(size))
+        except ConnectionClosed as exc:
+            outcome.append(exc)
+
+    options = {**LIMIT_OPTIONS, "close_timeout": 60}
+    with running(send_big, **options) as server, flooding(server.port) as flooder:
+        assert started.wait(5)
+        (ws,) = server.connections
+        before = flooder.sent
+        samples = watch(lambda: ws._session.held_bytes, 2.0)
+        assert flooder.sent - before > 2 << 20  # the server kept reading
+        assert max(samples) <= size + 10 + (1 << 16) + SLACK, samples
+        assert samples[-1] <= samples[len(samples) // 2] + SLACK  # no growth
+        ws._abort()
+    assert isinstance(outcome[0], ConnectionClosedError)  # the message never left whole
+
+
+def test_a_peer_that_reads_nothing_for_close_timeout_is_failed_with_1011() -> None:
+    outcome: list[ConnectionClosed] = []
+    done = threading.Event()
+
+    def receiver(ws: WebSocket) -> None:
+        try:
+            ws.recv()
+        except ConnectionClosed as exc:
+            outcome.append(exc)
+        done.set()
+
+    with running(receiver, **LIMIT_OPTIONS, close_timeout=0.5) as server:
+        with flooding(server.port):
+            start = time.monotonic()
+            assert done.wait(10), "the server never gave up on a peer that reads nothing"
+            took = time.monotonic() - start
+    assert (outcome[0].code, outcome[0].reason) == (1011, "the peer does not read")
+    assert 0.4 < took < 5
+
+
+# -- many connections -----------------------------------------------------------------------
+
+
+def test_closing_300_idle_connections_at_once_is_quick() -> None:
+    """A shutdown closes every connection within close_timeout: no thread per
+    close (the I/O thread writes every close frame and reads every reply)."""
+    count = 300
+    options = {"ping_interval": None, "close_timeout": 5.0, "compression": False}
+    with running(echo, **options) as server:
+        clients = [raw_client(server.port) for _ in range(count)]
+        deadline = time.monotonic() + 10
+        while len(server.connections) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(server.connections) == count
+        closed = threading.Event()
+        start = time.monotonic()
+
+        def shutdown() -> None:
+            server.shutdown()
+            closed.set()
+
+        # Each client answers the close frame, as a peer does, then waits for EOF.
+        threading.Thread(target=shutdown, daemon=True).start()
+        for sock in clients:
+            sock.settimeout(5)
+            data = b""
+            while len(data) < 2 or len(data) < 2 + (data[1] & 0x7F):
+                chunk = sock.recv(256)
+                assert chunk, "closed before the close frame"
+                data += chunk
+            assert data[0] == 0x88 and data[2:4] == (1001).to_bytes(2, "big")
+            sock.sendall(_masked_close(1001))
+        assert closed.wait(5)
+        took = time.monotonic() - start
+        for sock in clients:
+            assert read_until_eof(sock, 5) < 5
+            sock.close()
+    assert took < options["close_timeout"], took
+    print(f"closed {count} connections in {took:.2f} s")
+
+
+def _masked_close(code: int) -> bytes:
+    key = b"\x00\x00\x00\x00"
+    return bytes((0x88, 0x82)) + key + code.to_bytes(2, "big")

@@ -12,6 +12,7 @@ import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from wsproto_lite.adapters.trio import (  # noqa: E402
     serve,
 )
 
+from ._flood import SLACK, Flooder  # noqa: E402
 from .test_adapter_sync import (  # noqa: E402
     http_get,
     raw_client,
@@ -876,3 +878,98 @@ def test_request_details_reach_the_handler() -> None:
             assert await ws.recv() == "/room?id=7 https://example.com 1"
 
     run_with_server(handler, body)
+
+
+# -- a peer that does not read ----------------------------------------------------------
+
+LIMIT_OPTIONS: dict[str, Any] = {"ping_interval": None, "compression": False}
+
+
+@asynccontextmanager
+async def flooding(port: int) -> AsyncIterator[Flooder]:
+    """A raw peer that floods pings and never reads (its handshake in a thread)."""
+    flooder = await trio.to_thread.run_sync(Flooder, port)
+    flooder.start()
+    try:
+        yield flooder
+    finally:
+        await trio.to_thread.run_sync(flooder.stop)
+
+
+async def held_samples(ws: WebSocket, seconds: float) -> list[int]:
+    samples = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        samples.append(ws._session.held_bytes)
+        await trio.sleep(0.05)
+    return samples
+
+
+def test_a_ping_flood_from_a_peer_that_never_reads_holds_at_most_write_limit() -> None:
+    """Each ping is owed a pong; a peer that sends them and reads none must not
+    make the server hold more than write_limit (one pong is kept, the latest)."""
+
+    async def idle(ws: WebSocket) -> None:
+        await ws.wait_closed()
+
+    async def body(server: Server) -> None:
+        async with flooding(server.port) as flooder:
+            await trio.sleep(0.2)
+            (ws,) = server.connections
+            samples = await held_samples(ws, 2.0)
+            # Without the bound, the pongs of these pings would all be held.
+            assert flooder.sent > 2 << 20, flooder.sent
+            assert max(samples) <= (1 << 16) + SLACK, samples
+            ws._abort()
+
+    run_with_server(idle, body, **LIMIT_OPTIONS, close_timeout=60, write_limit=1 << 16)
+
+
+def test_sending_100_mb_while_the_peer_floods_pings_and_never_reads() -> None:
+    size = 100_000_000
+    started = trio.Event()
+    outcome: list[BaseException] = []
+
+    async def send_big(ws: WebSocket) -> None:
+        started.set()
+        try:
+            await ws.send(bytes(size))
+        except ConnectionClosed as exc:
+            outcome.append(exc)
+
+    async def body(server: Server) -> None:
+        async with flooding(server.port) as flooder:
+            await started.wait()
+            (ws,) = server.connections
+            before = flooder.sent
+            samples = await held_samples(ws, 2.0)
+            assert flooder.sent - before > 2 << 20  # the server kept reading
+            assert max(samples) <= size + 10 + (1 << 16) + SLACK, samples
+            assert samples[-1] <= samples[len(samples) // 2] + SLACK  # no growth
+            ws._abort()
+            await ws.wait_closed()
+
+    run_with_server(send_big, body, **LIMIT_OPTIONS, close_timeout=60)
+
+
+def test_a_peer_that_reads_nothing_for_close_timeout_is_failed_with_1011() -> None:
+    outcome: list[ConnectionClosed] = []
+    done = trio.Event()
+
+    async def receiver(ws: WebSocket) -> None:
+        try:
+            await ws.recv()
+        except ConnectionClosed as exc:
+            outcome.append(exc)
+        done.set()
+
+    async def body(server: Server) -> None:
+        async with flooding(server.port):
+            start = time.monotonic()
+            with trio.fail_after(10):
+                await done.wait()
+            took = time.monotonic() - start
+        assert (outcome[0].code, outcome[0].reason) == (1011, "the peer does not read")
+        assert 0.4 < took < 5
+
+    run_with_server(receiver, body, **LIMIT_OPTIONS, close_timeout=0.5)

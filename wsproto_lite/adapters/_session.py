@@ -357,6 +357,19 @@ class Session:
         return self._out_size + self._held
 
     @property
+    def held_bytes(self) -> int:
+        """Bytes held for this connection: output not written yet (here, in the
+        core and in the transport, a pong held back included), input not
+        parsed yet, and message parts the application has not taken."""
+        pong = self._pong
+        return (
+            self.output_size
+            + (len(pong) if pong is not None else 0)
+            + self._unparsed
+            + sum(len(part.data) for part in self.queue)
+        )
+
+    @property
     def output_blocked(self) -> bool:
         """Whether more than ``write_limit`` bytes wait to be written (then a
         quarter of it at most, since this last became true).
@@ -706,7 +719,12 @@ class Session:
             else:
                 due.append(deadline)
         if state is _OPEN:
-            _, wake_at = self.keepalive(now)  # (expired: failed, closing now)
+            expired, wake_at = self.keepalive(now)
+            if expired and self._blocked:
+                # The close frame would wait behind output the peer does not
+                # take: a peer that answers nothing is not waited for.
+                self.must_abort = True
+                return woke, None
             if wake_at is not None:
                 due.append(wake_at)
         if timeout is not None:

@@ -228,10 +228,13 @@ class _Loop:
                     timeout = max(0.0, self._timers[0][0] - _now())
                 for key, mask in selector.select(timeout):
                     if key.data is None:
-                        self._woken = False
                         with contextlib.suppress(OSError):
                             while self._wake_r.recv(4096):
                                 pass
+                        # Cleared after reading: a caller that sets it from now
+                        # on sends a byte that the next select() sees, and one
+                        # that saw it set has its call run below.
+                        self._woken = False
                     else:
                         key.data._ready(mask)
                 calls = self._calls

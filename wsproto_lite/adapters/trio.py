@@ -221,32 +221,29 @@ class WebSocket(_common.WebSocketBase):
         self._stream = stream
         self._session = session
         self._conn = session.conn
-        self._close_timeout = session.settings.close_timeout
         self._remote_address = _address(stream, peer=True)
         self._local_address = _address(stream, peer=False)
         self._items = trio.lowlevel.ParkingLot()  # receivers wait here for parts
+        self._drained = trio.lowlevel.ParkingLot()  # senders wait here for the output
+        self._output = trio.lowlevel.ParkingLot()  # the writer waits here for output
         self._recv_active = False
         self._finished = False  # the reader is done and the stream closed
-        # _message_lock keeps a fragmented message whole, _send_lock keeps
-        # frames in order on the stream.
-        self._message_lock = trio.Lock()
-        self._send_lock = trio.Lock()
+        self._message_lock = trio.Lock()  # keeps a fragmented message whole
         self._closed = trio.Event()
         # Created now so that an abort before the tasks start still counts.
         # The reader is shielded: when its nursery is cancelled, the guard
         # task closes the connection, which needs the reader to read the
         # peer's reply; only _abort() (or the end of the connection) stops it.
         self._reader_scope = trio.CancelScope(shield=True)
-        self._clock_scope = trio.CancelScope()
+        self._writer_scope = trio.CancelScope(shield=True)
         self._wait_scope: trio.CancelScope | None = None  # the reader's wait
-        self._clock_wait: trio.CancelScope | None = None  # the clock task's sleep
         self._nudged = False
 
     def _start(self, nursery: trio.Nursery) -> None:
-        """Start the reader, guard and clock tasks in *nursery*."""
+        """Start the reader, writer and guard tasks in *nursery*."""
         nursery.start_soon(self._run_reader, name=f"wsproto_lite reader {self._remote_address}")
+        nursery.start_soon(self._run_writer)
         nursery.start_soon(self._guard)
-        nursery.start_soon(self._run_clocks)
 
     async def _guard(self) -> None:
         """Close the connection (within close_timeout) if the nursery is cancelled."""
@@ -344,35 +341,36 @@ class WebSocket(_common.WebSocketBase):
             await self._items.park()
 
     def _parse_here(self) -> bool:
-        """Parse in this task; wake the reader for what it must act on.
+        """Parse in this task; wake the writer and the reader for what follows.
 
         Returns whether a part (or the close) arrived.
         """
-        session, conn = self._session, self._conn
+        session = self._session
         if self._finished:
             return False
-        paused, state = session.reading_paused, conn.state
         woke = session.process(trio.current_time())
-        if session.has_output or conn.state is not state or paused != session.reading_paused:
-            self._nudge()  # the reader writes, closes, or reads again
+        self._after()
         return woke
 
-    def _nudge(self) -> None:
-        """Make the reader look again at once (it may be waiting for data)."""
+    def _after(self) -> None:
+        """Something happened to the session outside the reader: the writer
+        writes what it queued, the reader looks at its state and clocks again."""
+        if self._session.has_output:
+            self._output.unpark_all()
         self._nudged = True
         if self._wait_scope is not None:
             self._wait_scope.cancel()
-        if self._clock_wait is not None:
-            self._clock_wait.cancel()
 
     # -- sending ------------------------------------------------------------------
 
     async def send(self, message: Data | bytearray | memoryview) -> None:
         """Send a whole message: ``str`` as text, ``bytes``-like as binary.
 
-        Returns once the stream has taken the message, so it waits while the
-        peer does not read. A message being sent with :meth:`send_fragments`
-        is finished first.
+        The connection's writer task writes it; this waits while more than
+        ``write_limit`` bytes wait to be written, so it waits while the peer
+        does not read. Cancelling the wait loses nothing: the message is
+        queued whole. A message being sent with :meth:`send_fragments` is
+        finished first.
 
         :raises ConnectionClosed: the connection is closing or closed.
         :raises TypeError: *message* is neither ``str`` nor bytes-like.
@@ -403,8 +401,7 @@ class WebSocket(_common.WebSocketBase):
             except BaseException as exc:
                 if first is not None and not isinstance(exc, ConnectionClosed):
                     self._session.fail(1011, "error while sending a fragmented message")
-                    with trio.CancelScope(shield=True):
-                        await self._flush_and_abort()
+                    self._after()
                 raise
             if first is not None:
                 await self._send_event(_session.last_fragment(first))
@@ -441,54 +438,21 @@ class WebSocket(_common.WebSocketBase):
         await self._send(lambda: self._session.send(event))
 
     async def _send(self, queue: Callable[[], bool]) -> None:
-        """Queue an event in the core with *queue* (``False``: the connection is
-        not open) and write it, with anything queued before it."""
-        async with self._send_lock:
-            queued = queue()
-            # Whoever holds the send lock writes everything queued, the
-            # reader's answers included (it skips writing while we hold it).
-            written = await self._write_all()
-        if not (queued and written):
-            # A closing handshake under way ends within close_timeout (someone
-            # armed that clock); waiting for it gives the exception its real code.
-            with trio.move_on_at(_deadline(self._close_timeout)):
-                await self._closed.wait()
-            raise self._session.closed_exception()
-
-    async def _write_all(self) -> bool:
-        """Write what the core has queued, until it is empty (``_send_lock`` held).
-
-        Whatever the reader queues while a ``send_all`` is under way (a pong, a
-        close reply) goes out right after it. Returns ``False`` when the
-        stream failed (the connection is then aborted).
-        """
+        """Queue an event with *queue* (``False``: the connection is not open),
+        hand it to the writer, and wait while the output is blocked."""
         session = self._session
-        while session.has_output:
-            data = memoryview(session.take_output())
-            try:
-                # In pieces, so that the session sees the peer read (or not).
-                for start in range(0, len(data), _RECV_SIZE):
-                    session.transport_holds(len(data) - start, trio.current_time())
-                    if start == 0 and session.output_blocked and self._clock_wait is not None:
-                        self._clock_wait.cancel()  # the output's clock starts
-                    await self._stream.send_all(data[start : start + _RECV_SIZE])
-                session.transport_holds(0, trio.current_time())
-            except _STREAM_ERRORS as exc:
-                self._session.logger.debug("write failed: %r", exc)
-                self._abort()
-                return False
-            except BaseException:
-                # Cancelled mid-write: part of a frame may be out, so nothing
-                # more can be sent on this stream.
-                self._abort()
-                raise
-        return True
-
-    async def _flush_pending(self) -> None:
-        """Write what the core queued, unless a task is writing (it will take it)."""
-        if not self._send_lock.locked() and not self._session.aborted:
-            async with self._send_lock:
-                await self._write_all()
+        if not queue():
+            # A closing handshake under way ends within close_timeout; waiting
+            # for it gives the exception its real code.
+            with trio.move_on_at(_deadline(session.settings.close_timeout)):
+                await self._closed.wait()
+            raise session.closed_exception()
+        self._output.unpark_all()
+        if session.output_blocked:
+            while session.output_blocked and not self._finished:
+                await self._drained.park()
+            if self._finished:  # what was sent may never have left
+                raise session.closed_exception()
 
     # -- closing ------------------------------------------------------------------
 
@@ -509,13 +473,11 @@ class WebSocket(_common.WebSocketBase):
         """
         Close(code, reason)  # checks the reason before anything is sent
         try:
-            with trio.move_on_at(_deadline(self._close_timeout)):
-                async with self._send_lock:
-                    self._session.start_close(code, reason)
-                    await self._write_all()
+            if not self._finished:
+                self._session.start_close(code, reason)
                 # Parse on past unread messages: the peer's reply may wait behind them.
                 self._parse_here()
-                await self._closed.wait()
+            await self._closed.wait()  # the reader's clock ends it within close_timeout
         except LocalProtocolError:
             raise  # the core refused the code: nothing was sent
         except BaseException:
@@ -523,30 +485,17 @@ class WebSocket(_common.WebSocketBase):
             with trio.CancelScope(shield=True):
                 await self._closed.wait()  # an abort makes this quick
             raise
-        if not self._closed.is_set():
-            self._session.logger.info("closing handshake timed out; closing the connection")
-            self._abort()
-            await self._closed.wait()
 
     async def wait_closed(self) -> None:
         """Wait until the connection is closed (the TCP connection included)."""
         await self._closed.wait()
 
-    async def _flush_and_abort(self) -> None:
-        """Write the close frame of a failure (within close_timeout), then abort.
-
-        A peer being failed may well not be reading, hence the limit.
-        """
-        with trio.move_on_at(_deadline(self._close_timeout)):
-            await self._flush_pending()
-        self._abort()
-
     def _abort(self) -> None:
-        """Stop the reader, which closes the stream (waking any writer)."""
+        """Stop the reader, which closes the stream (and stops the writer)."""
         self._session.aborted = self._session.closing = True
         self._reader_scope.cancel()
 
-    # -- the reader and keepalive tasks ---------------------------------------------
+    # -- the reader and writer tasks -----------------------------------------------
 
     async def _run_reader(self) -> None:
         try:
@@ -559,73 +508,75 @@ class WebSocket(_common.WebSocketBase):
                 await self._finish()
 
     async def _read_loop(self) -> None:
-        session, conn = self._session, self._conn
-        close_deadline = math.inf
+        """Feed the session what the stream brings, and run its clocks."""
+        session, stream = self._session, self._stream
         while True:
             self._nudged = False
-            if session.process(trio.current_time()):
+            now = trio.current_time()
+            woke = session.process(now)
+            ticked, deadline = session.tick(now)  # keepalive, timeouts, the answer time
+            if woke or ticked:
                 self._items.unpark_all()
-            if conn.should_close_transport:
-                # The last bytes (a close reply, say), within close_timeout.
-                with trio.move_on_at(_deadline(self._close_timeout)):
-                    async with self._send_lock:
-                        await self._write_all()
+            if session.has_output:
+                self._output.unpark_all()
+            if session.must_abort:
                 return
-            await self._flush_pending()
-            if conn.state is not _OPEN and close_deadline == math.inf:
-                # A closing handshake is under way, or a client waits for the
-                # server to close TCP (RFC 6455 §7.1.1): not for ever.
-                close_deadline = _deadline(self._close_timeout)
-            resume_at = session.resume_at
-            with trio.CancelScope(deadline=min(close_deadline, resume_at or math.inf)) as wait:
+            closing = session.should_close_transport
+            if closing and not session.output_size:
+                return  # written out (the writer looked): the stream closes
+            with trio.CancelScope(deadline=math.inf if deadline is None else deadline) as wait:
                 self._wait_scope = wait
                 if self._nudged:
                     wait.cancel()
-                if session.reading_paused:
-                    await trio.sleep_forever()  # until the application parses on
+                if closing or session.reading_paused:
+                    # Until the writer is done, the application parses on, or a clock.
+                    await trio.sleep_forever()
                 try:
-                    data = await self._stream.receive_some(_RECV_SIZE)
+                    data = await stream.receive_some(_RECV_SIZE)
                 except _STREAM_ERRORS as exc:
                     session.logger.debug("read failed: %r", exc)
                     data = b""
                 session.receive_data(data)
             self._wait_scope = None
-            if trio.current_time() >= close_deadline:
-                session.logger.info("closing handshake timed out; closing the connection")
-                session.aborted = True
-                return
+
+    async def _run_writer(self) -> None:
+        """Write what the session queues, in pieces, telling it how much is left."""
+        session, stream = self._session, self._stream
+        with self._writer_scope:
+            while True:
+                if not session.has_output:
+                    if session.should_close_transport:
+                        self._after()  # the reader closes the stream
+                    await self._output.park()
+                    continue
+                data = memoryview(session.take_output())
+                blocked = session.output_blocked
+                try:
+                    for start in range(0, len(data), _RECV_SIZE):
+                        session.transport_holds(len(data) - start, trio.current_time())
+                        if session.output_blocked and not blocked:
+                            blocked = True
+                            self._after()  # the reader runs the output's clock
+                        await stream.send_all(data[start : start + _RECV_SIZE])
+                except _STREAM_ERRORS as exc:
+                    session.logger.debug("write failed: %r", exc)
+                    self._abort()
+                    return
+                session.transport_holds(0, trio.current_time())
+                if not session.output_blocked:
+                    self._drained.unpark_all()
+                if blocked:
+                    self._after()
 
     async def _finish(self) -> None:
         """Close the stream and wake everyone who waits (the reader's last act)."""
-        self._clock_scope.cancel()
+        self._writer_scope.cancel()
         await _close_stream(self._stream)
         self._finished = True
         self._session.transport_closed()
         self._items.unpark_all()
+        self._drained.unpark_all()
         self._closed.set()
-
-    async def _run_clocks(self) -> None:
-        """Run the session's clocks (keepalive, an output that does not move);
-        the reader writes the pings and acts on the rest."""
-        session = self._session
-        with self._clock_scope:
-            while True:
-                _, wake_at = session.tick(trio.current_time())
-                if session.must_abort:
-                    self._abort()
-                    return
-                if session.failed:
-                    await self._flush_and_abort()  # a keepalive timeout
-                    return
-                if session.has_output:
-                    # Written by the reader, or by the task that holds the send
-                    # lock; either way the clock runs: a send stuck on a dead
-                    # peer is exactly what keepalive must catch.
-                    self._nudge()
-                with trio.CancelScope(deadline=math.inf if wake_at is None else wake_at) as wait:
-                    self._clock_wait = wait
-                    await trio.sleep_forever()
-                self._clock_wait = None
 
 
 # -- client -------------------------------------------------------------------------
