@@ -148,7 +148,12 @@ def test_text_and_binary_echo(compression: bool) -> None:
     async def main() -> None:
         async with serve(echo, HOST, 0, compression=compression) as server:
             async with connect(uri(server), compression=compression) as ws:
-                assert ws.extensions == (("permessage-deflate",) if compression else ())
+                # The server's defaults: 12-bit windows (SERVER_DEFLATE).
+                assert ws.extensions == (
+                    ("permessage-deflate; server_max_window_bits=12; client_max_window_bits=12",)
+                    if compression
+                    else ()
+                )
                 messages: list[str | bytes] = ["", "hello", "é€😀" * 100, b"", b"\xff" * 1000]
                 for message in messages:
                     await ws.send(message)

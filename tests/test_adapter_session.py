@@ -42,6 +42,7 @@ from wsproto_lite.adapters._session import (
     ANSWER_TIME,
     MAX_REJECT_BODY,
     QUEUE_UNIT,
+    SERVER_DEFLATE,
     Session,
     Settings,
     fragment_event,
@@ -113,8 +114,12 @@ def test_settings_apply_defaults() -> None:
     assert plain.subprotocols == ()  # a client offers them; it does not answer with them
     assert plain.logger.name == "wsproto_lite.test.client"
     assert settings(subprotocols=["chat"]).subprotocols == ("chat",)
-    compressed = settings(compression=True)
-    assert [type(e) for e in compressed.extensions] == [PerMessageDeflate]
+    assert settings(compression=True).extensions == (SERVER_DEFLATE,)
+    assert SERVER_DEFLATE.server_max_window_bits == SERVER_DEFLATE.client_max_window_bits == 12
+    assert SERVER_DEFLATE.mem_level == 5
+    client = settings("client", compression=True).extensions
+    assert [type(e) for e in client] == [PerMessageDeflate]
+    assert client[0].server_max_window_bits is None  # a client takes what the server says
     tuned = PerMessageDeflate(server_no_context_takeover=True)
     assert settings(compression=True, extensions=[tuned]).extensions == (tuned,)
     logger = logging.getLogger("mine")

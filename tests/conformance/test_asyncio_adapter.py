@@ -499,8 +499,12 @@ def test_adapter_9_x_over_the_limit() -> None:
 def test_adapter_12_x_compressed_echo() -> None:
     async def case() -> None:
         async with fuzzer(offer="permessage-deflate; client_max_window_bits") as f:
-            assert f.headers["sec-websocket-extensions"] == "permessage-deflate"
-            deflater, inflater = Deflater(), Inflater(15, False)
+            # A server's defaults: 12-bit windows both ways (the client offered
+            # client_max_window_bits), so the echo never reaches back further.
+            assert f.headers["sec-websocket-extensions"] == (
+                "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12"
+            )
+            deflater, inflater = Deflater(12), Inflater(12, False)
             for size in (64, 1024, 16 * KiB, 64 * KiB):
                 data = compressible_text(size, size)
                 await f.send(frame(TEXT, deflater.message(data), rsv=RSV1))

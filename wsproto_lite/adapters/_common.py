@@ -279,9 +279,10 @@ def document(
 class WebSocketBase:
     """What the WebSocket of every adapter shows the same way."""
 
+    __slots__ = ()  # each adapter's WebSocket has slots: a server holds many
     _session: Session
-    _remote_address: Any = None
-    _local_address: Any = None
+    _remote_address: Any
+    _local_address: Any
 
     @property
     def request(self) -> Handshake | None:

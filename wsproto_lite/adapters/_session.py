@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -90,6 +89,14 @@ QUEUE_UNIT = 1 << 16
 #: Seconds an application that took a message has to answer it before the
 #: events that follow are parsed anyway (see the module's docstring).
 ANSWER_TIME = 0.5
+#: What ``compression=True`` gives a server: 12-bit windows both ways (the
+#: client's only if it offered ``client_max_window_bits``, RFC 7692 §7.1.2.2)
+#: and zlib's ``mem_level`` 5, about 50 KiB per busy connection instead of
+#: about 300 KiB with zlib's defaults, for about 9 % more bytes on the wire
+#: (``benchmarks/deflate_memory.py``; docs/guides/compression.md).
+SERVER_DEFLATE = PerMessageDeflate(
+    server_max_window_bits=12, client_max_window_bits=12, mem_level=5
+)
 #: The most of a rejection's body a client keeps for ``InvalidHandshake.body``.
 MAX_REJECT_BODY = 1 << 16
 _OPEN = ConnectionState.OPEN
@@ -133,8 +140,9 @@ class Settings:
             return value
 
         extensions = list(options["extensions"] or ())
+        server = name.endswith("server")
         if options["compression"] and all(e.name != PerMessageDeflate.name for e in extensions):
-            extensions.append(PerMessageDeflate())
+            extensions.append(SERVER_DEFLATE if server else PerMessageDeflate())
         if options["write_limit"] is None:
             raise ValueError("write_limit must be a number of bytes, not None")
         interval = number("ping_interval")
@@ -150,7 +158,7 @@ class Settings:
             number("max_queue", 1, int),
             number("write_limit", kind=int),
             options["logger"] or logging.getLogger(f"wsproto_lite.{name}"),
-            tuple(options["subprotocols"] or ()) if name.endswith("server") else (),
+            tuple(options["subprotocols"] or ()) if server else (),
         )
 
 
@@ -225,6 +233,16 @@ class Session:
     :param settings: the options.
     """
 
+    # Slots: one per connection, and a server may hold many thousands.
+    __slots__ = (
+        "_blocked", "_close_deadline", "_close_now", "_dropping", "_eof", "_failure",
+        "_held", "_high", "_high_water", "_low", "_moved_at", "_open_deadline", "_out",
+        "_out_size", "_ping_due", "_pings", "_pong", "_pong_deadline", "_reject",
+        "_reject_body", "_reject_done", "_sent_close", "_skip", "_taken_at", "_unparsed",
+        "aborted", "close_code", "close_reason", "closing", "conn", "latency", "logger",
+        "must_abort", "open_timed_out", "pending_request", "queue", "response", "settings",
+    )  # fmt: skip
+
     def __init__(self, role: Role, settings: Settings) -> None:
         self.settings = settings
         self.logger = settings.logger
@@ -236,7 +254,8 @@ class Session:
         limit = settings.max_queue
         self._high_water = None if limit is None else limit * QUEUE_UNIT
         #: Message parts received, waiting for the application.
-        self.queue: deque[Part] = deque()
+        #: (A list: it holds a part or two, and a deque starts with a 64-slot block.)
+        self.queue: list[Part] = []
         self._taken_at: float | None = None  # the application took a part, may be answering
         self._unparsed = 0  # bytes fed since the core last needed more (an upper bound)
         self._eof = False
@@ -488,7 +507,7 @@ class Session:
         """
         queue = self.queue
         while queue:
-            part = queue.popleft()
+            part = queue.pop(0)
             if not self._skip:
                 self._taken_at = now
                 return part
@@ -502,12 +521,12 @@ class Session:
         queue = self.queue
         if queue and queue[0].final and not self._skip:
             self._taken_at = now
-            return queue.popleft().data
+            return queue.pop(0).data
         return None
 
     def put_back(self, parts: Sequence[Part]) -> None:
         """Return *parts* taken by a receive that was cancelled: the next one gets them."""
-        self.queue.extendleft(reversed(parts))
+        self.queue[:0] = parts
 
     def abandon_message(self) -> None:
         """The application stopped reading a message it had started: drop the rest."""

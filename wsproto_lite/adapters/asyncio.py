@@ -138,9 +138,18 @@ class WebSocket(_common.WebSocketBase):
     Not meant to be instantiated directly.
     """
 
+    __slots__ = (
+        "__weakref__", "_closed", "_conn", "_deadline", "_drain_waiter", "_handshake_waiter",
+        "_local_address", "_loop", "_reading_paused", "_recv_active", "_recv_waiter",
+        "_remote_address", "_send_lock", "_session", "_stream", "_timer", "_transport",
+        "_write_paused",
+    )  # fmt: skip
+
     def __init__(self, session: Session) -> None:
         self._session = session
         self._conn = session.conn
+        self._remote_address: Any = None
+        self._local_address: Any = None
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._reading_paused = False

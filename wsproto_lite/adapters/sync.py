@@ -312,6 +312,14 @@ class WebSocket(_common.WebSocketBase):
     Not meant to be instantiated directly.
     """
 
+    __slots__ = (
+        "__weakref__", "_broken", "_cond", "_conn", "_deadline", "_eof", "_finished",
+        "_local_address", "_lock", "_loop", "_mask", "_message_lock", "_on_closed",
+        "_on_request", "_partial", "_pending", "_pending_size", "_plain", "_plain_size",
+        "_posted", "_recv_lock", "_remote_address", "_session", "_sock", "_timer_at", "_tls",
+        "_tls_error", "_tls_in", "_tls_out", "_tls_ready", "_was_blocked",
+    )  # fmt: skip
+
     def __init__(
         self,
         sock: socket.socket,
@@ -340,13 +348,13 @@ class WebSocket(_common.WebSocketBase):
         self._message_lock = threading.Lock()  # one message (or fragment series) at a time
         self._recv_lock = threading.Lock()  # one receiver at a time
         self._partial: list[Part] = []  # parts of a message a timed-out recv() took
-        self._closed = threading.Event()
-        self._finished = False  # the socket is closed
+        self._finished = False  # the socket is closed (then _cond is notified)
         # The transport: bytes for the socket (ciphertext with TLS), and
         # with TLS the plaintext not encrypted yet.
-        self._pending: deque[memoryview] = deque()
+        # (Lists: they hold a piece or two, and a deque starts with a 64-slot block.)
+        self._pending: list[memoryview] = []
         self._pending_size = 0
-        self._plain: deque[memoryview] = deque()
+        self._plain: list[memoryview] = []
         self._plain_size = 0
         self._broken = False  # the socket failed: nothing more can be written
         self._eof = False
@@ -584,7 +592,8 @@ class WebSocket(_common.WebSocketBase):
 
         Returns ``False`` if *timeout* expired first.
         """
-        return self._closed.wait(timeout)
+        with self._cond:
+            return self._cond.wait_for(lambda: self._finished, timeout)
 
     def __enter__(self) -> WebSocket:
         return self
@@ -701,7 +710,7 @@ class WebSocket(_common.WebSocketBase):
             if sent < len(view):
                 pending[0] = view[sent:]
                 return False
-            pending.popleft()
+            pending.pop(0)
         return True
 
     def _encrypt(self) -> None:
@@ -709,12 +718,12 @@ class WebSocket(_common.WebSocketBase):
         tls, plain = self._tls, self._plain
         assert tls is not None
         while plain and self._pending_size < _TLS_CHUNK:
-            view = plain.popleft()
+            view = plain.pop(0)
             piece, rest = view[:_TLS_CHUNK], view[_TLS_CHUNK:]
             try:
                 tls.write(piece)
             except ssl_module.SSLWantReadError:  # pragma: no cover - renegotiation
-                plain.appendleft(view)
+                plain.insert(0, view)
                 return
             except ssl_module.SSLError as exc:
                 self._session.logger.debug("TLS write failed: %r", exc)
@@ -722,7 +731,7 @@ class WebSocket(_common.WebSocketBase):
                 return
             self._plain_size -= len(piece)
             if rest:
-                plain.appendleft(rest)
+                plain.insert(0, rest)
             self._tls_flush()
 
     def _tls_flush(self) -> None:
@@ -837,7 +846,6 @@ class WebSocket(_common.WebSocketBase):
         self._pending_size = self._plain_size = 0
         self._session.transport_closed()
         self._cond.notify_all()
-        self._closed.set()
         if self._on_closed is not None:
             self._on_closed(self)
 

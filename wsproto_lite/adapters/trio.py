@@ -217,6 +217,12 @@ class WebSocket(_common.WebSocketBase):
     Not meant to be instantiated directly.
     """
 
+    __slots__ = (
+        "__weakref__", "_closed", "_conn", "_drained", "_finished", "_items", "_local_address",
+        "_message_lock", "_nudged", "_output", "_reader_scope", "_recv_active",
+        "_remote_address", "_session", "_stream", "_wait_scope", "_write_scope", "_writer_scope",
+    )  # fmt: skip
+
     def __init__(self, stream: trio.abc.Stream, session: Session) -> None:
         self._stream = stream
         self._session = session
@@ -228,31 +234,23 @@ class WebSocket(_common.WebSocketBase):
         self._output = trio.lowlevel.ParkingLot()  # the writer waits here for output
         self._recv_active = False
         self._finished = False  # the reader is done and the stream closed
-        self._message_lock = trio.Lock()  # keeps a fragmented message whole
+        # Keeps a fragmented message whole; made by the first send_fragments().
+        self._message_lock: trio.Lock | None = None
         self._closed = trio.Event()
         # Created now so that an abort before the tasks start still counts.
-        # The reader is shielded: when its nursery is cancelled, the guard
-        # task closes the connection, which needs the reader to read the
-        # peer's reply; only _abort() (or the end of the connection) stops it.
+        # The reader is shielded: when its nursery is cancelled, the writer
+        # closes the connection, which needs the reader to read the peer's
+        # reply; only _abort() (or the end of the connection) stops it.
         self._reader_scope = trio.CancelScope(shield=True)
-        self._writer_scope = trio.CancelScope(shield=True)
+        self._writer_scope = trio.CancelScope()  # the writer's, cancelled by _finish()
+        self._write_scope: trio.CancelScope | None = None  # one write (shielded)
         self._wait_scope: trio.CancelScope | None = None  # the reader's wait
         self._nudged = False
 
     def _start(self, nursery: trio.Nursery) -> None:
-        """Start the reader, writer and guard tasks in *nursery*."""
+        """Start the reader and writer tasks in *nursery*."""
         nursery.start_soon(self._run_reader, name=f"wsproto_lite reader {self._remote_address}")
-        nursery.start_soon(self._run_writer)
-        nursery.start_soon(self._guard)
-
-    async def _guard(self) -> None:
-        """Close the connection (within close_timeout) if the nursery is cancelled."""
-        try:
-            await self._closed.wait()
-        except trio.Cancelled:
-            with trio.CancelScope(shield=True):
-                await self.close()
-            raise
+        nursery.start_soon(self._run_writer, name=f"wsproto_lite writer {self._remote_address}")
 
     @property
     def response(self) -> Accept:
@@ -376,8 +374,12 @@ class WebSocket(_common.WebSocketBase):
         :raises TypeError: *message* is neither ``str`` nor bytes-like.
         """
         event = _session.message_event(message)
-        async with self._message_lock:
+        lock = self._message_lock
+        if lock is None:
             await self._send_event(event)
+        else:
+            async with lock:
+                await self._send_event(event)
 
     async def send_fragments(self, fragments: Iterable[Data] | AsyncIterable[Data]) -> None:
         """Send one message in parts, from a sync or async iterable.
@@ -389,6 +391,8 @@ class WebSocket(_common.WebSocketBase):
         mid-message, the connection is closed with 1011, since the message can
         no longer be completed.
         """
+        if self._message_lock is None:
+            self._message_lock = trio.Lock()
         async with self._message_lock:
             first: Part | None = None
             try:
@@ -473,10 +477,7 @@ class WebSocket(_common.WebSocketBase):
         """
         Close(code, reason)  # checks the reason before anything is sent
         try:
-            if not self._finished:
-                self._session.start_close(code, reason)
-                # Parse on past unread messages: the peer's reply may wait behind them.
-                self._parse_here()
+            self._begin_close(code, reason)
             await self._closed.wait()  # the reader's clock ends it within close_timeout
         except LocalProtocolError:
             raise  # the core refused the code: nothing was sent
@@ -489,6 +490,12 @@ class WebSocket(_common.WebSocketBase):
     async def wait_closed(self) -> None:
         """Wait until the connection is closed (the TCP connection included)."""
         await self._closed.wait()
+
+    def _begin_close(self, code: int, reason: str) -> None:
+        if not self._finished:
+            self._session.start_close(code, reason)
+            # Parse on past unread messages: the peer's reply may wait behind them.
+            self._parse_here()
 
     def _abort(self) -> None:
         """Stop the reader, which closes the stream (and stops the writer)."""
@@ -540,37 +547,61 @@ class WebSocket(_common.WebSocketBase):
             self._wait_scope = None
 
     async def _run_writer(self) -> None:
+        """Write what the session queues; if the nursery is cancelled, close.
+
+        The close (1000) is what ``async with connect(...)`` or a cancelled
+        server expects; it goes on shielded, within close_timeout (the
+        reader's clock), since the reader must read the peer's reply.
+        """
+        try:
+            with self._writer_scope:
+                await self._write_loop()
+        except trio.Cancelled:
+            if self._finished:
+                raise
+            self._writer_scope = trio.CancelScope(shield=True)
+            with self._writer_scope:
+                self._begin_close(1000, "")
+                await self._write_loop()
+            raise
+
+    async def _write_loop(self) -> None:
         """Write what the session queues, in pieces, telling it how much is left."""
         session, stream = self._session, self._stream
-        with self._writer_scope:
-            while True:
-                if not session.has_output:
-                    if session.should_close_transport:
-                        self._after()  # the reader closes the stream
-                    await self._output.park()
-                    continue
-                data = memoryview(session.take_output())
-                blocked = session.output_blocked
-                try:
-                    for start in range(0, len(data), _RECV_SIZE):
-                        session.transport_holds(len(data) - start, trio.current_time())
-                        if session.output_blocked and not blocked:
-                            blocked = True
-                            self._after()  # the reader runs the output's clock
+        while True:
+            if not session.has_output:
+                if session.should_close_transport:
+                    self._after()  # the reader closes the stream
+                await self._output.park()
+                continue
+            data = memoryview(session.take_output())
+            blocked = session.output_blocked
+            try:
+                for start in range(0, len(data), _RECV_SIZE):
+                    session.transport_holds(len(data) - start, trio.current_time())
+                    if session.output_blocked and not blocked:
+                        blocked = True
+                        self._after()  # the reader runs the output's clock
+                    # Shielded: a write cut short by a cancellation would leave
+                    # half a frame on the stream. _finish() stops it.
+                    with trio.CancelScope(shield=True) as self._write_scope:
                         await stream.send_all(data[start : start + _RECV_SIZE])
-                except _STREAM_ERRORS as exc:
-                    session.logger.debug("write failed: %r", exc)
-                    self._abort()
-                    return
-                session.transport_holds(0, trio.current_time())
-                if not session.output_blocked:
-                    self._drained.unpark_all()
-                if blocked:
-                    self._after()
+                    self._write_scope = None
+            except _STREAM_ERRORS as exc:
+                session.logger.debug("write failed: %r", exc)
+                self._abort()
+                await trio.sleep_forever()  # until _finish() stops the writer
+            session.transport_holds(0, trio.current_time())
+            if not session.output_blocked:
+                self._drained.unpark_all()
+            if blocked:
+                self._after()
 
     async def _finish(self) -> None:
         """Close the stream and wake everyone who waits (the reader's last act)."""
         self._writer_scope.cancel()
+        if self._write_scope is not None:
+            self._write_scope.cancel()
         await _close_stream(self._stream)
         self._finished = True
         self._session.transport_closed()
@@ -795,25 +826,28 @@ class Server:
                 self.logger.error("accept() failed: %r", exc)
                 await trio.sleep(0.1)
                 continue
-            handlers.start_soon(self._serve, stream)
+            handlers.start_soon(self._serve, stream, handlers)
 
-    async def _serve(self, stream: trio.abc.Stream) -> None:
-        with trio.CancelScope() as scope:
-            peer = _Peer(scope)
-            self._peers.add(peer)
-            self._idle = trio.Event()
-            try:
+    async def _serve(self, stream: trio.abc.Stream, handlers: trio.Nursery) -> None:
+        peer = _Peer(trio.CancelScope())
+        self._peers.add(peer)
+        self._idle = trio.Event()
+        try:
+            ws = None
+            with peer.scope:  # cancelled by a shutdown during the handshake
                 ws = await self._handshake(stream, peer)
-                if ws is None:
-                    return
-                async with trio.open_nursery() as nursery:
-                    ws._start(nursery)
-                    peer.ws = ws
-                    await self._run_handler(ws)
-            finally:
-                self._peers.discard(peer)
-                if not self._peers:
-                    self._idle.set()
+            if ws is None:
+                return
+            # The connection's reader and writer run beside this task (fewer
+            # tasks and scopes per connection than a nursery of its own);
+            # _run_handler() ends them however it ends.
+            ws._start(handlers)
+            peer.ws = ws
+            await self._run_handler(ws)
+        finally:
+            self._peers.discard(peer)
+            if not self._peers:
+                self._idle.set()
 
     async def _run_handler(self, ws: WebSocket) -> None:
         """Run the handler; close the connection however it ends."""
