@@ -5,6 +5,7 @@ Everything public is importable from here::
     from wsproto_lite import Connection, Role, TextMessage
 """
 
+from ._prepared import PreparedMessage
 from ._version import __version__
 from .close_codes import CloseCode, is_valid_on_wire
 from .connection import Connection, Role
@@ -46,6 +47,7 @@ __all__ = [
     "Opcode",
     "Ping",
     "Pong",
+    "PreparedMessage",
     "ProtocolError",
     "Reject",
     "RemoteProtocolError",

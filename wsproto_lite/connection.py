@@ -22,6 +22,7 @@ from enum import Enum
 import h11
 
 from ._mask import apply_mask_join, apply_mask_slice
+from ._prepared import PreparedMessage
 from .close_codes import CloseCode, is_valid_on_wire
 from .errors import LocalProtocolError, RemoteProtocolError
 from .events import (
@@ -460,6 +461,49 @@ class Connection:
             raise LocalProtocolError(f"{type(event).__name__} events are only ever received")
         else:
             raise LocalProtocolError(f"send() takes an Event, not {type(event).__name__}")
+
+    def send_prepared(self, prepared: PreparedMessage) -> None:
+        """Queue a message framed once by :class:`~wsproto_lite.PreparedMessage`.
+
+        The fast path of a broadcast: the frame's ``bytes`` object is queued as
+        it is, so one encoding serves any number of server connections. The
+        frame goes out uncompressed even where permessage-deflate was
+        negotiated, which RFC 7692 §6 allows (RSV1 clear: not compressed);
+        use :meth:`send` to compress per connection.
+
+        :raises LocalProtocolError: (nothing is queued then) this is a client
+            connection, whose frames must be masked (RFC 6455 §5.3); the
+            connection is not OPEN; a fragmented message is being sent (its
+            frames may not be interleaved, §5.4); or a negotiated extension
+            insists on transforming the message (never permessage-deflate).
+        """
+        if not isinstance(prepared, PreparedMessage):
+            raise LocalProtocolError(
+                f"send_prepared() takes a PreparedMessage, not {type(prepared).__name__}"
+            )
+        if self.client:
+            raise LocalProtocolError(
+                "a prepared message is unmasked, and a client masks every frame"
+                " (RFC 6455 §5.3): use send()"
+            )
+        if self._state is not _OPEN:
+            if self._state is _CLOSING:
+                raise LocalProtocolError(
+                    "cannot send a message after sending Close (RFC 6455 §5.5.1)"
+                )
+            raise LocalProtocolError(f"cannot send a message in state {self._state.name}")
+        if self._out_message is not None:
+            raise LocalProtocolError(
+                f"a fragmented {self._out_message.name.lower()} message is in progress;"
+                " finish it (final=True) before sending another message (RFC 6455 §5.4)"
+            )
+        for session in self._sessions:
+            if session.outbound_message(prepared.opcode, prepared.size, False):
+                raise LocalProtocolError(
+                    f"the negotiated extension {type(session).__name__} transforms every"
+                    " message, which a prepared frame cannot be: use send()"
+                )
+        self._out.append(prepared.frame)
 
     def _transition(self, trigger: Trigger) -> None:
         new = next_state(self._state, trigger)
