@@ -33,6 +33,7 @@ from _harness import (  # noqa: E402
     run_benchmark,
     write_json,
 )
+from broadcast import adapter_benchmark, core_benchmark, socket_builders  # noqa: E402
 from workloads import all_benchmarks  # noqa: E402
 
 
@@ -76,7 +77,18 @@ def main(argv: list[str] | None = None) -> int:
     repeat = args.repeat or (3 if args.quick else 5)
 
     holder: dict[str, object] = {}
-    builders = all_benchmarks(scale) + _e2e_builders(args.quick, holder)
+    builders = (
+        all_benchmarks(scale)
+        + _e2e_builders(args.quick, holder)
+        + [
+            ("broadcast_core", lambda: core_benchmark(scale)),
+            ("broadcast_core_deflate", lambda: core_benchmark(scale, deflate=True)),
+            ("broadcast_adapter", lambda: adapter_benchmark(scale)),
+            ("broadcast_adapter_16k", lambda: adapter_benchmark(scale, size=16384)),
+            ("broadcast_adapter_deflate", lambda: adapter_benchmark(scale, deflate=True)),
+        ]
+        + socket_builders(scale, holder)
+    )
     if args.list:
         for name, _ in builders:
             print(name)
@@ -106,9 +118,10 @@ def main(argv: list[str] | None = None) -> int:
             print_table([(bench, results)])
             sys.stdout.flush()
     finally:
-        e2e = holder.get("e2e")
-        if e2e is not None:
-            e2e.close()  # type: ignore[attr-defined]
+        for key in ("e2e", "broadcast"):
+            owner = holder.get(key)
+            if owner is not None:
+                owner.close()  # type: ignore[attr-defined]
     print(f"All results ({time.perf_counter() - started:.0f} s):\n")
     print_table(done)
     for note in skipped:

@@ -477,6 +477,15 @@ class Connection:
             frames may not be interleaved, §5.4); or a negotiated extension
             insists on transforming the message (never permessage-deflate).
         """
+        if (
+            self._state is _OPEN
+            and self._out_message is None
+            and not self._sessions
+            and not self.client
+            and type(prepared) is PreparedMessage
+        ):  # the common case of a broadcast, in as few steps as possible
+            self._out.append(prepared.frame)
+            return
         if not isinstance(prepared, PreparedMessage):
             raise LocalProtocolError(
                 f"send_prepared() takes a PreparedMessage, not {type(prepared).__name__}"

@@ -17,11 +17,9 @@ from enum import Enum
 from typing import Generic, TypeVar
 
 from .._prepared import PreparedMessage
-from ..connection import Connection
-from ..errors import LocalProtocolError
-from ._session import message_event
+from ._session import Session, message_event
 
-__all__ = ["BroadcastResult", "SkipReason", "prepare", "queue_prepared"]
+__all__ = ["BroadcastResult", "SkipReason", "prepare", "refused"]
 
 W = TypeVar("W")
 
@@ -75,22 +73,22 @@ def prepare(message: object) -> PreparedMessage:
     return PreparedMessage(message_event(message))
 
 
-def queue_prepared(conn: Connection, prepared: PreparedMessage, compress: bool) -> None:
-    """Queue *prepared* in the core of an OPEN connection that is not
-    sending a fragmented message.
+def refused(session: Session, prepared: PreparedMessage, compress: bool) -> SkipReason | None:
+    """The connection's core refused *prepared* (or, with *compress*, may not take
+    the message now): why to skip it, or ``None`` once the message is queued anyway.
 
-    The shared frame goes out as it is (uncompressed even where
-    permessage-deflate was negotiated: RFC 7692 §6 allows it), except on a
-    connection where it cannot: a client connection masks every frame (RFC
-    6455 §5.3), and an extension may insist on transforming every message.
-    Those, and with *compress* the connections that negotiated an extension,
-    get the message through :meth:`Connection.send
+    The shared frame goes out as it is on every OPEN server connection that is
+    not in the middle of a fragmented message (uncompressed even where
+    permessage-deflate was negotiated: RFC 7692 §6 allows it). The core
+    refuses it on a connection that is not OPEN, one that is sending a
+    fragmented message (RFC 6455 §5.4), a client connection (which masks
+    every frame, §5.3) and one whose extension insists on transforming every
+    message: those last two get the message through :meth:`Connection.send
     <wsproto_lite.Connection.send>`, encoded for them alone.
     """
-    if compress and conn.extensions:
-        conn.send(prepared.message)
-        return
-    try:
-        conn.send_prepared(prepared)
-    except LocalProtocolError:
-        conn.send(prepared.message)
+    if not session.is_open:
+        return SkipReason.NOT_OPEN
+    if session.sending_fragments:
+        return SkipReason.FRAGMENTING
+    session.conn.send(prepared.message)
+    return None

@@ -53,6 +53,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..connection import Role
+from ..errors import LocalProtocolError
 from ..events import Accept, Event, Handshake, HTTPRequest, Reject
 from ..extensions.base import Extension
 from ..states import ConnectionState
@@ -598,23 +599,35 @@ def broadcast(
         if not isinstance(ws, WebSocket):
             raise TypeError(f"broadcast() takes asyncio WebSockets, not {type(ws).__name__}")
     prepared = _broadcast.prepare(message)
-    queue = _broadcast.queue_prepared
+    event = prepared.message
     sent = 0
     skipped: dict[WebSocket, SkipReason] = {}
+    # The hot loop touches as little per connection as it can (10,000 of
+    # them do not fit in a CPU cache): the transport's flags, then the core,
+    # whose send_prepared() checks its state and refuses what it must.
     for ws in targets:
-        session = ws._session
         transport = ws._transport
-        if not session.is_open or transport is None or transport.is_closing():
+        if transport is None or transport.is_closing():
             skipped[ws] = SkipReason.NOT_OPEN
-        elif ws._write_paused:  # the transport's buffer is above write_limit
+            continue
+        if ws._write_paused:  # the transport's buffer is above write_limit
             skipped[ws] = SkipReason.BUSY
-        elif session.sending_fragments:
-            skipped[ws] = SkipReason.FRAGMENTING
-        else:
-            conn = ws._conn
-            queue(conn, prepared, compress)
-            transport.write(conn.data_to_send())
-            sent += 1
+            continue
+        conn = ws._conn
+        try:
+            if compress and conn.extensions:
+                if ws._session.sending_fragments:
+                    raise LocalProtocolError("a fragmented message is being sent")
+                conn.send(event)
+            else:
+                conn.send_prepared(prepared)
+        except LocalProtocolError:
+            reason = _broadcast.refused(ws._session, prepared, compress)
+            if reason is not None:
+                skipped[ws] = reason
+                continue
+        transport.write(conn.data_to_send())
+        sent += 1
     return BroadcastResult(sent, MappingProxyType(skipped))
 
 

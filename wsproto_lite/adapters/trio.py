@@ -682,23 +682,34 @@ def broadcast(
         if not isinstance(ws, WebSocket):
             raise TypeError(f"broadcast() takes trio WebSockets, not {type(ws).__name__}")
     prepared = _broadcast.prepare(message)
+    event = prepared.message
     frame_size = len(prepared.frame)
-    queue = _broadcast.queue_prepared
     sent = 0
     skipped: dict[WebSocket, SkipReason] = {}
     for ws in targets:
         session = ws._session
-        if not session.is_open or ws._finished:
+        if session.aborted or ws._finished:
             skipped[ws] = SkipReason.NOT_OPEN
-        elif ws._unsent + ws._writing > session.settings.write_limit:
+            continue
+        if ws._unsent + ws._writing > session.settings.write_limit:
             skipped[ws] = SkipReason.BUSY
-        elif session.sending_fragments:
-            skipped[ws] = SkipReason.FRAGMENTING
-        else:
-            queue(ws._conn, prepared, compress)
-            ws._unsent += frame_size
-            ws._nudge()  # the reader writes it (or the task writing now does)
-            sent += 1
+            continue
+        conn = ws._conn
+        try:
+            if compress and conn.extensions:
+                if session.sending_fragments:
+                    raise LocalProtocolError("a fragmented message is being sent")
+                conn.send(event)
+            else:
+                conn.send_prepared(prepared)
+        except LocalProtocolError:
+            reason = _broadcast.refused(session, prepared, compress)
+            if reason is not None:
+                skipped[ws] = reason
+                continue
+        ws._unsent += frame_size
+        ws._nudge()  # the reader writes it (or the task writing now does)
+        sent += 1
     return BroadcastResult(sent, MappingProxyType(skipped))
 
 
