@@ -684,7 +684,7 @@ def test_process_request_rejects_and_serves_http(is_async: bool) -> None:
         if request.target == "/forbidden":
             return Reject(403, [("X-Why", "because")], b"go away")
         if request.target.startswith("/chat"):
-            return Accept(subprotocol="chat", extra_headers=[("X-Served-By", "test")])
+            return Accept(subprotocol="chat", headers=[("X-Served-By", "test")])
         return None
 
     async def adecide(request: Handshake | HTTPRequest) -> Accept | Reject | None:

@@ -23,6 +23,7 @@ from wsproto_lite import (
     Ping,
     Pong,
     Reject,
+    RejectData,
     Role,
     TextMessage,
 )
@@ -417,7 +418,7 @@ def test_client_result() -> None:
 
     session, server = client_session()
     server.send(Reject(403, [("X-Why", "token")], b"x" * MAX_REJECT_BODY, final=False))
-    server.send(Reject(403, body=b"more", final=True))
+    server.send(RejectData(b"more", final=True))
     session.receive_data(server.data_to_send())
     session.process(0.0)
     with pytest.raises(InvalidHandshake) as info:
@@ -529,10 +530,8 @@ def test_client_request_and_ssl() -> None:
     )
     assert (uri.host, uri.port, uri.secure) == ("example.com", 8443, True)
     assert request.host == "example.com:8443" and request.target == "/chat?room=1"
-    assert request.extra_headers == (("X-Token", "t"),) and request.subprotocols == ("chat",)
-    assert _common.client_request("ws://h/", None, [("A", "b")], None)[1].extra_headers == (
-        ("A", "b"),
-    )
+    assert request.headers == (("X-Token", "t"),) and request.subprotocols == ("chat",)
+    assert _common.client_request("ws://h/", None, [("A", "b")], None)[1].headers == (("A", "b"),)
     with pytest.raises(InvalidURI):
         _common.client_request("http://example.com/", None, None, None)
     plain, secure = parse_uri("ws://h/"), parse_uri("wss://h/")

@@ -4,6 +4,7 @@ handshake phase of Connection, client and server, at the byte and event level.""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 
 import h11
@@ -26,6 +27,7 @@ from wsproto_lite import (
     Opcode,
     Ping,
     Reject,
+    RejectData,
     RemoteProtocolError,
     Role,
     TextMessage,
@@ -124,6 +126,13 @@ def assert_server_fails(data: bytes | list[bytes], status: int, **kwargs: object
     assert list(server.events()) == []
     assert server.data_to_send() == b""
     return out
+
+
+def without_headers(event: object) -> object:
+    """A received Handshake or Accept without its headers, to compare the rest."""
+    if isinstance(event, (Handshake, Accept)):
+        return dataclasses.replace(event, headers=())
+    return event
 
 
 def client_sent() -> tuple[Connection, str]:
@@ -332,7 +341,7 @@ def test_client_request_has_every_required_header() -> None:
     for absent in ("sec-websocket-protocol", "sec-websocket-extensions", "origin"):
         assert header(headers, absent) == []
     assert client.state is ConnectionState.CONNECTING
-    assert client.handshake == Handshake(host="server.example.com", target="/chat?x=1")
+    assert client.request == Handshake(host="server.example.com", target="/chat?x=1")
 
 
 def test_client_key_is_fresh_each_time() -> None:
@@ -353,7 +362,7 @@ def test_client_request_optional_headers() -> None:
             target="/",
             subprotocols=("chat", "superchat"),
             origin="http://example.com",
-            extra_headers=[("X-Token", "abc"), (b"X-Bytes", b"v")],
+            headers=[("X-Token", "abc"), (b"X-Bytes", b"v")],
         )
     )
     data = client.data_to_send()
@@ -386,12 +395,22 @@ def test_client_extension_offers(
 
 
 @pytest.mark.parametrize(
-    "name", ["Host", "upgrade", "Connection", "Sec-WebSocket-Key", "SEC-WEBSOCKET-VERSION"]
+    "name",
+    [
+        "Host",
+        "upgrade",
+        "Connection",
+        "Sec-WebSocket-Key",
+        "SEC-WEBSOCKET-VERSION",
+        "Origin",  # even when the field is not set: it would mean two things
+        "Sec-WebSocket-Protocol",
+        "Sec-WebSocket-Extensions",
+    ],
 )
-def test_client_extra_headers_may_not_override_protocol_headers(name: str) -> None:
+def test_client_headers_may_not_override_protocol_headers(name: str) -> None:
     client = Connection(Role.CLIENT)
-    with pytest.raises(LocalProtocolError):
-        client.send(Handshake(host="h", extra_headers=[(name, "x")]))
+    with pytest.raises(LocalProtocolError, match=r"Handshake\.headers may not set"):
+        client.send(Handshake(host="h", headers=[(name, "x")]))
     assert client.data_to_send() == b""
     # Nothing was sent: a correct handshake may follow.
     client.send(Handshake(host="h"))
@@ -402,8 +421,8 @@ def test_client_extra_headers_may_not_override_protocol_headers(name: str) -> No
     "kwargs",
     [
         {"host": "h\r\nX-Injected: 1"},
-        {"host": "h", "extra_headers": [("X(bad)", "v")]},
-        {"host": "h", "extra_headers": [("X-Name", "a\r\nb")]},
+        {"host": "h", "headers": [("X(bad)", "v")]},
+        {"host": "h", "headers": [("X-Name", "a\r\nb")]},
         # RFC 6455 §4.1: subprotocol names are tokens.
         {"host": "h", "subprotocols": ("a b",)},
         {"host": "h", "subprotocols": ("a,b",)},
@@ -412,7 +431,7 @@ def test_client_extra_headers_may_not_override_protocol_headers(name: str) -> No
         {"host": "h", "target": "/caf\u00e9"},
         {"host": "h\u20ac"},
         {"host": "h", "origin": "http://\u20ac.example"},
-        {"host": "h", "extra_headers": [("X-Name", "\u00e9\u20ac")]},
+        {"host": "h", "headers": [("X-Name", "\u00e9\u20ac")]},
     ],
     ids=[
         "crlf-host",
@@ -493,26 +512,24 @@ def test_server_receives_rfc_example() -> None:
             host="server.example.com",
             target="/chat",
             subprotocols=("chat", "superchat"),
-            extensions=("x-a; p=1", "x-b"),
-            extra_headers=(("cookie", "a=b"), ("user-agent", "test")),
+            extensions=("x-a", "x-b"),
+            headers=(
+                ("host", "server.example.com"),
+                ("upgrade", "websocket"),
+                ("connection", "Upgrade"),
+                ("sec-websocket-key", RFC_KEY),
+                ("sec-websocket-version", "13"),
+                ("origin", "http://example.com"),
+                ("sec-websocket-protocol", "chat, superchat"),
+                ("sec-websocket-extensions", "x-a; p=1, x-b"),
+                ("cookie", "a=b"),
+                ("user-agent", "test"),
+            ),
             origin="http://example.com",
         )
     ]
     event = events[0]
-    assert isinstance(event, Handshake)
-    assert event.headers == (
-        ("host", "server.example.com"),
-        ("upgrade", "websocket"),
-        ("connection", "Upgrade"),
-        ("sec-websocket-key", RFC_KEY),
-        ("sec-websocket-version", "13"),
-        ("origin", "http://example.com"),
-        ("sec-websocket-protocol", "chat, superchat"),
-        ("sec-websocket-extensions", "x-a; p=1, x-b"),
-        ("cookie", "a=b"),
-        ("user-agent", "test"),
-    )
-    assert server.handshake == event
+    assert server.request == event
     assert server.state is ConnectionState.CONNECTING
     # Nothing is answered until the application decides.
     assert server.data_to_send() == b""
@@ -531,7 +548,7 @@ def test_server_accept_exact_bytes() -> None:
     )
     assert server.state is ConnectionState.OPEN
     assert server.subprotocol is None
-    assert server.extensions == ()
+    assert server.negotiated_extensions == ()
 
 
 @pytest.mark.parametrize(
@@ -559,15 +576,15 @@ def test_server_request_in_one_byte_chunks() -> None:
         events = list(server.events())
         if i < len(data) - 1:
             assert events == []
-    assert events == [
+    assert [without_headers(e) for e in events] == [
         Handshake(host="server.example.com", target="/chat", subprotocols=("chat",), extensions=())
     ]
 
 
-def test_server_accept_with_subprotocol_and_extra_headers() -> None:
+def test_server_accept_with_subprotocol_and_headers() -> None:
     server = server_receiving(request(add=[("Sec-WebSocket-Protocol", "chat, superchat")]))
     server.next_event()
-    server.send(Accept(subprotocol="superchat", extra_headers=[("X-Server", "1")]))
+    server.send(Accept(subprotocol="superchat", headers=[("X-Server", "1")]))
     start, headers, _ = parse_head(server.data_to_send())
     assert start == "HTTP/1.1 101 Switching Protocols"
     assert header(headers, "sec-websocket-protocol") == ["superchat"]
@@ -587,21 +604,30 @@ def test_server_accept_subprotocol_not_offered() -> None:
     assert server.state is ConnectionState.OPEN
 
 
-@pytest.mark.parametrize("name", ["Upgrade", "connection", "Sec-WebSocket-Accept"])
-def test_server_accept_extra_headers_may_not_override(name: str) -> None:
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Upgrade",
+        "connection",
+        "Sec-WebSocket-Accept",
+        "Sec-WebSocket-Protocol",
+        "Sec-WebSocket-Extensions",
+    ],
+)
+def test_server_accept_headers_may_not_override(name: str) -> None:
     server = server_receiving(request())
     server.next_event()
-    with pytest.raises(LocalProtocolError):
-        server.send(Accept(extra_headers=[(name, "x")]))
+    with pytest.raises(LocalProtocolError, match=r"Accept\.headers may not set"):
+        server.send(Accept(headers=[(name, "x")]))
     assert server.data_to_send() == b""
     assert server.state is ConnectionState.CONNECTING
 
 
-def test_server_accept_invalid_extra_header_is_local_error() -> None:
+def test_server_accept_invalid_header_is_local_error() -> None:
     server = server_receiving(request())
     server.next_event()
     with pytest.raises(LocalProtocolError):
-        server.send(Accept(extra_headers=[("X(bad)", "x")]))
+        server.send(Accept(headers=[("X(bad)", "x")]))
     assert server.data_to_send() == b""
 
 
@@ -640,14 +666,72 @@ def test_server_streamed_reject() -> None:
     server.next_event()
     server.send(Reject(503, body=b"a", final=False))
     assert server.state is ConnectionState.REJECTING
-    server.send(Reject(body=b""))  # an empty part... with final=True ends it
+    with pytest.raises(LocalProtocolError, match="RejectData"):
+        server.send(Reject(503, body=b"b"))  # a second head
+    server.send(RejectData(b""))  # an empty part... with final=True ends it
     assert server.state is CLOSED
     assert server.data_to_send() == (
         b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
         b"Transfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n"
     )
     with pytest.raises(LocalProtocolError):
-        server.send(Reject(body=b"late"))
+        server.send(RejectData(b"late"))
+
+
+def test_reject_data_only_continues_a_streamed_reject() -> None:
+    server = server_receiving(request())
+    with pytest.raises(LocalProtocolError, match="state CONNECTING"):
+        server.send(RejectData(b"x"))
+    server.next_event()
+    server.send(Accept())
+    with pytest.raises(LocalProtocolError, match="state OPEN"):
+        server.send(RejectData(b"x"))
+    client, _ = client_sent()
+    with pytest.raises(LocalProtocolError, match="a client receives RejectData"):
+        client.send(RejectData(b"x"))
+
+
+@pytest.mark.parametrize("head", [b"", b"abc"])
+def test_streamed_reject_longer_than_content_length_is_refused_and_changes_nothing(
+    head: bytes,
+) -> None:
+    # The embedding gap: h11's error escaped and left the connection stuck.
+    server = server_receiving(request())
+    server.next_event()
+    server.send(Reject(404, [("Content-Length", "5")], head, final=False))
+    sent = server.data_to_send()
+    assert sent.startswith(b"HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\n")
+    with pytest.raises(LocalProtocolError, match="Content-Length"):
+        server.send(RejectData(b"123456", final=False))
+    with pytest.raises(LocalProtocolError, match="Content-Length"):
+        server.send(RejectData(b"1", final=True))  # too short to end it
+    assert server.data_to_send() == b""
+    assert server.state is ConnectionState.REJECTING
+    rest = b"12345"[len(head) :]
+    server.send(RejectData(rest[:1], final=False))
+    server.send(RejectData(rest[1:], final=True))
+    assert server.data_to_send() == rest
+    assert server.state is CLOSED
+    assert server.should_close_transport
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("Content-Length", "x")],
+        [("Content-Length", "²")],
+        [("Content-Length", "1"), ("Content-Length", "2")],
+        [("Content-Length", "1"), ("Transfer-Encoding", "chunked")],
+    ],
+)
+def test_reject_with_invalid_framing_headers_is_refused(headers: list[tuple[str, str]]) -> None:
+    server = server_receiving(request())
+    server.next_event()
+    with pytest.raises(LocalProtocolError):
+        server.send(Reject(400, headers, b"", final=False))
+    assert server.data_to_send() == b""
+    server.send(Reject(400))  # still answerable
+    assert server.data_to_send().startswith(b"HTTP/1.1 400 Bad Request\r\n")
 
 
 def test_server_streamed_reject_many_parts_reach_client() -> None:
@@ -655,15 +739,17 @@ def test_server_streamed_reject_many_parts_reach_client() -> None:
     pair.client.send(Handshake(host="h"))
     pair.deliver_to_server()
     pair.server.send(Reject(404, [("X-A", "b")], b"one ", final=False))
-    pair.server.send(Reject(body=b"two ", final=False))
-    pair.server.send(Reject(body=b"three", final=True))
+    pair.server.send(RejectData(b"two ", final=False))
+    pair.server.send(RejectData(b"three", final=True))
     events = pair.deliver_to_client()
-    assert all(isinstance(e, Reject) for e in events)
+    head = events[0]
+    assert isinstance(head, Reject)
+    assert (head.status, head.final) == (404, False)
+    assert ("x-a", "b") in head.headers
+    assert all(isinstance(e, RejectData) for e in events[1:])
     assert b"".join(e.body for e in events) == b"one two three"  # type: ignore[attr-defined]
     assert [e.final for e in events][-1] is True  # type: ignore[attr-defined]
     assert all(not e.final for e in events[:-1])  # type: ignore[attr-defined]
-    assert events[0].status == 404  # type: ignore[attr-defined]
-    assert ("x-a", "b") in events[0].headers  # type: ignore[attr-defined]
     assert pair.client.state is CLOSED
 
 
@@ -852,17 +938,44 @@ def test_server_eof_in_the_middle_of_a_request() -> None:
     assert list(server.events()) == []
 
 
-def test_server_eof_while_app_decides() -> None:
+@pytest.mark.parametrize(
+    ("data", "what"),
+    [(request(), "handshake"), (b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", "HTTP request")],
+)
+def test_server_eof_while_app_decides_is_reported(data: bytes, what: str) -> None:
+    # An ASGI application answers from another task, seconds later: the
+    # peer's hang-up in between is an event, and answering later is refused.
+    server = server_receiving(data)
+    assert isinstance(server.next_event(), (Handshake, HTTPRequest))
+    server.receive_data(b"")
+    events = list(server.events())
+    assert events == [
+        HandshakeFailed(f"the client closed the connection before its {what} was answered")
+    ]
+    assert server.state is CLOSED
+    assert server.should_close_transport
+    for answer in (Accept(), Reject(403)):
+        with pytest.raises(LocalProtocolError, match="went away"):
+            server.send(answer)
+    assert server.data_to_send() == b""
+    assert list(server.events()) == []
+
+
+def test_server_eof_after_answer_is_the_usual_1006() -> None:
     server = server_receiving(request())
     assert isinstance(server.next_event(), Handshake)
-    server.receive_data(b"")
-    assert list(server.events()) == []
-    # The client is gone, but answering is not an error.
     server.send(Accept())
+    server.receive_data(b"")
     events = list(server.events())
-    assert [type(e) for e in events] == [Close]
-    assert events[0].code == 1006  # type: ignore[attr-defined]
-    assert server.state is CLOSED
+    assert [(type(e), getattr(e, "code", None)) for e in events] == [(Close, 1006)]
+
+
+def test_server_eof_before_the_app_takes_the_handshake_still_delivers_it() -> None:
+    # Nothing fully received is lost: the request comes first, then the hang-up.
+    server = server_receiving(request())
+    server.receive_data(b"")
+    events = list(server.events())
+    assert [type(e) for e in events] == [Handshake, HandshakeFailed]
 
 
 # -- server: plain HTTP ------------------------------------------------------------------------
@@ -959,7 +1072,7 @@ def test_plain_http_streamed_answer() -> None:
     server.send(Reject(200, body=b"part1", final=False))
     assert server.state is ConnectionState.REJECTING
     assert list(server.events()) == []
-    server.send(Reject(body=b"part2"))
+    server.send(RejectData(b"part2"))
     assert server.state is CLOSED
     out = server.data_to_send()
     assert out.endswith(b"5\r\npart1\r\n5\r\npart2\r\n0\r\n\r\n")
@@ -972,10 +1085,16 @@ def test_client_accepts_valid_response() -> None:
     client, key = client_sent()
     client.receive_data(response_101(key, add=("Sec-WebSocket-Protocol: chat", "X-Server: yes")))
     events = list(client.events())
-    assert events == [
-        Accept(subprotocol="chat", extensions=(), extra_headers=(("x-server", "yes"),))
-    ]
-    assert events[0].headers[0] == ("upgrade", "websocket")  # type: ignore[attr-defined]
+    (accept,) = events
+    assert isinstance(accept, Accept)
+    assert (accept.subprotocol, accept.extensions) == ("chat", ())
+    assert accept.headers == (
+        ("upgrade", "websocket"),
+        ("connection", "Upgrade"),
+        ("sec-websocket-accept", accept_key(key)),
+        ("sec-websocket-protocol", "chat"),
+        ("x-server", "yes"),
+    )
     assert client.state is ConnectionState.OPEN
     assert client.subprotocol == "chat"
     assert not client.should_close_transport
@@ -989,7 +1108,7 @@ def test_client_response_in_one_byte_chunks() -> None:
         events = list(client.events())
         if i < len(data) - 1:
             assert events == []
-    assert events == [Accept(extensions=())]
+    assert [without_headers(e) for e in events] == [Accept(extensions=())]
 
 
 def test_client_ignores_interim_responses() -> None:
@@ -1114,10 +1233,9 @@ def test_client_reject_chunked_body_in_parts() -> None:
         b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
     )
     events = list(client.events())
-    assert all(isinstance(e, Reject) and e.status == 500 for e in events)
-    assert [(e.body, e.final) for e in events] == [  # type: ignore[attr-defined]
-        (b"hello", False),
-        (b" world", True),
+    assert events == [
+        Reject(500, (("transfer-encoding", "chunked"),), b"hello", False),
+        RejectData(b" world", True),
     ]
     assert client.state is CLOSED
 
@@ -1132,7 +1250,7 @@ def test_client_reject_body_across_receive_calls() -> None:
     client.receive_data(b"567")
     client.receive_data(b"89")
     rest = list(client.events())
-    assert all(isinstance(e, Reject) for e in rest)
+    assert all(isinstance(e, RejectData) for e in rest)
     assert b"".join(e.body for e in rest) == b"56789"  # type: ignore[attr-defined]
     assert rest[-1].final and not any(e.final for e in rest[:-1])  # type: ignore[attr-defined]
     assert client.state is CLOSED
@@ -1195,7 +1313,7 @@ def test_client_frames_in_same_chunk_as_101() -> None:
         + serialize_frame(Opcode.BINARY, b"\x00\x01")
     )
     client.receive_data(response_101(key) + frames)
-    events = list(client.events())
+    events = [without_headers(e) for e in client.events()]
     assert events == [
         Accept(extensions=()),
         TextMessage("hello"),
@@ -1208,14 +1326,17 @@ def test_client_frames_in_later_chunk_before_events_are_read() -> None:
     client, key = client_sent()
     client.receive_data(response_101(key))
     client.receive_data(serialize_frame(Opcode.TEXT, b"hi"))
-    assert list(client.events()) == [Accept(extensions=()), TextMessage("hi")]
+    assert [without_headers(e) for e in client.events()] == [
+        Accept(extensions=()),
+        TextMessage("hi"),
+    ]
 
 
 def test_client_frames_and_eof_with_101() -> None:
     client, key = client_sent()
     client.receive_data(response_101(key) + serialize_frame(Opcode.TEXT, b"bye"))
     client.receive_data(b"")
-    events = list(client.events())
+    events = [without_headers(e) for e in client.events()]
     assert events[:2] == [Accept(extensions=()), TextMessage("bye")]
     assert events[2] == Close(1006, events[2].reason, failed=True)  # type: ignore[attr-defined]
     assert client.state is CLOSED
@@ -1224,7 +1345,7 @@ def test_client_frames_and_eof_with_101() -> None:
 def test_client_close_frame_with_101() -> None:
     client, key = client_sent()
     client.receive_data(response_101(key) + serialize_frame(Opcode.CLOSE, b"\x03\xe8"))
-    events = list(client.events())
+    events = [without_headers(e) for e in client.events()]
     assert events == [Accept(extensions=()), Close(1000, "")]
     assert client.state is CLOSED
 
@@ -1280,14 +1401,15 @@ def test_extension_negotiation_round_trip() -> None:
     pair.client.send(Handshake(host="h"))
     (handshake,) = pair.deliver_to_server()
     assert isinstance(handshake, Handshake)
-    assert handshake.extensions == ("x-a; p=1", "x-a")
+    assert handshake.extensions == ("x-a",)  # the names offered, each once
+    assert ("sec-websocket-extensions", "x-a; p=1, x-a") in handshake.headers
     pair.server.send(Accept())
     assert ext_server.accepted_offers == [[[("p", "1")], []]]
-    assert pair.server.extensions == ("x-a; p=1",)
+    assert pair.server.negotiated_extensions == ("x-a; p=1",)
     (accept,) = pair.deliver_to_client()
-    assert accept == Accept(extensions=("x-a; p=1",))
+    assert without_headers(accept) == Accept(extensions=("x-a",))
     assert ext_client.finalized == [[("p", "1")]]
-    assert pair.client.extensions == ("x-a; p=1",)
+    assert pair.client.negotiated_extensions == ("x-a; p=1",)
 
 
 def test_server_declines_extensions() -> None:
@@ -1309,7 +1431,7 @@ def test_server_accept_limits_extensions() -> None:
     server.send(Accept(extensions=("x-b",)))
     _, headers, _ = parse_head(server.data_to_send())
     assert header(headers, "sec-websocket-extensions") == ["x-b"]
-    assert server.extensions == ("x-b",)
+    assert server.negotiated_extensions == ("x-b",)
 
 
 @pytest.mark.parametrize(
@@ -1570,16 +1692,16 @@ def server_outcome(pieces: list[bytes], answer: object, more: bytes) -> list[obj
                     seen.append(f"LocalProtocolError: {exc}")
     server.receive_data(more)
     seen.extend(server.events())
-    seen += [server.data_to_send(), server.state, server.handshake, server.subprotocol]
+    seen += [server.data_to_send(), server.state, server.request, server.subprotocol]
     return seen
 
 
 ANSWERS = [
     None,
     Accept(),
-    Accept(subprotocol="chat", extra_headers=[("X-Server", "1")]),
-    Accept(extra_headers=[("X(bad)", "x")]),
-    Accept(extra_headers=[("Content-Length", "0")]),
+    Accept(subprotocol="chat", headers=[("X-Server", "1")]),
+    Accept(headers=[("X(bad)", "x")]),
+    Accept(headers=[("Content-Length", "0")]),
     Reject(403, body=b"no"),
     Reject(200, body=b"part", final=False),
 ]
@@ -1616,8 +1738,8 @@ def test_fast_handshake_then_accept_after_a_refused_one() -> None:
             server.receive_data(piece)
         assert isinstance(server.next_event(), Handshake)
         with pytest.raises(LocalProtocolError, match="invalid Accept"):
-            server.send(Accept(extra_headers=[("X(bad)", "x")]))
-        server.send(Accept(extra_headers=[("X-Good", "x")]))
+            server.send(Accept(headers=[("X(bad)", "x")]))
+        server.send(Accept(headers=[("X-Good", "x")]))
         assert server.state is ConnectionState.OPEN
         outputs.append(server.data_to_send())
     assert outputs[0] == outputs[1]
@@ -1651,3 +1773,96 @@ def test_automatic_error_response_to_head_has_no_body(request_bytes: bytes, stat
     assert response.startswith(f"HTTP/1.1 {status} ".encode())
     assert response.endswith(b"\r\n\r\n")  # head only: no body
     assert server.state is ConnectionState.CLOSED
+
+
+# -- server: adapting the automatic error responses ------------------------------------------
+
+
+def test_version_is_checked_before_the_key() -> None:
+    # RFC 6455 §4.2.2/§4.4: a client of another version learns what to fix.
+    data = request(replace={"Sec-WebSocket-Version": "11"}, drop=("Sec-WebSocket-Key",))
+    out = assert_server_fails(data, 426)
+    _, headers, _ = parse_head(out)
+    assert header(headers, "sec-websocket-version") == ["13"]
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        (request(drop=("Sec-WebSocket-Key",)), 400),
+        (request(replace={"Sec-WebSocket-Version": "8"}), 426),
+        (request(add=[("X-Big", "a" * 70_000)]), 431),
+        (b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", 426),  # an unanswered plain request
+    ],
+)
+def test_auto_response_headers_are_added_to_automatic_responses(data: bytes, status: int) -> None:
+    server = Connection(Role.SERVER, auto_response_headers=[("Server", "test/1"), ("Date", "then")])
+    server.auto_response_headers = [("Server", "test/1"), ("Date", "now")]  # e.g. per call
+    server.receive_data(data)
+    list(server.events())
+    start, headers, _ = parse_head(server.data_to_send())
+    assert start.startswith(f"HTTP/1.1 {status} ")
+    assert header(headers, "server") == ["test/1"]
+    assert header(headers, "date") == ["now"]
+
+
+def test_auto_response_headers_do_not_touch_the_applications_answers() -> None:
+    server = Connection(Role.SERVER, auto_response_headers=[("Server", "test/1")])
+    server.receive_data(request())
+    server.next_event()
+    server.send(Accept())
+    assert b"Server" not in server.data_to_send()
+
+
+@pytest.mark.parametrize("name", ["Content-Length", "connection", "Content-Type"])
+def test_auto_response_headers_cannot_set_what_the_connection_sets(name: str) -> None:
+    with pytest.raises(LocalProtocolError, match=name):
+        Connection(Role.SERVER, auto_response_headers=[(name, "1")])
+    server = Connection(Role.SERVER, auto_response_headers=[("Server", "a")])
+    with pytest.raises(LocalProtocolError):
+        server.auto_response_headers = [(name, "1")]
+    with pytest.raises(LocalProtocolError):
+        server.auto_response_headers = [("Bad Name", "1")]
+    assert server.auto_response_headers == (("Server", "a"),)
+
+
+def test_application_answers_a_failed_handshake_itself() -> None:
+    server = server_receiving(request(replace={"Sec-WebSocket-Version": "8"}))
+    event = server.next_event()
+    assert event == HandshakeFailed("unsupported WebSocket version '8'; only 13 is supported", 426)
+    assert server.data_to_send() == b""  # the automatic answer waits for the next event
+    assert server.state is ConnectionState.CONNECTING
+    with pytest.raises(LocalProtocolError, match="answer it with Reject"):
+        server.send(Accept())
+    server.send(Reject(426, [("Sec-WebSocket-Version", "13"), ("Server", "me")], b"use version 13"))
+    assert server.data_to_send() == (
+        b"HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nServer: me\r\n"
+        b"Content-Length: 14\r\nConnection: close\r\n\r\nuse version 13"
+    )
+    assert server.state is CLOSED
+    assert server.should_close_transport
+    assert list(server.events()) == []
+    assert server.data_to_send() == b""
+    with pytest.raises(LocalProtocolError):
+        server.send(Reject(400))
+
+
+def test_application_answers_an_unparsable_request_itself() -> None:
+    server = server_receiving(b"\x00garbage\r\n\r\n")
+    event = server.next_event()
+    assert isinstance(event, HandshakeFailed) and event.status == 400
+    server.send(Reject(400, body=b"nope", final=False))
+    server.send(RejectData(b"!"))
+    # (h11 could not read the request's version: the body is delimited by
+    # closing the connection, as for HTTP/1.0.)
+    assert server.data_to_send() == (b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\nnope!")
+    assert server.state is CLOSED
+
+
+def test_a_failed_handshake_is_answered_even_if_the_client_left() -> None:
+    server = server_receiving(request(drop=("Sec-WebSocket-Key",)))
+    server.receive_data(b"")
+    events = list(server.events())
+    assert [type(e) for e in events] == [HandshakeFailed]
+    assert server.data_to_send().startswith(b"HTTP/1.1 400 ")
+    assert server.should_close_transport

@@ -848,8 +848,8 @@ def _failure(conn: Connection, data: bytes) -> Close:
 
 def test_connection_rfc_frames_end_to_end() -> None:
     pair = _pair()
-    assert pair.client.extensions == ("permessage-deflate",)
-    assert pair.server.extensions == ("permessage-deflate",)
+    assert pair.client.negotiated_extensions == ("permessage-deflate",)
+    assert pair.server.negotiated_extensions == ("permessage-deflate",)
     # Server frames are unmasked: the exact frames of RFC 7692 §7.2.3.1 and §7.2.3.2.
     pair.server.send(TextMessage("Hello"))
     first = pair.server.data_to_send()
@@ -905,8 +905,8 @@ def test_connection_negotiated_parameters() -> None:
         "permessage-deflate; server_no_context_takeover; client_no_context_takeover;"
         " server_max_window_bits=10; client_max_window_bits=9",
     )
-    assert pair.client.extensions == expected
-    assert pair.server.extensions == expected
+    assert pair.client.negotiated_extensions == expected
+    assert pair.server.negotiated_extensions == expected
     for _ in range(3):
         message = BinaryMessage(bytes(range(256)) * 20)
         pair.client.send(message)

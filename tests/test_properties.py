@@ -6,6 +6,8 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
+import h11
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -17,6 +19,7 @@ from hypothesis.stateful import (
 )
 
 from wsproto_lite import (
+    Accept,
     BinaryMessage,
     Close,
     Connection,
@@ -24,8 +27,10 @@ from wsproto_lite import (
     Handshake,
     HandshakeFailed,
     HTTPRequest,
+    LocalProtocolError,
     Ping,
     Pong,
+    Reject,
     Role,
     TextMessage,
 )
@@ -301,6 +306,17 @@ request_soup = st.lists(
 ).map(b"".join)
 
 
+def parse_response(data: bytes) -> tuple[int, list[tuple[bytes, bytes]]]:
+    """Parse the response a server wrote with an independent HTTP client (h11's)."""
+    client = h11.Connection(h11.CLIENT)
+    client.send(h11.Request(method="GET", target="/", headers=[("Host", "h")]))
+    client.send(h11.EndOfMessage())
+    client.receive_data(data)
+    event = client.next_event()
+    assert isinstance(event, (h11.Response, h11.InformationalResponse)), (event, data)
+    return event.status_code, list(event.headers)
+
+
 @SETTINGS
 @given(
     data=request_soup,
@@ -311,26 +327,52 @@ request_soup = st.lists(
 def test_arbitrary_bytes_to_server_handshake(
     data: bytes, sizes: list[int], eof: bool, answer: str
 ) -> None:
-    from wsproto_lite import Accept, LocalProtocolError, Reject
-
+    """Any request bytes: documented events only, and exactly the answer that
+    was due, as a valid HTTP response (101 for an accepted handshake, the
+    application's status, or the automatic error/426)."""
     server = Connection(Role.SERVER)
     pieces = list(chunks(data, sizes)) + ([b""] if eof else [])
+    events: list[object] = []
+    expected: int | None = None  # the status of the response due
     for piece in pieces:
         server.receive_data(piece)
         for event in server.events():
             assert isinstance(event, (Handshake, HTTPRequest, HandshakeFailed, *FRAME_EVENTS))
-            if isinstance(event, HandshakeFailed):
-                assert server.state is CLOSED
-                assert server.should_close_transport
-            if isinstance(event, (Handshake, HTTPRequest)):
-                try:
-                    if answer == "accept":
-                        server.send(Accept())
-                    elif answer == "reject":
-                        server.send(Reject(403))
-                except LocalProtocolError:
-                    pass  # e.g. accepting a plain HTTP request: application misuse
-    server.data_to_send()
+            events.append(event)
+            if isinstance(event, Handshake):
+                if answer == "accept":
+                    server.send(Accept())  # a valid request can always be accepted
+                    expected = 101
+                elif answer == "reject":
+                    server.send(Reject(403))
+                    expected = 403
+            elif isinstance(event, HTTPRequest):
+                with pytest.raises(LocalProtocolError):
+                    server.send(Accept())  # misuse, and nothing changes
+                assert server.state is ConnectionState.CONNECTING
+                if answer == "reject":
+                    server.send(Reject(403))
+                    expected = 403
+                else:
+                    expected = 426  # answered automatically at the next event
+            elif isinstance(event, HandshakeFailed) and event.status is not None:
+                expected = event.status  # answered automatically at the next event
+    out = server.data_to_send()
+    failed = [e for e in events if isinstance(e, HandshakeFailed)]
+    if expected is None:
+        assert out == b""
+        assert server.state is (CLOSED if failed else ConnectionState.CONNECTING)
+        return
+    status, _ = parse_response(out)
+    assert status == expected
+    if failed or status != 101:
+        assert server.state is CLOSED
+        assert server.should_close_transport
+    # Input after the answer changes nothing more on the wire.
+    server.receive_data(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    list(server.events())
+    if status != 101:
+        assert server.data_to_send() == b""
 
 
 class IdleSession(ExtensionSession):

@@ -7,7 +7,7 @@ from collections import deque
 
 import pytest
 
-from wsproto_lite import Accept, Close, Connection, Handshake, Reject, Role
+from wsproto_lite import Accept, Close, Connection, Handshake, Reject, RejectData, Role
 from wsproto_lite.states import TRANSITIONS, ConnectionState, Trigger, next_state
 from wsproto_lite.testing import ConnectionPair
 
@@ -81,10 +81,38 @@ def test_table_entries_are_well_typed() -> None:
         assert isinstance(src, S) and isinstance(trigger, T) and isinstance(dst, S)
 
 
-def test_missing_entries_are_none() -> None:
-    for state in S:
-        for trigger in T:
-            assert next_state(state, trigger) is TRANSITIONS.get((state, trigger))
+#: The state machine as the RFC describes it, written out independently of the
+#: module's table: for each state, the triggers allowed and where they lead
+#: (RFC 6455 §4: the handshake; §7.1: closing and failing; HTTP's rejection).
+SPEC = {
+    S.CONNECTING: {
+        T.SEND_ACCEPT: S.OPEN,
+        T.RECV_ACCEPT: S.OPEN,
+        T.SEND_REJECT_PART: S.REJECTING,
+        T.RECV_REJECT_PART: S.REJECTING,
+        T.SEND_REJECT: S.CLOSED,
+        T.RECV_REJECT: S.CLOSED,
+        T.FAIL: S.CLOSED,
+        T.EOF: S.CLOSED,
+    },
+    S.REJECTING: {
+        T.SEND_REJECT_PART: S.REJECTING,
+        T.RECV_REJECT_PART: S.REJECTING,
+        T.SEND_REJECT: S.CLOSED,
+        T.RECV_REJECT: S.CLOSED,
+        T.FAIL: S.CLOSED,
+        T.EOF: S.CLOSED,
+    },
+    S.OPEN: {T.SEND_CLOSE: S.CLOSING, T.RECV_CLOSE: S.CLOSED, T.FAIL: S.CLOSED, T.EOF: S.CLOSED},
+    S.CLOSING: {T.RECV_CLOSE: S.CLOSED, T.FAIL: S.CLOSED, T.EOF: S.CLOSED},
+    S.CLOSED: {T.EOF: S.CLOSED},
+}
+
+
+@pytest.mark.parametrize("state", list(S))
+@pytest.mark.parametrize("trigger", list(T))
+def test_next_state_follows_the_spec(state: ConnectionState, trigger: Trigger) -> None:
+    assert next_state(state, trigger) is SPEC[state].get(trigger)
 
 
 def test_every_trigger_is_used() -> None:
@@ -118,8 +146,15 @@ def test_connection_walks_rejecting() -> None:
     pair.deliver_to_server()
     pair.server.send(Reject(403, body=b"a", final=False))
     assert pair.server.state is S.REJECTING
-    pair.server.send(Reject(body=b"b"))
+    pair.server.send(RejectData(b"b", final=False))
+    assert pair.server.state is S.REJECTING
+    client_states = []
+    pair.deliver_to_client(on_event=lambda _: client_states.append(pair.client.state))
+    assert client_states == [S.REJECTING, S.REJECTING]
+    pair.server.send(RejectData(b"c"))
     assert pair.server.state is S.CLOSED
+    pair.deliver_to_client()
+    assert pair.client.state is S.CLOSED
 
 
 def test_connection_state_is_read_only() -> None:

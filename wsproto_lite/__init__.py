@@ -22,6 +22,7 @@ from .events import (
     Ping,
     Pong,
     Reject,
+    RejectData,
     TextMessage,
 )
 from .extensions import Extension, ExtensionSession
@@ -50,6 +51,7 @@ __all__ = [
     "PreparedMessage",
     "ProtocolError",
     "Reject",
+    "RejectData",
     "RemoteProtocolError",
     "Role",
     "TextMessage",

@@ -33,27 +33,31 @@ from .events import (
     Event,
     Handshake,
     HandshakeFailed,
+    Headers,
+    HeadersLike,
     HTTPRequest,
     Ping,
     Pong,
     Reject,
+    RejectData,
     TextMessage,
+    _normalize_headers,
     _received_binary,
     _received_ping,
     _received_pong,
     _received_text,
 )
-from .extensions.base import Extension, ExtensionSession
+from .extensions.base import Extension, ExtensionSession, Params
 from .frames import FIN, MASK_BIT, Opcode, serialize_frame
 from .handshake import (
+    RESPONSE_HEADERS,
     accept_key,
     build_request,
-    extra_response_headers,
     format_extension_header,
     format_response_head,
     generate_key,
     is_upgrade_request,
-    parse_extension_header,
+    own_headers_checked,
     parse_request_head,
     to_h11_headers,
     validate_request,
@@ -82,6 +86,13 @@ _CLOSED = ConnectionState.CLOSED
 _CONTINUATION, _TEXT, _BINARY = Opcode.CONTINUATION, Opcode.TEXT, Opcode.BINARY
 _CLOSE, _PING, _PONG = Opcode.CLOSE, Opcode.PING, Opcode.PONG
 _OPCODE_BY_VALUE = {int(op): op for op in Opcode}
+
+# What awaits the application's answer on a server (Connection._awaiting).
+_HANDSHAKE, _HTTP, _FAILED = 1, 2, 3
+#: Headers of an automatic response that the connection sets itself.
+_AUTO_RESPONSE_OWN = frozenset(
+    {"content-type", "content-length", "connection", "transfer-encoding"}
+)
 
 #: Gathered pieces of at least this size are kept as views of the input chunk
 #: rather than copied: a view costs ~150 ns and 184 bytes, a copy of 1 KiB as much.
@@ -137,7 +148,11 @@ class Connection:
         that did the handshake itself.
     :param extension_sessions: in handshake-less mode, the sessions of the
         extensions that were negotiated elsewhere.
+    :param auto_response_headers: headers added to the HTTP responses a server
+        writes on its own (see :attr:`auto_response_headers`).
     """
+
+    _auto_response_headers: Headers
 
     def __init__(
         self,
@@ -151,6 +166,7 @@ class Connection:
         stream: bool = False,
         handshake: bool = True,
         extension_sessions: Sequence[ExtensionSession] = (),
+        auto_response_headers: HeadersLike = (),
     ) -> None:
         if not isinstance(role, Role):
             raise LocalProtocolError(f"role must be Role.CLIENT or Role.SERVER, not {role!r}")
@@ -184,9 +200,13 @@ class Connection:
         #: The subprotocol agreed in the handshake, if any.
         self.subprotocol: str | None = None
         #: The handshake request (received by a server, sent by a client).
-        self.handshake: Handshake | None = None
-        #: The extension elements agreed in the handshake, as header strings.
-        self.extensions: tuple[str, ...] = ()
+        self.request: Handshake | None = None
+        #: The extensions agreed in the handshake, as ``Sec-WebSocket-Extensions``
+        #: elements with their parameters (``"permessage-deflate;
+        #: client_max_window_bits=12"``), in the order they apply.
+        self.negotiated_extensions: tuple[str, ...] = ()
+        # Server: the extension offers of the request (parsed), for Accept.
+        self._offers: list[tuple[str, Params]] = []
 
         # Handshake phase (h11).
         self._h11: h11.Connection | None = None
@@ -196,8 +216,14 @@ class Connection:
                 max_incomplete_event_size=max_handshake_size,
             )
         self._key: str | None = None
-        self._awaiting_answer = False  # server: a Handshake/HTTPRequest awaits the app
-        self._answer_is_http = False
+        self._auto_response_headers: Headers = ()
+        self.auto_response_headers = auto_response_headers
+        # Server: what awaits the application's answer (_HANDSHAKE, _HTTP or
+        # _FAILED), and for _FAILED the automatic response it gets otherwise.
+        self._awaiting: int = 0
+        self._auto_response: tuple[int, str, Headers] | None = None
+        # Server: what remains of a streamed Reject's declared Content-Length.
+        self._reject_remaining: int | None = None
         self._head_request = False  # server: the request being answered is a HEAD
         # Server: whether to try parse_request_head on the first data, and (once
         # it succeeded) where the request head it read ends in h11's buffer:
@@ -265,6 +291,30 @@ class Connection:
         # The fast path takes frames no larger than every limit (see _fast_frame).
         limits = [x for x in (self._max_message_size, self._max_frame_size) if x is not None]
         self._fast_limit = min(limits) if limits else 1 << 63
+
+    @property
+    def auto_response_headers(self) -> Headers:
+        """Headers added to the HTTP responses a server writes on its own.
+
+        Those are the error responses to requests it refuses (400, 426, 431,
+        501; see :class:`~wsproto_lite.events.HandshakeFailed`) and the 426 to a
+        plain HTTP request the application left unanswered. Typically
+        ``Server`` and ``Date``: an embedder with a clock may set this before
+        each :meth:`events` call. The connection sets ``Content-Type``,
+        ``Content-Length`` and ``Connection`` itself; naming one of those here
+        raises :class:`~wsproto_lite.errors.LocalProtocolError`.
+        """
+        return self._auto_response_headers
+
+    @auto_response_headers.setter
+    def auto_response_headers(self, value: HeadersLike) -> None:
+        headers = _normalize_headers(value)
+        for name, _ in headers:
+            if name.lower() in _AUTO_RESPONSE_OWN:
+                raise LocalProtocolError(
+                    f"auto_response_headers may not set {name!r}: the connection sets it"
+                )
+        self._auto_response_headers = headers
 
     @property
     def state(self) -> ConnectionState:
@@ -457,6 +507,8 @@ class Connection:
             self._send_accept(event)
         elif isinstance(event, Reject):
             self._send_reject(event)
+        elif isinstance(event, RejectData):
+            self._send_reject_data(event)
         elif isinstance(event, Event):
             raise LocalProtocolError(f"{type(event).__name__} events are only ever received")
         else:
@@ -619,7 +671,7 @@ class Connection:
         self._out.append(self._h11.send(request) or b"")
         self._out.append(self._h11.send(h11.EndOfMessage()) or b"")
         self._handshake_sent = True
-        self.handshake = event
+        self.request = event
 
     def _next_client_handshake_event(self) -> Event | None:
         assert self._h11 is not None
@@ -665,28 +717,32 @@ class Connection:
             assert isinstance(h11_event, h11.EndOfMessage), h11_event
             return self._reject_part(b"", True)
 
-    def _reject_part(self, body: bytes, final: bool) -> Reject:
+    def _reject_part(self, body: bytes, final: bool) -> Reject | RejectData:
+        """The rejection's head with the first part of its body, or a later part."""
         response = self._response
         assert response is not None
+        first = self._state is _CONNECTING
         self._transition(Trigger.RECV_REJECT if final else Trigger.RECV_REJECT_PART)
+        if not first:
+            return RejectData(body, final)
         headers = tuple((n.decode("latin-1"), v.decode("latin-1")) for n, v in response.headers)
         return Reject(response.status_code, headers, body, final)
 
     def _client_accept(self, response: h11.InformationalResponse) -> Event:
-        assert self._h11 is not None and self._key is not None and self.handshake is not None
+        assert self._h11 is not None and self._key is not None and self.request is not None
         problem = self._head_problem(b"", response.headers)
         if problem:
             return self._handshake_failed(problem, 101)
         try:
             subprotocol, accepted, headers = validate_response(
-                response, self._key, self.handshake.subprotocols
+                response, self._key, self.request.subprotocols
             )
             sessions = []
             seen = set()
             for name, params in accepted:
                 ext = next((e for e in self._extensions if e.name == name), None)
                 offered = ext is not None and (
-                    self.handshake.extensions is None or name in self.handshake.extensions
+                    self.request.extensions is None or name in self.request.extensions
                 )
                 if ext is None or not offered or name in seen:
                     raise RemoteProtocolError(
@@ -700,13 +756,12 @@ class Connection:
             return self._handshake_failed(exc.message, 101)
         self._install_sessions(sessions)
         self.subprotocol = subprotocol
-        self.extensions = tuple(format_extension_header(n, p) for n, p in accepted)
+        self.negotiated_extensions = tuple(format_extension_header(n, p) for n, p in accepted)
         self._transition(Trigger.RECV_ACCEPT)
         self._take_trailing_data()
         return Accept(
             subprotocol=subprotocol,
-            extensions=self.extensions,
-            extra_headers=extra_response_headers(headers),
+            extensions=tuple(name for name, _ in accepted),
             headers=headers,
         )
 
@@ -738,17 +793,8 @@ class Connection:
 
     def _next_server_handshake_event(self) -> Event | None:
         assert self._h11 is not None
-        if self._awaiting_answer:
-            if not self._answer_is_http:
-                return None  # the application must send Accept or Reject first
-            # The application took the next event without answering the plain
-            # HTTP request: answer 426 on its behalf (RFC 6455 §4.2.2 style).
-            self._awaiting_answer = False
-            self._send_http_error(
-                426, "This service requires the WebSocket protocol.\n", [("Upgrade", "websocket")]
-            )
-            self._transition(Trigger.SEND_REJECT)
-            return None
+        if self._awaiting:
+            return self._unanswered()
         if self._state is _REJECTING:
             return None
         if self._try_fast_request:
@@ -763,9 +809,9 @@ class Connection:
         try:
             h11_event = self._h11.next_event()
         except h11.RemoteProtocolError as exc:
-            status = exc.error_status_hint
-            self._send_http_error(status, f"Bad request: {exc}\n")
-            return self._handshake_failed(f"invalid HTTP request: {exc}", status)
+            return self._request_failed(
+                f"invalid HTTP request: {exc}", exc.error_status_hint, f"Bad request: {exc}\n"
+            )
         if h11_event is h11.NEED_DATA:
             # (At end of stream h11 raises RemoteProtocolError or says ConnectionClosed.)
             return None
@@ -779,18 +825,16 @@ class Connection:
         self._head_request = h11_event.method == b"HEAD"
         problem = self._head_problem(h11_event.target, headers)
         if problem:
-            self._send_http_error(431, f"{problem}.\n")
-            return self._handshake_failed(problem, 431)
+            return self._request_failed(problem, 431, f"{problem}.\n")
         if not is_upgrade_request(headers):
-            self._awaiting_answer = True
-            self._answer_is_http = True
+            self._awaiting = _HTTP
             return HTTPRequest(
                 method=h11_event.method.decode("latin-1"),
                 target=h11_event.target.decode("latin-1"),
                 headers=tuple((n.decode("latin-1"), v.decode("latin-1")) for n, v in headers),
             )
         try:
-            event, key = validate_request(
+            event, key, offers = validate_request(
                 h11_event.method, h11_event.target, h11_event.http_version, headers
             )
             # h11 reports the end of a body-less request at once; an upgrade
@@ -799,13 +843,60 @@ class Connection:
                 raise RemoteProtocolError("an upgrade request must not have a body", status=400)
         except RemoteProtocolError as exc:
             status = exc.status or 400
-            extra = [("Sec-WebSocket-Version", "13")] if status == 426 else []
-            self._send_http_error(status, f"{exc.message}\n", extra)
-            return self._handshake_failed(exc.message, status)
+            extra = (("Sec-WebSocket-Version", "13"),) if status == 426 else ()
+            return self._request_failed(exc.message, status, f"{exc.message}\n", extra)
         except h11.RemoteProtocolError as exc:
-            self._send_http_error(400, f"Bad request: {exc}\n")
-            return self._handshake_failed(f"invalid HTTP request: {exc}", 400)
-        return self._handshake_received(event, key)
+            return self._request_failed(
+                f"invalid HTTP request: {exc}", 400, f"Bad request: {exc}\n"
+            )
+        return self._handshake_received(event, key, offers)
+
+    def _request_failed(
+        self, reason: str, status: int, body: str, headers: Headers = ()
+    ) -> HandshakeFailed:
+        """Report a request this server refuses; the error response waits.
+
+        The application may answer the :class:`HandshakeFailed` with its own
+        :class:`Reject` before it takes the next event; otherwise
+        :meth:`_unanswered` sends this response.
+        """
+        self._awaiting = _FAILED
+        self._auto_response = (status, body, headers)
+        self._failed = True
+        return HandshakeFailed(reason, status)
+
+    def _unanswered(self) -> Event | None:
+        """The next event while the application owes an answer (server side).
+
+        A peer that went away gets no answer: the application is told
+        (:class:`HandshakeFailed` with no status). A plain HTTP request the
+        application did not answer gets 426 (RFC 6455 §4.2.2 style) and a
+        refused request its error response, once the application takes the
+        next event without answering.
+        """
+        awaiting = self._awaiting
+        if awaiting == _FAILED:
+            assert self._auto_response is not None
+            status, body, headers = self._auto_response
+            self._send_http_error(status, body, headers)
+        elif self._eof:
+            self._awaiting = 0
+            what = "handshake" if awaiting == _HANDSHAKE else "HTTP request"
+            return self._handshake_failed(
+                f"the client closed the connection before its {what} was answered", None
+            )
+        elif awaiting == _HTTP:
+            self._send_http_error(
+                426,
+                "This service requires the WebSocket protocol.\n",
+                (("Upgrade", "websocket"),),
+            )
+        else:
+            return None  # the application must send Accept or Reject first
+        self._awaiting = 0
+        self._auto_response = None
+        self._transition(Trigger.SEND_REJECT)
+        return None
 
     def _fast_request(self, data: bytes) -> Handshake | None:
         """The usual upgrade request without h11 parsing it (about 20 µs).
@@ -822,17 +913,19 @@ class Connection:
         if self._head_problem(target, headers) or not is_upgrade_request(headers):
             return None
         try:
-            event, key = validate_request(b"GET", target, b"1.1", headers)
+            event, key, offers = validate_request(b"GET", target, b"1.1", headers)
         except RemoteProtocolError:
             return None
         self._h11_behind = end
-        return self._handshake_received(event, key)
+        return self._handshake_received(event, key, offers)
 
-    def _handshake_received(self, event: Handshake, key: str) -> Handshake:
+    def _handshake_received(
+        self, event: Handshake, key: str, offers: list[tuple[str, Params]]
+    ) -> Handshake:
         self._key = key
-        self.handshake = event
-        self._awaiting_answer = True
-        self._answer_is_http = False
+        self._offers = offers
+        self.request = event
+        self._awaiting = _HANDSHAKE
         return event
 
     def _h11_catch_up(self) -> None:
@@ -862,9 +955,7 @@ class Connection:
             return f"the handshake is over the {self.max_handshake_size}-byte limit"
         return ""
 
-    def _send_http_error(
-        self, status: int, body: str, headers: Sequence[tuple[str, str]] = ()
-    ) -> None:
+    def _send_http_error(self, status: int, body: str, headers: Headers = ()) -> None:
         assert self._h11 is not None
         data = body.encode("utf-8")
         all_headers = [
@@ -872,13 +963,14 @@ class Connection:
             ("Content-Length", str(len(data))),
             ("Connection", "close"),
             *headers,
+            *self._auto_response_headers,
         ]
         # h11 lets a server answer even a request it could not parse (its
         # documented contract after RemoteProtocolError).
         response = h11.Response(
             status_code=status,
             headers=to_h11_headers(all_headers),
-            reason=h11_reason(status).encode(),
+            reason=_reason_phrase(status).encode(),
         )
         self._out.append(self._h11.send(response) or b"")
         if not self._head_request:  # a response to HEAD has no content (RFC 9110 §9.3.2)
@@ -888,26 +980,42 @@ class Connection:
     def _check_answerable(self, what: str) -> None:
         if self.client:
             raise LocalProtocolError(f"a client receives {what}; it does not send it")
-        if not self._awaiting_answer:
+        if not self._awaiting:
             if self._state is _CONNECTING:
                 raise LocalProtocolError(
-                    f"send {what} in answer to a received Handshake or HTTPRequest event"
+                    f"send {what} in answer to a received Handshake, HTTPRequest or"
+                    " HandshakeFailed event"
+                )
+            if self._state is _REJECTING:
+                raise LocalProtocolError(
+                    "a rejection is being streamed: send the rest of its body as RejectData"
+                )
+            if self._state is _CLOSED and self._failed and self._h11 is not None:
+                raise LocalProtocolError(
+                    f"cannot send {what}: the client went away, or the request was"
+                    " answered automatically (see the HandshakeFailed event)"
                 )
             raise LocalProtocolError(f"cannot send {what} in state {self._state.name}")
 
     def _send_accept(self, event: Accept) -> None:
         self._check_answerable("Accept")
-        if self._answer_is_http:
+        if self._awaiting == _HTTP:
             raise LocalProtocolError(
                 "a plain HTTP request cannot be accepted as a WebSocket; answer it with Reject"
             )
-        assert self._h11 is not None and self.handshake is not None and self._key is not None
-        handshake = self.handshake
-        if event.subprotocol is not None and event.subprotocol not in handshake.subprotocols:
+        if self._awaiting == _FAILED:
+            raise LocalProtocolError(
+                "the handshake request was invalid (see the HandshakeFailed event): answer"
+                " it with Reject, or take the next event to send the automatic response"
+            )
+        assert self._h11 is not None and self.request is not None and self._key is not None
+        offered_subprotocols = self.request.subprotocols
+        if event.subprotocol is not None and event.subprotocol not in offered_subprotocols:
             raise LocalProtocolError(
                 f"subprotocol {event.subprotocol!r} was not offered by the client"
-                f" (offered: {', '.join(handshake.subprotocols) or 'none'})"
+                f" (offered: {', '.join(offered_subprotocols) or 'none'})"
             )
+        own_headers_checked(event.headers, RESPONSE_HEADERS, "Accept")
         headers: list[tuple[str, str]] = [
             ("Upgrade", "websocket"),
             ("Connection", "Upgrade"),
@@ -915,13 +1023,12 @@ class Connection:
         ]
         if event.subprotocol is not None:
             headers.append(("Sec-WebSocket-Protocol", event.subprotocol))
-        offered = parse_extension_header(handshake.extensions or ())
         sessions: list[ExtensionSession] = []
         accepted: list[str] = []
         for ext in self._extensions:
             if event.extensions is not None and ext.name not in event.extensions:
                 continue
-            offers = [params for name, params in offered if name == ext.name]
+            offers = [params for name, params in self._offers if name == ext.name]
             if not offers:
                 continue
             result = ext.accept(offers)
@@ -931,13 +1038,7 @@ class Connection:
                 sessions.append(session)
         if accepted:
             headers.append(("Sec-WebSocket-Extensions", ", ".join(accepted)))
-        reserved = {n.lower() for n, _ in headers}
-        for name, value in event.extra_headers:
-            if name.lower() in reserved:
-                raise LocalProtocolError(
-                    f"extra_headers may not set {name!r}: the handshake sets it"
-                )
-            headers.append((name, value))
+        headers.extend(event.headers)
         # h11 is dropped right after this response: unless a header needs its
         # checks, write it as h11 would.
         data = format_response_head(b"HTTP/1.1 101 Switching Protocols", headers)
@@ -954,68 +1055,103 @@ class Connection:
             except h11.LocalProtocolError as exc:
                 raise LocalProtocolError(f"invalid Accept: {exc}") from None
         self._out.append(data)
-        self._awaiting_answer = False
+        self._awaiting = 0
         self._install_sessions(sessions)
         self.subprotocol = event.subprotocol
-        self.extensions = tuple(accepted)
+        self.negotiated_extensions = tuple(accepted)
         self._transition(Trigger.SEND_ACCEPT)
         self._take_trailing_data()
 
     def _send_reject(self, event: Reject) -> None:
-        assert self._h11 is not None or self.client or self._state is not _CONNECTING
-        if self._state is _REJECTING and not self.client:
-            # Another part of a streamed body.
-            assert self._h11 is not None
-            if event.body and not self._head_request:
-                self._out.append(self._h11.send(h11.Data(data=event.body)) or b"")
-            if event.final:
-                self._out.append(self._h11.send(h11.EndOfMessage()) or b"")
-                self._transition(Trigger.SEND_REJECT)
-            return
         self._check_answerable("Reject")
         assert self._h11 is not None
-        self._h11_catch_up()
         headers = list(event.headers)
         names = {n.lower() for n, _ in headers}
+        body_size = len(event.body)
+        # Every rule h11 would enforce is checked first, so that a refused
+        # Reject changes nothing (h11 itself would be left in its ERROR state).
         lengths = {v.strip() for n, v in headers if n.lower() == "content-length"}
-        if event.final and lengths and lengths != {str(len(event.body))}:
-            raise LocalProtocolError(
-                f"Reject has Content-Length {', '.join(sorted(lengths))} but a body of"
-                f" {len(event.body)} bytes; leave Content-Length out and it is set for you"
-            )
+        declared: int | None = None
+        if lengths:
+            value = lengths.pop()
+            if lengths or not (value.isascii() and value.isdigit()):
+                raise LocalProtocolError(
+                    f"Reject has an invalid Content-Length {value!r}; leave it out and it"
+                    " is set for you"
+                )
+            declared = int(value)
+            if declared < body_size or (event.final and declared != body_size):
+                raise LocalProtocolError(
+                    f"Reject has Content-Length {declared} but a body of {body_size}"
+                    " bytes; leave Content-Length out and it is set for you"
+                )
         codings = {v.strip().lower() for n, v in headers if n.lower() == "transfer-encoding"}
-        if codings - {"chunked"}:
+        if codings - {"chunked"} or (codings and declared is not None):
             raise LocalProtocolError(
-                "Reject supports only Transfer-Encoding: chunked (or leave it out: a body"
-                " sent whole gets Content-Length, a streamed one chunked encoding)"
+                "Reject supports only Transfer-Encoding: chunked, without Content-Length"
+                " (or leave both out: a body sent whole gets Content-Length, a streamed"
+                " one chunked encoding)"
             )
-        if event.final and "content-length" not in names and "transfer-encoding" not in names:
-            headers.append(("Content-Length", str(len(event.body))))
+        if event.final and declared is None and not codings:
+            headers.append(("Content-Length", str(body_size)))
         if "connection" not in names:
             headers.append(("Connection", "close"))
+        self._h11_catch_up()
         try:
             self._out.append(
                 self._h11.send(
                     h11.Response(
                         status_code=event.status,
                         headers=to_h11_headers(headers),
-                        reason=h11_reason(event.status).encode(),
+                        reason=_reason_phrase(event.status).encode(),
                     )
                 )
                 or b""
             )
-            # A response to HEAD carries no content (RFC 9110 §9.3.2); its
-            # Content-Length still says how long the GET response would be.
-            if event.body and not self._head_request:
-                self._out.append(self._h11.send(h11.Data(data=event.body)) or b"")
-            if event.final:
-                self._out.append(self._h11.send(h11.EndOfMessage()) or b"")
+            self._send_body(event.body, event.final)
         except h11.LocalProtocolError as exc:  # pragma: no cover - defensive, see below
             # The checks above and the event's own refuse everything h11 would; this
             # keeps a future h11 rule from escaping as a foreign exception type.
             raise LocalProtocolError(f"invalid Reject: {exc}") from None
-        self._awaiting_answer = False
+        self._awaiting = 0
+        self._auto_response = None
+        if not event.final:
+            self._reject_remaining = None if declared is None else declared - body_size
         self._transition(Trigger.SEND_REJECT if event.final else Trigger.SEND_REJECT_PART)
+
+    def _send_reject_data(self, event: RejectData) -> None:
+        if self.client:
+            raise LocalProtocolError("a client receives RejectData; it does not send it")
+        if self._state is not _REJECTING:
+            raise LocalProtocolError(
+                "RejectData continues a Reject sent with final=False; cannot send it in"
+                f" state {self._state.name}"
+            )
+        size = len(event.body)
+        remaining = self._reject_remaining
+        if remaining is not None and (size > remaining or (event.final and size < remaining)):
+            raise LocalProtocolError(
+                f"the rejection's Content-Length leaves {remaining} bytes for the body;"
+                f" a{' final' if event.final else ''} part of {size} bytes does not fit"
+            )
+        try:
+            self._send_body(event.body, event.final)
+        except h11.LocalProtocolError as exc:  # pragma: no cover - defensive, as above
+            raise LocalProtocolError(f"invalid RejectData: {exc}") from None
+        if remaining is not None:
+            self._reject_remaining = remaining - size
+        if event.final:
+            self._transition(Trigger.SEND_REJECT)
+
+    def _send_body(self, body: bytes, final: bool) -> None:
+        """Queue a part of a rejection's body, and its end if *final*."""
+        assert self._h11 is not None
+        # A response to HEAD carries no content (RFC 9110 §9.3.2); its
+        # Content-Length still says how long the GET response would be.
+        if body and not self._head_request:
+            self._out.append(self._h11.send(h11.Data(data=body)) or b"")
+        if final:
+            self._out.append(self._h11.send(h11.EndOfMessage()) or b"")
 
     # -- frames in ------------------------------------------------------------------
 
@@ -1422,7 +1558,7 @@ class Connection:
         return f"<Connection {self.role.value} {self._state.name}>"
 
 
-def h11_reason(status: int) -> str:
+def _reason_phrase(status: int) -> str:
     """The standard reason phrase for *status* (``"Bad Request"`` for 400)."""
     from http import HTTPStatus
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .close_codes import CloseCode
 from .errors import LocalProtocolError
@@ -35,6 +35,7 @@ __all__ = [
     "Ping",
     "Pong",
     "Reject",
+    "RejectData",
     "TextMessage",
 ]
 
@@ -53,7 +54,8 @@ _HeaderInput = Iterable[tuple[str | bytes, str | bytes]]
 HeadersLike = Sequence[tuple[str, str]]
 
 
-#: An RFC 7230 §3.2.6 token: subprotocol names (RFC 6455 §4.1) must be tokens.
+#: An RFC 7230 §3.2.6 token: subprotocol names (RFC 6455 §4.1) and extension
+#: names and parameters (§9.1) must be tokens.
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
@@ -120,25 +122,26 @@ class Handshake(Event):
     :param host: the ``Host`` header.
     :param target: the request target (path and query), ``/`` by default.
     :param subprotocols: ``Sec-WebSocket-Protocol`` values, most preferred first.
-    :param extensions: on a received handshake, every element the client offered
-        in ``Sec-WebSocket-Extensions`` (e.g. ``"permessage-deflate;
-        client_max_window_bits"``). When sending, ``None`` offers every extension
-        the connection was configured with; a tuple of names offers only those.
-    :param extra_headers: when sending, headers added to the request. On a
-        received handshake, the headers the protocol did not consume (everything
-        but ``Host``, ``Upgrade``, ``Connection`` and ``Sec-WebSocket-*``).
+    :param extensions: the names of the extensions offered. Sent: ``None``
+        offers every extension the client's connection is configured with (the
+        offers' parameters come from those :class:`~wsproto_lite.Extension`
+        objects); a tuple of names offers only those. Received: the names the
+        client offered, in order, each once (the offers themselves are in
+        ``headers``, as ``sec-websocket-extensions``).
+    :param headers: the request's header fields. Received: every one, in
+        order, names in lower case. Sent: fields added to those the connection
+        writes from the other fields and the protocol (``Host``, ``Upgrade``,
+        ``Connection``, ``Sec-WebSocket-*``, ``Origin``); naming one of those
+        raises :class:`~wsproto_lite.errors.LocalProtocolError` when sent.
     :param origin: the ``Origin`` header (browsers always send one).
-    :param headers: on a received handshake, every header of the request, in
-        order. Ignored when sending.
     """
 
     host: str
     target: str = "/"
     subprotocols: Sequence[str] = ()
     extensions: Sequence[str] | None = None
-    extra_headers: HeadersLike = ()
+    headers: HeadersLike = ()
     origin: str | None = None
-    headers: HeadersLike = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.host, str) or not self.host:
@@ -162,7 +165,6 @@ class Handshake(Event):
                 raise LocalProtocolError(f"subprotocol {name!r} is not a token (RFC 6455 §4.1)")
         if self.extensions is not None:
             _set(self, "extensions", _str_tuple(self.extensions, "extensions"))
-        _set(self, "extra_headers", _normalize_headers(self.extra_headers))
         _set(self, "headers", _normalize_headers(self.headers))
 
 
@@ -171,19 +173,21 @@ class Accept(Event):
     """The server accepts the handshake (``101 Switching Protocols``).
 
     :param subprotocol: the chosen subprotocol; it must be one the client offered.
-    :param extensions: when sending, ``None`` negotiates every extension the
-        server's connection is configured with; a tuple of names limits the
-        negotiation to those. On a received ``Accept`` (client side), the
-        extension elements of the response.
-    :param extra_headers: headers added to the response; on a received
-        ``Accept``, the response's headers other than those the protocol consumed.
-    :param headers: on a received ``Accept``, every header of the response.
+    :param extensions: the names of the extensions agreed. Sent: ``None``
+        negotiates every extension the server's connection is configured with
+        and the client offered; a tuple of names limits the negotiation to
+        those. Received: the names the server accepted (their parameters are
+        in ``headers`` and in :attr:`Connection.negotiated_extensions
+        <wsproto_lite.Connection.negotiated_extensions>`).
+    :param headers: the response's header fields. Received: every one, names
+        in lower case. Sent: fields added to those the connection writes
+        (``Upgrade``, ``Connection``, ``Sec-WebSocket-*``); naming one of those
+        raises :class:`~wsproto_lite.errors.LocalProtocolError` when sent.
     """
 
     subprotocol: str | None = None
     extensions: Sequence[str] | None = None
-    extra_headers: HeadersLike = ()
-    headers: HeadersLike = field(default=(), compare=False, repr=False)
+    headers: HeadersLike = ()
 
     def __post_init__(self) -> None:
         if self.subprotocol is not None and (
@@ -196,7 +200,6 @@ class Accept(Event):
             )
         if self.extensions is not None:
             _set(self, "extensions", _str_tuple(self.extensions, "extensions"))
-        _set(self, "extra_headers", _normalize_headers(self.extra_headers))
         _set(self, "headers", _normalize_headers(self.headers))
 
 
@@ -205,17 +208,18 @@ class Reject(Event):
     """An HTTP response other than 101: the handshake is refused, or a plain
     HTTP request is answered (e.g. ``200`` with a page).
 
-    A server sends it in answer to :class:`Handshake` or :class:`HTTPRequest`.
-    With ``final=False`` the body is streamed: later ``Reject`` events add body
-    parts (their ``status`` and ``headers`` are ignored) until one has
-    ``final=True``. A client receives the response the same way: the first
-    event carries the status, headers and the first part of the body; the last
-    has ``final=True``. ``Content-Length`` is added when the body is sent whole.
+    A server sends it in answer to :class:`Handshake`, :class:`HTTPRequest` or
+    :class:`HandshakeFailed`; a client receives it. It carries the response's
+    head and its whole body, or (``final=False``) the first part of a body that
+    :class:`RejectData` events continue, sent and received alike.
+    ``Content-Length`` is added when the body is sent whole; a streamed body
+    uses chunked encoding unless the headers give a ``Content-Length``, which
+    the parts must then fill exactly.
 
     :param status: the HTTP status code, 200–599.
     :param headers: the response headers.
-    :param body: (a part of) the response body.
-    :param final: whether this is the last part of the body.
+    :param body: the whole body, or its first part when ``final`` is ``False``.
+    :param final: ``False`` when :class:`RejectData` events follow.
     """
 
     status: int = 400
@@ -233,6 +237,27 @@ class Reject(Event):
             _set(self, "body", bytes(self.body))
         elif not isinstance(self.body, bytes):
             raise LocalProtocolError("Reject.body must be bytes")
+
+
+@dataclass(frozen=True, slots=True)
+class RejectData(Event):
+    """A later part of a rejection's body (after ``Reject(final=False)``).
+
+    Sent by a server, received by a client, in order; the last part has
+    ``final=True`` (it may be empty) and ends the response.
+
+    :param body: this part of the body.
+    :param final: whether this part ends the body.
+    """
+
+    body: bytes = b""
+    final: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.body, (bytearray, memoryview)):
+            _set(self, "body", bytes(self.body))
+        elif not isinstance(self.body, bytes):
+            raise LocalProtocolError("RejectData.body must be bytes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,13 +284,22 @@ class HTTPRequest(Event):
 
 @dataclass(frozen=True, slots=True)
 class HandshakeFailed(Event):
-    """The opening handshake failed because of the peer; the connection is CLOSED.
+    """The opening handshake failed because of the peer.
 
-    Server side: the request was malformed and the connection has already queued
-    the error response with status ``status`` (400, 426 or 431; 501 for a
-    transfer coding HTTP/1.1 does not define). Client side:
-    the server's response was invalid (``status`` is the status it sent, or
-    ``None`` when the response was not valid HTTP). Only ever received.
+    Server side: the request was malformed (``status`` is the error status
+    the connection answers with: 400, 426 or 431; 501 for a transfer coding
+    HTTP/1.1 does not define). The application may answer it itself with a
+    :class:`Reject` before it takes the next event (to set the body, say);
+    otherwise the connection queues its own error response then (with
+    :attr:`Connection.auto_response_headers
+    <wsproto_lite.Connection.auto_response_headers>`) and is CLOSED. Also
+    received, with ``status`` ``None`` and the connection CLOSED, when the
+    client went away before a whole request arrived, or while its
+    :class:`Handshake` or :class:`HTTPRequest` awaited the application's answer.
+
+    Client side: the server's response was invalid (``status`` is the status
+    it sent, or ``None`` when the response was not valid HTTP); the connection
+    is CLOSED. Only ever received.
 
     :param reason: what was wrong, for logs.
     :param status: the HTTP status involved, if any.
@@ -478,7 +512,6 @@ def _received_handshake(
     target: str,
     subprotocols: tuple[str, ...],
     extensions: tuple[str, ...],
-    extra_headers: Headers,
     origin: str | None,
     headers: Headers,
 ) -> Handshake:
@@ -490,7 +523,6 @@ def _received_handshake(
     _set(event, "target", target)
     _set(event, "subprotocols", subprotocols)
     _set(event, "extensions", extensions)
-    _set(event, "extra_headers", extra_headers)
-    _set(event, "origin", origin)
     _set(event, "headers", headers)
+    _set(event, "origin", origin)
     return event

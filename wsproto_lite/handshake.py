@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 import h11
 
 from .errors import LocalProtocolError, RemoteProtocolError
-from .events import Handshake, Headers, _received_handshake
+from .events import _TOKEN_RE, Handshake, Headers, _received_handshake
 from .extensions.base import Params
 
 __all__ = [
@@ -33,23 +33,6 @@ __all__ = [
 
 #: The GUID of RFC 6455 §1.3, appended to the key before hashing.
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-#: Headers the handshake consumes; the rest are reported as ``extra_headers``.
-_PROTOCOL_HEADERS = frozenset(
-    {
-        "host",
-        "upgrade",
-        "connection",
-        "sec-websocket-key",
-        "sec-websocket-version",
-        "sec-websocket-accept",
-        "sec-websocket-protocol",
-        "sec-websocket-extensions",
-        "origin",
-    }
-)
-
-_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def generate_key() -> str:
@@ -187,10 +170,6 @@ class _HeaderTable:
         return self.by_name.get(name, ())
 
 
-def _extra(headers: Headers) -> Headers:
-    return tuple((n, v) for n, v in headers if n not in _PROTOCOL_HEADERS)
-
-
 # -- server side ---------------------------------------------------------------
 
 
@@ -204,8 +183,10 @@ def is_upgrade_request(headers: RawHeaders) -> bool:
 
 def validate_request(
     method: bytes, target: bytes, http_version: bytes, headers: RawHeaders
-) -> tuple[Handshake, str]:
-    """Check an upgrade request (RFC 6455 §4.2.1); return the event and the key.
+) -> tuple[Handshake, str, list[tuple[str, Params]]]:
+    """Check an upgrade request (RFC 6455 §4.2.1).
+
+    Returns the event, the key and the extension offers (parsed, in order).
 
     Raises :class:`RemoteProtocolError` with ``status`` 400 for a malformed
     request and 426 for an unsupported version (the caller adds
@@ -222,6 +203,17 @@ def validate_request(
         raise RemoteProtocolError("the Upgrade header must be 'websocket'", status=400)
     if not _has_token(table.values("connection"), "upgrade"):
         raise RemoteProtocolError("the Connection header must contain 'Upgrade'", status=400)
+    # The version comes first (RFC 6455 §4.2.2, §4.4): a client speaking
+    # another version may lack the other headers, and 426 with
+    # Sec-WebSocket-Version: 13 is what tells it what it can fix.
+    versions = table.values("sec-websocket-version")
+    if not versions:
+        raise RemoteProtocolError("the Sec-WebSocket-Version header is missing", status=400)
+    if [v.strip() for v in versions] != ["13"]:
+        raise RemoteProtocolError(
+            f"unsupported WebSocket version {', '.join(versions)!r}; only 13 is supported",
+            status=426,
+        )
     hosts = table.values("host")
     if len(hosts) != 1 or not hosts[0]:
         raise RemoteProtocolError("the request must have exactly one Host header", status=400)
@@ -238,14 +230,6 @@ def validate_request(
     if len(decoded) != 16:
         raise RemoteProtocolError(
             "Sec-WebSocket-Key must be 16 bytes, base64-encoded (RFC 6455 §4.1)", status=400
-        )
-    versions = table.values("sec-websocket-version")
-    if not versions:
-        raise RemoteProtocolError("the Sec-WebSocket-Version header is missing", status=400)
-    if [v.strip() for v in versions] != ["13"]:
-        raise RemoteProtocolError(
-            f"unsupported WebSocket version {', '.join(versions)!r}; only 13 is supported",
-            status=426,
         )
     try:
         offered = parse_extension_header(table.values("sec-websocket-extensions"))
@@ -274,12 +258,11 @@ def validate_request(
         host=hosts[0],
         target=target_s,
         subprotocols=tuple(subprotocols),
-        extensions=tuple(format_extension_header(n, p) for n, p in offered),
-        extra_headers=_extra(table.pairs),
+        extensions=tuple(dict.fromkeys(name for name, _ in offered)),
         origin=origins[0] if origins else None,
         headers=table.pairs,
     )
-    return event, key
+    return event, key, offered
 
 
 # A request head as h11 parses it, in the strict common case: the request line
@@ -361,6 +344,48 @@ def format_response_head(status_line: bytes, headers: Iterable[tuple[str, str]])
     return b"".join(out)
 
 
+# -- both sides ----------------------------------------------------------------
+
+#: The request headers the connection writes itself, from the Handshake's fields
+#: and the protocol (RFC 6455 §4.1).
+REQUEST_HEADERS = frozenset(
+    {
+        "host",
+        "upgrade",
+        "connection",
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-protocol",
+        "sec-websocket-extensions",
+        "origin",
+    }
+)
+#: The ``101`` response headers the connection writes itself (RFC 6455 §4.2.2).
+RESPONSE_HEADERS = frozenset(
+    {
+        "upgrade",
+        "connection",
+        "sec-websocket-accept",
+        "sec-websocket-protocol",
+        "sec-websocket-extensions",
+    }
+)
+
+
+def own_headers_checked(
+    headers: Sequence[tuple[str, str]], written: frozenset[str], event: str
+) -> Sequence[tuple[str, str]]:
+    """*headers* of a sent :class:`Handshake` or :class:`Accept`, checked not to
+    name a header the connection writes itself (*written*)."""
+    for name, _ in headers:
+        if name.lower() in written:
+            raise LocalProtocolError(
+                f"{event}.headers may not set {name!r}: the connection writes it"
+                f" (from the {event}'s other fields)"
+            )
+    return headers
+
+
 # -- client side ---------------------------------------------------------------
 
 
@@ -379,14 +404,7 @@ def build_request(event: Handshake, key: str, extension_offers: list[str]) -> h1
         headers.append(("Sec-WebSocket-Protocol", ", ".join(event.subprotocols)))
     if extension_offers:
         headers.append(("Sec-WebSocket-Extensions", ", ".join(extension_offers)))
-    reserved = {n.lower() for n, _ in headers}
-    for name, value in event.extra_headers:
-        if name.lower() in reserved:
-            raise LocalProtocolError(
-                f"extra_headers may not set {name!r}: the handshake sets it (use the"
-                " Handshake fields instead)"
-            )
-        headers.append((name, value))
+    headers.extend(own_headers_checked(event.headers, REQUEST_HEADERS, "Handshake"))
     try:
         return h11.Request(method="GET", target=event.target, headers=to_h11_headers(headers))
     except h11.LocalProtocolError as exc:
@@ -426,8 +444,3 @@ def validate_response(
     except ValueError as exc:
         raise fail(f"malformed Sec-WebSocket-Extensions in the response: {exc}") from None
     return chosen, extensions, table.pairs
-
-
-def extra_response_headers(headers: Headers) -> Headers:
-    """The headers of a response other than those the handshake consumes."""
-    return _extra(headers)

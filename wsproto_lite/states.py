@@ -43,10 +43,12 @@ class Trigger(Enum):
     #: The server sends ``Accept``; the client receives a valid ``101``.
     SEND_ACCEPT = "send Accept"
     RECV_ACCEPT = "receive Accept"
-    #: A streamed rejection starts (``Reject(final=False)``), sent or received.
+    #: A streamed rejection starts (``Reject(final=False)``) or goes on
+    #: (``RejectData(final=False)``), sent or received.
     SEND_REJECT_PART = "send Reject(final=False)"
     RECV_REJECT_PART = "receive Reject(final=False)"
-    #: The rejection's response is complete.
+    #: The rejection's response is complete (a ``Reject`` or ``RejectData`` with
+    #: ``final=True``).
     SEND_REJECT = "send Reject"
     RECV_REJECT = "receive Reject"
     #: The application sends a close frame.

@@ -25,6 +25,7 @@ from wsproto_lite import (
     Ping,
     Pong,
     Reject,
+    RejectData,
     Role,
     TextMessage,
 )
@@ -40,6 +41,7 @@ _RECEIVED_TYPES = (
     Ping,
     Pong,
     Reject,
+    RejectData,
     TextMessage,
 )
 

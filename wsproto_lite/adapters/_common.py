@@ -199,7 +199,7 @@ def client_request(
         host=parsed.host_header,
         target=parsed.resource,
         subprotocols=tuple(subprotocols or ()),
-        extra_headers=tuple(headers or ()),
+        headers=tuple(headers or ()),
         origin=origin,
     )
     return parsed, request
@@ -310,7 +310,7 @@ class WebSocketBase:
         ``.target`` is the path and query, ``.headers`` every header,
         ``.origin`` and ``.subprotocols`` the parsed values.
         """
-        return self._session.conn.handshake
+        return self._session.conn.request
 
     @property
     def subprotocol(self) -> str | None:
@@ -320,7 +320,7 @@ class WebSocketBase:
     @property
     def extensions(self) -> tuple[str, ...]:
         """The extensions agreed in the handshake, as header elements."""
-        return self._session.conn.extensions
+        return self._session.conn.negotiated_extensions
 
     @property
     def state(self) -> ConnectionState:

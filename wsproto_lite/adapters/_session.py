@@ -42,6 +42,7 @@ from ..events import (
     Ping,
     Pong,
     Reject,
+    RejectData,
     TextMessage,
 )
 from ..extensions.base import Extension
@@ -390,8 +391,8 @@ class Session:
             self.pending_request = event
         elif isinstance(event, Accept):
             self.response = event
-        elif isinstance(event, Reject):
-            if self._reject is None:
+        elif isinstance(event, (Reject, RejectData)):
+            if isinstance(event, Reject):
                 self._reject = event
             if sum(map(len, self._reject_body)) < MAX_REJECT_BODY:
                 self._reject_body.append(event.body)
@@ -463,7 +464,7 @@ class Session:
             self.response = answer
             return True
         if not answer.final:
-            self.conn.send(Reject(answer.status, final=True))  # one answer: end its body
+            self.conn.send(RejectData(final=True))  # one answer: end its body
         method = request.method if isinstance(request, HTTPRequest) else "GET"
         self.logger.info("answered %s %s with HTTP %d", method, request.target, answer.status)
         return False
