@@ -696,7 +696,7 @@ def broadcast(
             continue
         conn = ws._conn
         try:
-            if compress and conn.extensions:
+            if compress and conn.negotiated_extensions:
                 if session.sending_fragments:
                     raise LocalProtocolError("a fragmented message is being sent")
                 conn.send(event)
