@@ -26,6 +26,8 @@ from typing import Any, TypeVar
 import pytest
 
 from wsproto_lite import Accept, Handshake, HTTPRequest, Reject, accept_key
+from wsproto_lite._frames import Opcode, serialize_frame
+from wsproto_lite._states import ConnectionState
 from wsproto_lite.adapters.asyncio import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -37,8 +39,6 @@ from wsproto_lite.adapters.asyncio import (
     connect,
     serve,
 )
-from wsproto_lite.frames import Opcode, serialize_frame
-from wsproto_lite.states import ConnectionState
 
 T = TypeVar("T")
 HOST = "127.0.0.1"

@@ -27,6 +27,8 @@ from wsproto_lite import (
     Role,
     TextMessage,
 )
+from wsproto_lite._errors import LocalProtocolError
+from wsproto_lite._states import ConnectionState
 from wsproto_lite.adapters import _common
 from wsproto_lite.adapters._common import (
     ConnectionClosed,
@@ -48,9 +50,7 @@ from wsproto_lite.adapters._session import (
     last_fragment,
     message_event,
 )
-from wsproto_lite.errors import LocalProtocolError
 from wsproto_lite.extensions.permessage_deflate import PerMessageDeflate
-from wsproto_lite.states import ConnectionState
 
 OPTIONS: dict[str, Any] = {
     "compression": False,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from wsproto_lite import CloseCode, LocalProtocolError, ProtocolError, RemoteProtocolError
-from wsproto_lite.close_codes import is_valid_on_wire
+from wsproto_lite._close_codes import is_valid_on_wire
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,8 @@ streaming, and the extension hooks (§9)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from wsproto_lite import (
@@ -24,95 +26,38 @@ from wsproto_lite import (
     Role,
     TextMessage,
 )
-from wsproto_lite.close_codes import is_valid_on_wire
+from wsproto_lite._close_codes import is_valid_on_wire
+from wsproto_lite._frames import serialize_frame
 from wsproto_lite.extensions import ExtensionSession
-from wsproto_lite.frames import serialize_frame
 from wsproto_lite.testing import ConnectionPair
+
+from . import _wire
+from ._wire import frame, payloads
 
 OPEN = ConnectionState.OPEN
 CLOSING = ConnectionState.CLOSING
 CLOSED = ConnectionState.CLOSED
-KEY = b"\x37\xfa\x21\x3d"
 RSV1, RSV2, RSV3 = 0x40, 0x20, 0x10
 
 
-# -- an independent frame builder and parser (RFC 6455 §5.2) ------------------------------
+# -- the frames of the tests: tests/_wire.py, written independently of the library ----------
 
 
-def xor(data: bytes, key: bytes) -> bytes:
-    n = len(data)
-    if not n:
-        return b""
-    mask = (key * (n // 4 + 1))[:n]
-    return (int.from_bytes(data, "big") ^ int.from_bytes(mask, "big")).to_bytes(n, "big")
+def cframe(opcode: int, payload: bytes = b"", *, rsv: int = 0, **kwargs: Any) -> bytes:
+    """A frame as a client sends it (masked): what a server receives. *rsv* in
+    the first byte's bits (RSV1 = 0x40)."""
+    return frame(opcode, payload, rsv=rsv >> 4, masked=True, **kwargs)
 
 
-def frame(
-    opcode: int,
-    payload: bytes = b"",
-    *,
-    fin: bool = True,
-    rsv: int = 0,
-    key: bytes | None = None,
-    length: int | None = None,
-    enc: int | None = None,
-) -> bytes:
-    """A raw frame; *length*/*enc* (7, 16 or 64 bits) may lie, to build bad frames."""
-    n = len(payload) if length is None else length
-    b0 = (0x80 if fin else 0) | rsv | opcode
-    mbit = 0x80 if key is not None else 0
-    if enc is None:
-        enc = 7 if n < 126 else 16 if n < 65536 else 64
-    if enc == 7:
-        head = bytes([b0, mbit | n])
-    elif enc == 16:
-        head = bytes([b0, mbit | 126]) + n.to_bytes(2, "big")
-    else:
-        head = bytes([b0, mbit | 127]) + n.to_bytes(8, "big")
-    if key is None:
-        return head + payload
-    return head + key + xor(payload, key)
-
-
-def cframe(opcode: int, payload: bytes = b"", **kwargs: object) -> bytes:
-    """A frame as a client sends it (masked): what a server receives."""
-    kwargs.setdefault("key", KEY)
-    return frame(opcode, payload, **kwargs)  # type: ignore[arg-type]
-
-
-def sframe(opcode: int, payload: bytes = b"", **kwargs: object) -> bytes:
+def sframe(opcode: int, payload: bytes = b"", *, rsv: int = 0, **kwargs: Any) -> bytes:
     """A frame as a server sends it (unmasked): what a client receives."""
-    return frame(opcode, payload, **kwargs)  # type: ignore[arg-type]
+    return frame(opcode, payload, rsv=rsv >> 4, masked=False, **kwargs)
 
 
 def parse_frames(data: bytes, *, masked: bool) -> list[tuple[bool, int, int, bytes]]:
-    """Split *data* into ``(fin, rsv, opcode, payload)``; check the mask bit."""
-    out = []
-    pos = 0
-    while pos < len(data):
-        b0, b1 = data[pos], data[pos + 1]
-        assert bool(b1 & 0x80) is masked, f"mask bit {bool(b1 & 0x80)} != {masked}"
-        n = b1 & 0x7F
-        pos += 2
-        if n == 126:
-            n = int.from_bytes(data[pos : pos + 2], "big")
-            assert n >= 126
-            pos += 2
-        elif n == 127:
-            n = int.from_bytes(data[pos : pos + 8], "big")
-            assert n >= 65536
-            pos += 8
-        key = None
-        if masked:
-            key = data[pos : pos + 4]
-            pos += 4
-        payload = data[pos : pos + n]
-        assert len(payload) == n, "truncated frame"
-        pos += n
-        if key is not None:
-            payload = xor(payload, key)
-        out.append((bool(b0 & 0x80), b0 & 0x70, b0 & 0x0F, payload))
-    return out
+    """Split what the library sent into ``(fin, rsv bits, opcode, payload)``,
+    checking every sender rule on the way (tests/_wire.py)."""
+    return payloads(_wire.parse_frames(data, masked=masked))
 
 
 def close_bytes(code: int, reason: bytes = b"") -> bytes:

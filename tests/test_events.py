@@ -23,7 +23,7 @@ from wsproto_lite import (
     RejectData,
     TextMessage,
 )
-from wsproto_lite.events import MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD
+from wsproto_lite._events import MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD
 
 SAMPLES = [
     Handshake(host="h"),

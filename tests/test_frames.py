@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from wsproto_lite.frames import (
+from wsproto_lite._frames import (
     FIN,
     MASK_BIT,
     RSV1,

@@ -33,17 +33,15 @@ from wsproto_lite import (
     TextMessage,
     accept_key,
 )
-from wsproto_lite.extensions import Params
-from wsproto_lite.frames import serialize_frame
-from wsproto_lite.handshake import (
+from wsproto_lite._frames import serialize_frame
+from wsproto_lite._handshake import (
     GUID,
-    format_extension_header,
     format_response_head,
     generate_key,
-    parse_extension_header,
     parse_request_head,
     split_tokens,
 )
+from wsproto_lite.extensions import Params, format_extension_header, parse_extension_header
 from wsproto_lite.testing import ConnectionPair
 
 RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="

@@ -336,7 +336,7 @@ def test_selection_environment_variable(value: str, expect_c: bool) -> None:
         _c_impl()  # skips, or fails on CI
     env = dict(os.environ, WSPROTO_LITE_NO_SPEEDUPS=value)
     code = (
-        "import wsproto_lite.frames as f, wsproto_lite._mask as m;"
+        "import wsproto_lite._frames as f, wsproto_lite._mask as m;"
         " print(f.SPEEDUPS, f.apply_mask.__module__, m.apply_mask_slice.__module__,"
         " m.apply_mask_join.__module__, m.mask_frame.__module__)"
     )

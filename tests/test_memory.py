@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from wsproto_lite import Accept, BinaryMessage, Connection, Handshake, Role, TextMessage
-from wsproto_lite.frames import serialize_frame
+from wsproto_lite._frames import serialize_frame
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def test_idle_open_server_connection_is_small(traced: None) -> None:
     per_connection = (_current() - before) / count
     print(f"idle OPEN server connection (core): {per_connection:.0f} bytes")
     assert per_connection < 8 * 1024
-    assert all(c._h11 is None for c in conns)  # the HTTP phase is released
+    assert all(c._handshake is None for c in conns)  # the HTTP phase (h11) is released
 
 
 @pytest.mark.parametrize("stream", [False, True])

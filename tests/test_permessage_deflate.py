@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wsproto_lite import accept_key
-from wsproto_lite.connection import Connection, Role
-from wsproto_lite.errors import LocalProtocolError, RemoteProtocolError
-from wsproto_lite.events import (
+from wsproto_lite._connection import Connection, Role
+from wsproto_lite._errors import LocalProtocolError, RemoteProtocolError
+from wsproto_lite._events import (
     Accept,
     BinaryMessage,
     Close,
@@ -25,10 +25,10 @@ from wsproto_lite.events import (
     HandshakeFailed,
     TextMessage,
 )
+from wsproto_lite._frames import RSV1, Opcode, serialize_frame
 from wsproto_lite.extensions import permessage_deflate as pmd
 from wsproto_lite.extensions.base import Params
 from wsproto_lite.extensions.permessage_deflate import PerMessageDeflate, PerMessageDeflateSession
-from wsproto_lite.frames import RSV1, Opcode, serialize_frame
 from wsproto_lite.testing import ConnectionPair
 
 MiB = 1 << 20

@@ -217,7 +217,7 @@ def test_refused_inside_a_fragmented_message() -> None:
 
 def deflate_pair(**params: bool) -> ConnectionPair:
     pair = ConnectionPair.open(extensions=[PerMessageDeflate(**params)])  # type: ignore[arg-type]
-    assert pair.server.negotiated_extensions and pair.server.negotiated_extensions[0].startswith("permessage-deflate")
+    assert pair.server.negotiated_extensions[0].startswith("permessage-deflate")
     return pair
 
 

@@ -8,7 +8,7 @@ from collections import deque
 import pytest
 
 from wsproto_lite import Accept, Close, Connection, Handshake, Reject, RejectData, Role
-from wsproto_lite.states import TRANSITIONS, ConnectionState, Trigger, next_state
+from wsproto_lite._states import TRANSITIONS, ConnectionState, Trigger, next_state
 from wsproto_lite.testing import ConnectionPair
 
 S = ConnectionState

@@ -5,12 +5,10 @@ Everything public is importable from here::
     from wsproto_lite import Connection, Role, TextMessage
 """
 
-from ._prepared import PreparedMessage
-from ._version import __version__
-from .close_codes import CloseCode, is_valid_on_wire
-from .connection import Connection, Role
-from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
-from .events import (
+from ._close_codes import CloseCode, is_valid_on_wire
+from ._connection import Connection, Role
+from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from ._events import (
     Accept,
     BinaryMessage,
     Close,
@@ -25,12 +23,15 @@ from .events import (
     RejectData,
     TextMessage,
 )
+from ._frames import SPEEDUPS, Opcode
+from ._handshake import accept_key
+from ._prepared import PreparedMessage
+from ._states import ConnectionState
+from ._version import __version__
 from .extensions import Extension, ExtensionSession
-from .frames import Opcode
-from .handshake import accept_key
-from .states import ConnectionState
 
 __all__ = [
+    "SPEEDUPS",
     "Accept",
     "BinaryMessage",
     "Close",

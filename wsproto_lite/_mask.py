@@ -22,7 +22,7 @@ they could be imported, unless the environment variable
 ``WSPROTO_LITE_NO_SPEEDUPS`` is set to a non-empty value other than ``0``
 when this module is first imported. :data:`SPEEDUPS` tells which are active::
 
-    python -c "import wsproto_lite.frames as f; print(f.SPEEDUPS)"
+    python -c "import wsproto_lite; print(wsproto_lite.SPEEDUPS)"
 
 *data* may be any contiguous bytes-like object (``bytes``, ``bytearray``, a
 ``memoryview`` of bytes); *key* must be 4 bytes. The result is always a new

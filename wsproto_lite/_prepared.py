@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import LocalProtocolError
-from .events import BinaryMessage, TextMessage
-from .frames import Opcode, serialize_frame
+from ._errors import LocalProtocolError
+from ._events import BinaryMessage, TextMessage
+from ._frames import Opcode, serialize_frame
 
 __all__ = ["PreparedMessage"]
 

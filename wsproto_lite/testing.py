@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .connection import Connection, Role
-from .events import Accept, BinaryMessage, Event, Handshake, Message, TextMessage
+from ._connection import Connection, Role
+from ._events import Accept, BinaryMessage, Event, Handshake, Message, TextMessage
 
 __all__ = ["ConnectionPair", "fragment", "messages"]
 

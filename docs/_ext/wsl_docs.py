@@ -4,7 +4,7 @@ Directives (usable from Markdown as ```` ```{name} ````):
 
 ``wsl-state-diagram``
     An inline SVG of the connection's state machine, drawn from
-    :data:`wsproto_lite.states.TRANSITIONS` at build time (no Graphviz, no
+    :data:`wsproto_lite._states.TRANSITIONS` at build time (no Graphviz, no
     JavaScript, no network).
 ``wsl-transitions-table``
     The same table as a matrix: one row per trigger, one column per state.
@@ -18,7 +18,7 @@ Directives (usable from Markdown as ```` ```{name} ````):
     instead of failing the build.
 
 The extension also resolves references written with a module path
-(``wsproto_lite.events.Close``) to the name the reference documents
+(``wsproto_lite._events.Close``) to the name the reference documents
 (``wsproto_lite.Close``), and warns when a public name (``__all__`` of the
 modules in ``wsl_public_modules``) is not documented anywhere.
 """
@@ -101,8 +101,8 @@ def _label(x: float, y: float, lines: list[str], anchor: str) -> str:
 
 
 def render_state_svg() -> tuple[str, list[str]]:
-    """The SVG of :data:`wsproto_lite.states.TRANSITIONS`, and any layout warnings."""
-    from wsproto_lite.states import TRANSITIONS, ConnectionState
+    """The SVG of :data:`wsproto_lite._states.TRANSITIONS`, and any layout warnings."""
+    from wsproto_lite._states import TRANSITIONS, ConnectionState
 
     warnings = []
     pos = dict(LAYOUT)
@@ -121,7 +121,7 @@ def render_state_svg() -> tuple[str, list[str]]:
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height:.0f}" '
         f'role="img" aria-labelledby="wsl-states-title">',
         '<title id="wsl-states-title">The states of a Connection and the triggers '
-        "that move it (generated from wsproto_lite.states.TRANSITIONS)</title>",
+        "that move it (generated from wsproto_lite._states.TRANSITIONS)</title>",
         "<defs>",
         '<marker id="wsl-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" '
         'markerHeight="8" orient="auto-start-reverse">'
@@ -179,7 +179,7 @@ class StateDiagram(SphinxDirective):
         svg, warnings = render_state_svg()
         for message in warnings:
             logger.warning(message, location=self.get_location())
-        self.env.note_dependency(_module_file("wsproto_lite.states"))
+        self.env.note_dependency(_module_file("wsproto_lite._states"))
         container = nodes.container(classes=["wsl-diagram"])
         container += nodes.raw("", svg, format="html")
         return [container]
@@ -225,9 +225,9 @@ class TransitionsTable(SphinxDirective):
     has_content = False
 
     def run(self) -> list[nodes.Node]:
-        from wsproto_lite.states import TRANSITIONS, ConnectionState, Trigger
+        from wsproto_lite._states import TRANSITIONS, ConnectionState, Trigger
 
-        self.env.note_dependency(_module_file("wsproto_lite.states"))
+        self.env.note_dependency(_module_file("wsproto_lite._states"))
         states = list(ConnectionState)
         rows: list[list[nodes.Node | str]] = []
         for trigger in Trigger:
@@ -257,8 +257,8 @@ class CloseCodesTable(SphinxDirective):
     def run(self) -> list[nodes.Node]:
         from wsproto_lite import CloseCode, is_valid_on_wire
 
-        self.env.note_dependency(_module_file("wsproto_lite.close_codes"))
-        docs = _attr_docs("wsproto_lite.close_codes", "CloseCode")
+        self.env.note_dependency(_module_file("wsproto_lite._close_codes"))
+        docs = _attr_docs("wsproto_lite._close_codes", "CloseCode")
         rows: list[list[nodes.Node | str]] = []
         for code in CloseCode:
             meaning = docs.get(code.name, "")
@@ -383,7 +383,7 @@ def resolve_alias(
     """Resolve a reference to an object documented under another of its names.
 
     Docstrings name objects by the module that defines them
-    (``wsproto_lite.events.Close``) or relative to the class they are in
+    (``wsproto_lite._events.Close``) or relative to the class they are in
     (``Connection.send``); the reference documents each object once, under its
     public name (``wsproto_lite.Close``). Match them by identity.
     """

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from wsproto_lite import Connection, Handshake, Role
-from wsproto_lite.frames import serialize_frame
+from wsproto_lite._frames import serialize_frame
 
 
 def _chunked(data: bytes, size: int = 63) -> bytes:

@@ -28,8 +28,8 @@ from wsproto_lite import (
     RejectData,
     Role,
     TextMessage,
+    accept_key,
 )
-from wsproto_lite.handshake import accept_key
 
 _RECEIVED_TYPES = (
     Accept,
@@ -108,11 +108,12 @@ def client_handshake(data: bytes) -> None:
     conn.data_to_send()
     if data[:1] == b"\x00":
         # Splice a valid accept key in, so the fuzzer reaches the frame phase.
-        assert conn._key is not None
+        key = conn._handshake._key  # type: ignore[union-attr]
+        assert key is not None
         head = (
             _CLIENT_KEY_PREFIX
             + b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
-            + accept_key(conn._key).encode()
+            + accept_key(key).encode()
             + b"\r\n"
         )
         data = head + data[1:]

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..close_codes import CloseCode
-from ..events import Accept, Handshake, HTTPRequest, Reject
-from ..states import ConnectionState
+from .._close_codes import CloseCode
+from .._events import Accept, Handshake, HTTPRequest, Reject
+from .._states import ConnectionState
 
 if TYPE_CHECKING:
     from ._session import Session
@@ -324,7 +324,7 @@ class WebSocketBase:
 
     @property
     def state(self) -> ConnectionState:
-        """The connection's :class:`~wsproto_lite.states.ConnectionState`."""
+        """The connection's :class:`~wsproto_lite.ConnectionState`."""
         return self._session.conn.state
 
     @property

@@ -29,9 +29,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..connection import Connection, Role
-from ..errors import LocalProtocolError
-from ..events import (
+from .._connection import Connection, Role
+from .._errors import LocalProtocolError
+from .._events import (
     Accept,
     BinaryMessage,
     Close,
@@ -45,9 +45,9 @@ from ..events import (
     RejectData,
     TextMessage,
 )
+from .._states import ConnectionState
 from ..extensions.base import Extension
 from ..extensions.permessage_deflate import PerMessageDeflate
-from ..states import ConnectionState
 from ._common import ConnectionClosed, ConnectionClosedError, InvalidHandshake, default_answer
 
 #: A message: ``str`` for text, ``bytes`` for binary.
@@ -227,7 +227,7 @@ class Session:
         self.sending_fragments = False
         #: Server: the request that waits for its answer.
         self.pending_request: Handshake | HTTPRequest | None = None
-        #: The server's :class:`~wsproto_lite.events.Accept` (received or sent).
+        #: The server's :class:`~wsproto_lite.Accept` (received or sent).
         self.response: Accept | None = None
         self._reject: Reject | None = None
         self._reject_body: list[bytes] = []

@@ -67,11 +67,11 @@ from typing import Any
 
 import trio
 
-from ..connection import Role
-from ..errors import LocalProtocolError
-from ..events import Accept, Close, Event, Handshake, HTTPRequest, Pong, Reject
+from .._connection import Role
+from .._errors import LocalProtocolError
+from .._events import Accept, Close, Event, Handshake, HTTPRequest, Pong, Reject
+from .._states import ConnectionState
 from ..extensions.base import Extension
-from ..states import ConnectionState
 from . import _broadcast, _common, _session
 from ._broadcast import BroadcastResult, SkipReason
 from ._common import (
@@ -270,7 +270,7 @@ class WebSocket(_common.WebSocketBase):
 
     @property
     def response(self) -> Accept:
-        """The server's :class:`~wsproto_lite.events.Accept` (received or sent)."""
+        """The server's :class:`~wsproto_lite.Accept` (received or sent)."""
         assert self._session.response is not None
         return self._session.response
 
@@ -1052,10 +1052,10 @@ async def serve(
     :param host: the interface to listen on (``None``: all).
     :param port: the port (``0`` or ``None``: any free port; see :attr:`Server.port`).
     :param process_request: called with each request, a
-        :class:`~wsproto_lite.events.Handshake` or a plain
-        :class:`~wsproto_lite.events.HTTPRequest`; returns (or, if async,
-        resolves to) an :class:`~wsproto_lite.events.Accept`, a
-        :class:`~wsproto_lite.events.Reject` (e.g. 403, or 200 with a page), or
+        :class:`~wsproto_lite.Handshake` or a plain
+        :class:`~wsproto_lite.HTTPRequest`; returns (or, if async,
+        resolves to) an :class:`~wsproto_lite.Accept`, a
+        :class:`~wsproto_lite.Reject` (e.g. 403, or 200 with a page), or
         ``None`` for the default: accept a handshake with the first matching
         subprotocol, answer 426 to plain HTTP.
     :param subprotocols: subprotocols this server speaks, preferred first.

@@ -24,8 +24,8 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
+from .._events import Accept, Handshake, HTTPRequest, Reject
 from ..adapters.asyncio import ConnectionClosed, Server, WebSocket, serve
-from ..events import Accept, Handshake, HTTPRequest, Reject
 from . import jwt
 from .config import DemoConfig
 from .rpc import (

@@ -19,7 +19,7 @@ The core owns framing. It refuses RSV bits that no negotiated session claims
 and routes the payload of messages the session transforms through
 :meth:`ExtensionSession.inbound_data` / :meth:`ExtensionSession.outbound_data`.
 A session signals a peer violation by raising
-:class:`~wsproto_lite.errors.RemoteProtocolError` with the close code to use
+:class:`~wsproto_lite.RemoteProtocolError` with the close code to use
 (1002 for a framing violation, 1007 for undecodable data, 1009 for too much).
 """
 
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from ..frames import Opcode
+from .._frames import Opcode
 
 __all__ = ["Extension", "ExtensionSession", "Params"]
 
@@ -51,7 +51,7 @@ class ExtensionSession(ABC):
         data message (*starts_message*), return ``True`` when the whole message
         goes through :meth:`inbound_data`. The return value is ignored for
         control and continuation frames. Raise
-        :class:`~wsproto_lite.errors.RemoteProtocolError` (code 1002) when the
+        :class:`~wsproto_lite.RemoteProtocolError` (code 1002) when the
         bits are not allowed on this frame.
         """
 
@@ -112,7 +112,7 @@ class Extension(ABC):
     def finalize(self, params: Params) -> ExtensionSession:
         """Client side: the server accepted with *params*; return the session.
 
-        Raise :class:`~wsproto_lite.errors.RemoteProtocolError` when the answer
+        Raise :class:`~wsproto_lite.RemoteProtocolError` when the answer
         is invalid or grants what was not offered; the client then fails the
         connection (RFC 6455 §4.1, RFC 7692 §5).
         """

@@ -65,9 +65,9 @@ import re
 import zlib
 from dataclasses import dataclass
 
-from ..close_codes import CloseCode
-from ..errors import LocalProtocolError, RemoteProtocolError
-from ..frames import RSV1, Opcode
+from .._close_codes import CloseCode
+from .._errors import LocalProtocolError, RemoteProtocolError
+from .._frames import RSV1, Opcode
 from .base import Extension, ExtensionSession, Params
 
 __all__ = ["PerMessageDeflate", "PerMessageDeflateSession"]
@@ -544,7 +544,7 @@ class PerMessageDeflate(Extension):
     def finalize(self, params: Params) -> PerMessageDeflateSession:
         """Client side: check the server's answer (table in the class docstring).
 
-        Raises :class:`~wsproto_lite.errors.RemoteProtocolError` when the answer
+        Raises :class:`~wsproto_lite.RemoteProtocolError` when the answer
         is invalid or does not honour the offer (RFC 7692 §7).
         """
         try:

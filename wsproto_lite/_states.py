@@ -4,7 +4,7 @@ Everything that moves :attr:`Connection.state <wsproto_lite.Connection.state>`
 is listed in :data:`TRANSITIONS`; the connection looks every change up here and
 the docs draw the state diagram from this table. A missing entry means "not
 allowed in this state": for a ``SEND_*`` trigger that is the application's
-mistake (:class:`~wsproto_lite.errors.LocalProtocolError`), the ``RECV_*`` and
+mistake (:class:`~wsproto_lite.LocalProtocolError`), the ``RECV_*`` and
 ``FAIL``/``EOF`` triggers come from the peer and are always listed where they
 can happen.
 

@@ -8,14 +8,14 @@ The error contract (see the "Failure model" docs page):
 * :class:`RemoteProtocolError` describes a violation by *the peer*. It is never
   raised out of :meth:`Connection.receive_data` or :meth:`Connection.events`:
   the connection turns it into a close frame (or an HTTP error response during
-  the handshake) and reports it through a :class:`~wsproto_lite.events.Close`
-  or :class:`~wsproto_lite.events.HandshakeFailed` event. Extensions raise it to
+  the handshake) and reports it through a :class:`~wsproto_lite.Close`
+  or :class:`~wsproto_lite.HandshakeFailed` event. Extensions raise it to
   fail the connection with a given close code.
 """
 
 from __future__ import annotations
 
-from .close_codes import CloseCode
+from ._close_codes import CloseCode
 
 __all__ = ["LocalProtocolError", "ProtocolError", "RemoteProtocolError"]
 

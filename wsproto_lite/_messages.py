@@ -1,16 +1,18 @@
-"""Reassembly of fragmented messages, incremental UTF-8 validation, size limits.
+"""Reassembly of fragmented messages, incremental UTF-8 validation, the
+message size limit.
 
 RFC 6455 §5.4 (fragmentation) and §8.1 (text must be valid UTF-8, and an
-endpoint fails the connection with 1007 as soon as it sees invalid data).
+endpoint fails the connection with 1007 as soon as it sees invalid data);
+§10.4 (an endpoint limits the size of what it accepts: 1009 beyond).
 """
 
 from __future__ import annotations
 
 from codecs import utf_8_decode
 
-from .close_codes import CloseCode
-from .errors import RemoteProtocolError
-from .events import BinaryMessage, Message, _received_binary, _received_text
+from ._close_codes import CloseCode
+from ._errors import RemoteProtocolError
+from ._events import BinaryMessage, Message, _received_binary, _received_text
 
 __all__ = ["MessageAssembler"]
 
@@ -33,10 +35,12 @@ class MessageAssembler:
     UTF-8 fails the connection at the first bad byte even mid-frame.
     """
 
-    __slots__ = ("_parts", "_pending", "_stream", "is_text", "size")
+    __slots__ = ("_parts", "_pending", "_stream", "is_text", "max_size", "size")
 
-    def __init__(self, stream: bool) -> None:
+    def __init__(self, stream: bool, max_size: int | None) -> None:
         self._stream = stream
+        #: The largest message accepted, in bytes (after extensions); ``None``: no limit.
+        self.max_size = max_size
         self._parts: list[bytes] | list[str] = []
         # Text: the bytes of a character cut at the end of the last piece.
         self._pending = b""
@@ -45,6 +49,34 @@ class MessageAssembler:
         #: Bytes of payload received so far for the message in progress
         #: (after extensions, i.e. decompressed).
         self.size = 0
+
+    def check_announced(self, length: int, *, continues: bool) -> None:
+        """Fail with 1009 when a frame header announces *length* more bytes than
+        the limit leaves (for the message in progress if *continues*, else for
+        a new one): the limit applies before any of the payload is read."""
+        limit = self.max_size
+        if limit is not None:
+            total = (self.size if continues else 0) + length
+            if total > limit:
+                raise RemoteProtocolError(
+                    f"message of at least {total} bytes exceeds the {limit}-byte limit",
+                    code=CloseCode.MESSAGE_TOO_BIG,
+                )
+
+    def check_decoded(self, length: int) -> None:
+        """Fail with 1009 when *length* more bytes out of an extension (data
+        whose size no header announced) take the message over the limit."""
+        limit = self.max_size
+        if limit is not None and self.size + length > limit:
+            raise RemoteProtocolError(
+                f"message exceeds the {limit}-byte limit once decompressed",
+                code=CloseCode.MESSAGE_TOO_BIG,
+            )
+
+    def room(self) -> int | None:
+        """How many more bytes the message in progress may have (``None``: no limit)."""
+        limit = self.max_size
+        return None if limit is None else limit - self.size
 
     def start(self, is_text: bool) -> None:
         """Begin a new message."""

@@ -4,7 +4,7 @@ The same classes travel both ways: the application passes them to
 :meth:`Connection.send <wsproto_lite.Connection.send>` and receives them from
 :meth:`Connection.events <wsproto_lite.Connection.events>`. Every event is a
 frozen, slotted dataclass that compares by value and checks its fields when it
-is constructed: a bad value raises :class:`~wsproto_lite.errors.LocalProtocolError`
+is constructed: a bad value raises :class:`~wsproto_lite.LocalProtocolError`
 at once, with no other consequence.
 
 Headers are tuples of ``(name, value)`` string pairs; names are lower-case on
@@ -18,8 +18,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .close_codes import CloseCode
-from .errors import LocalProtocolError
+from ._close_codes import CloseCode
+from ._errors import LocalProtocolError
 
 __all__ = [
     "Accept",
@@ -132,7 +132,7 @@ class Handshake(Event):
         order, names in lower case. Sent: fields added to those the connection
         writes from the other fields and the protocol (``Host``, ``Upgrade``,
         ``Connection``, ``Sec-WebSocket-*``, ``Origin``); naming one of those
-        raises :class:`~wsproto_lite.errors.LocalProtocolError` when sent.
+        raises :class:`~wsproto_lite.LocalProtocolError` when sent.
     :param origin: the ``Origin`` header (browsers always send one).
     """
 
@@ -182,7 +182,7 @@ class Accept(Event):
     :param headers: the response's header fields. Received: every one, names
         in lower case. Sent: fields added to those the connection writes
         (``Upgrade``, ``Connection``, ``Sec-WebSocket-*``); naming one of those
-        raises :class:`~wsproto_lite.errors.LocalProtocolError` when sent.
+        raises :class:`~wsproto_lite.LocalProtocolError` when sent.
     """
 
     subprotocol: str | None = None

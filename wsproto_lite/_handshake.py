@@ -1,33 +1,40 @@
-"""The opening handshake (RFC 6455 §4), on top of h11.
+"""The opening handshake (RFC 6455 §4): the rules both roles share.
 
-Pure functions: building the client's request, validating it on the server,
-building the server's answer and validating it on the client. The
-:class:`~wsproto_lite.Connection` drives h11 and calls these; every validation
-failure is a :class:`~wsproto_lite.errors.RemoteProtocolError` carrying the
-HTTP status the server answers with.
+Pure functions (building the client's request, validating it on the server,
+building the server's answer and validating it on the client, the fast
+request parser) and :class:`HandshakeLayer`, the base of the two layers over
+h11 that drive them: :mod:`~wsproto_lite._handshake_server` and
+:mod:`~wsproto_lite._handshake_client`. Every validation failure is a
+:class:`~wsproto_lite.RemoteProtocolError` carrying the HTTP status the server
+answers with.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import os
 import re
 from collections.abc import Iterable, Sequence
+from http import HTTPStatus
+from typing import TYPE_CHECKING
 
 import h11
 
-from .errors import LocalProtocolError, RemoteProtocolError
-from .events import _TOKEN_RE, Handshake, Headers, _received_handshake
-from .extensions.base import Params
+from ._errors import LocalProtocolError, RemoteProtocolError
+from ._events import _TOKEN_RE, Handshake, HandshakeFailed, Headers, _received_handshake
+from ._states import Trigger
+from .extensions import ExtensionSession, Params, parse_extension_header
+
+if TYPE_CHECKING:
+    from ._connection import Connection
 
 __all__ = [
     "GUID",
     "accept_key",
-    "format_extension_header",
     "generate_key",
-    "parse_extension_header",
     "split_tokens",
 ]
 
@@ -55,78 +62,6 @@ def split_tokens(values: Iterable[str]) -> list[str]:
             if item:
                 out.append(item)
     return out
-
-
-def _unquote(value: str) -> str:
-    # RFC 7230 §3.2.6 quoted-string: drop the quotes, resolve backslash escapes.
-    return re.sub(r"\\(.)", r"\1", value[1:-1])
-
-
-def parse_extension_header(values: Iterable[str]) -> list[tuple[str, Params]]:
-    """Parse ``Sec-WebSocket-Extensions`` values (RFC 6455 §9.1).
-
-    Returns ``(name, params)`` per element, in order. Parameter values may be
-    tokens or quoted strings (RFC 6455 §9.1 requires a quoted value to be a
-    token once unquoted). Raises :class:`ValueError` on malformed input.
-    """
-    result: list[tuple[str, Params]] = []
-    for value in values:
-        # Split on commas outside quoted strings.
-        for element in _split_outside_quotes(value, ","):
-            element = element.strip()
-            if not element:
-                continue
-            parts = [p.strip() for p in _split_outside_quotes(element, ";")]
-            name = parts[0]
-            if not _TOKEN_RE.fullmatch(name):
-                raise ValueError(f"invalid extension name {name!r}")
-            params: Params = []
-            for part in parts[1:]:
-                if "=" in part:
-                    key, _, raw = part.partition("=")
-                    key, raw = key.strip(), raw.strip()
-                    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
-                        raw = _unquote(raw)
-                    if not _TOKEN_RE.fullmatch(raw):
-                        raise ValueError(f"invalid value for extension parameter {key!r}")
-                    val: str | None = raw
-                else:
-                    key, val = part, None
-                if not _TOKEN_RE.fullmatch(key):
-                    raise ValueError(f"invalid extension parameter {key!r}")
-                params.append((key, val))
-            result.append((name, params))
-    return result
-
-
-def _split_outside_quotes(value: str, sep: str) -> list[str]:
-    items: list[str] = []
-    current: list[str] = []
-    quoted = escaped = False
-    for ch in value:
-        if escaped:
-            escaped = False
-        elif ch == "\\" and quoted:
-            escaped = True
-        elif ch == '"':
-            quoted = not quoted
-        elif ch == sep and not quoted:
-            items.append("".join(current))
-            current = []
-            continue
-        current.append(ch)
-    if quoted:
-        raise ValueError("unterminated quoted string")
-    items.append("".join(current))
-    return items
-
-
-def format_extension_header(name: str, params: Params) -> str:
-    """Format one ``Sec-WebSocket-Extensions`` element: ``name; a; b=1``."""
-    parts = [name]
-    for key, val in params:
-        parts.append(key if val is None else f"{key}={val}")
-    return "; ".join(parts)
 
 
 def to_h11_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
@@ -176,7 +111,7 @@ class _HeaderTable:
 def is_upgrade_request(headers: RawHeaders) -> bool:
     """Whether the request asks for an upgrade at all (has an ``Upgrade`` header).
 
-    A request without one is plain HTTP (:class:`~wsproto_lite.events.HTTPRequest`).
+    A request without one is plain HTTP (:class:`~wsproto_lite.HTTPRequest`).
     """
     return any(name == b"upgrade" for name, _ in headers)
 
@@ -444,3 +379,66 @@ def validate_response(
     except ValueError as exc:
         raise fail(f"malformed Sec-WebSocket-Extensions in the response: {exc}") from None
     return chosen, extensions, table.pairs
+
+
+def reason_phrase(status: int) -> str:
+    """The standard reason phrase for *status* (``"Bad Request"`` for 400)."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+# -- the layers' common part ------------------------------------------------------
+
+
+class HandshakeLayer:
+    """What the server's and the client's handshake layers share: h11, the
+    limits on a head, failing the handshake, and handing over to the frames.
+
+    A layer lives while the connection is CONNECTING or REJECTING; the
+    connection drops it (and h11 with its buffers) once the handshake
+    succeeded.
+    """
+
+    def __init__(
+        self, conn: Connection, role: type[h11.CLIENT] | type[h11.SERVER], max_size: int
+    ) -> None:
+        self._conn = conn
+        self._h11 = h11.Connection(role, max_incomplete_event_size=max_size)
+        # Server: where the request head read by parse_request_head ends in
+        # h11's buffer, while h11 has not parsed it (see _h11_catch_up).
+        self._h11_behind = 0
+
+    def receive_data(self, data: bytes) -> None:
+        """Give h11 bytes of the handshake (``b""``: end of stream)."""
+        # h11 raises RuntimeError for data after EOF; ignored like all later input.
+        with contextlib.suppress(RuntimeError):
+            self._h11.receive_data(data)
+
+    def _fail(self, reason: str, status: int | None) -> HandshakeFailed:
+        self._conn._transition(Trigger.FAIL)
+        self._conn._failed = True
+        return HandshakeFailed(reason, status)
+
+    def _head_problem(self, target: bytes, headers: Sequence[tuple[bytes, bytes]]) -> str:
+        """Check a parsed request/response head against the handshake limits.
+
+        h11 enforces ``max_incomplete_event_size`` only while a head is still
+        incomplete; a head that arrives whole in one chunk is measured here.
+        """
+        conn = self._conn
+        if len(headers) > conn.max_header_count:
+            return f"too many headers (more than {conn.max_header_count})"
+        size = len(target) + sum(len(n) + len(v) + 4 for n, v in headers)
+        if size > conn.max_handshake_size:
+            return f"the handshake is over the {conn.max_handshake_size}-byte limit"
+        return ""
+
+    def _open(self, sessions: list[ExtensionSession]) -> None:
+        """The handshake succeeded: the bytes that followed it and the
+        extension sessions go to the frame phase."""
+        data, closed = self._h11.trailing_data
+        if self._h11_behind:
+            data = data[self._h11_behind :]  # what follows the request head
+        self._conn._opened(sessions, bytes(data), closed)
