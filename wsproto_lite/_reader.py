@@ -11,7 +11,7 @@ automatic replies (pong, close echo).
 
 Headers are decoded by :func:`~wsproto_lite._frames.decode_header` (the one
 decoder). Two fast paths recognize the ordinary shapes of frame and take them
-without the general path's bookkeeping: :meth:`FrameReader.events` loops over
+without the general path's bookkeeping: the loop of :func:`iter_events` goes over
 consecutive small whole text/binary frames, and :meth:`FrameReader._fast_frame`
 takes a data frame whose payload is all in the buffer. Both decline anything
 unusual and leave it to the general path, which reaches the same verdict; a
@@ -39,7 +39,7 @@ from ._mask import apply_mask_join, apply_mask_slice
 from ._messages import MessageAssembler, invalid_utf8
 from .extensions.base import ExtensionSession
 
-__all__ = ["FrameReader"]
+__all__ = ["FrameReader", "iter_events"]
 
 _unpack_Q = struct.Struct("!Q").unpack_from
 
@@ -154,59 +154,6 @@ class FrameReader:
         self._gather = None
 
     # -- output --------------------------------------------------------------------
-
-    def events(self, next_event: Callable[[], Event | None]) -> Iterator[Event]:
-        """The connection's event iterator: the fast loop, and *next_event* (the
-        connection's general step) for everything else.
-
-        The fast path for consecutive small, ordinary messages: whole text or
-        binary frames with a 7-bit length, the right mask bit, no RSV bits and
-        valid text, taken in a loop over the buffer without a call per frame
-        (written out here rather than in a generator of its own, which would
-        cost one per event). It stops at the first frame that is anything
-        else, even invalid text, and leaves it to the general path (which
-        reaches the same verdict or reports the error); and after a yield that
-        let the application touch the parser (it called ``receive_data()`` or
-        ``next_event()``: ``buf`` or ``pos`` moved).
-        """
-        while True:
-            if self.fast and not self._sessions and not self._frame_active and not self._in_message:
-                buf = self.buf
-                pos = self.pos
-                size = len(buf)
-                masked = self._mask_expected
-                header = 6 if masked else 2
-                while size - pos >= 2:
-                    b0 = buf[pos]
-                    if b0 != 0x81 and b0 != 0x82:  # FIN + TEXT or BINARY, no RSV bits
-                        break
-                    b1 = buf[pos + 1]
-                    n = b1 & 0x7F
-                    if (b1 & 0x80) != masked or n > 125 or n > self._fast_limit:
-                        break
-                    start = pos + header
-                    end = start + n
-                    if end > size:
-                        break
-                    if masked:
-                        payload = apply_mask_slice(buf, start, end, buf[start - 4 : start])
-                    else:
-                        payload = buf[start:end]
-                    if b0 == 0x82:
-                        message: Event = _received_binary(payload)
-                    else:
-                        try:
-                            message = _received_text(payload.decode("utf-8"))
-                        except UnicodeDecodeError:
-                            break
-                    self.pos = pos = end
-                    yield message
-                    if self.buf is not buf or self.pos != end:
-                        break
-            event = next_event()
-            if event is None:
-                return
-            yield event
 
     def next_event(self) -> Event | None:
         """Parse until one event is ready or the buffer runs dry.
@@ -530,3 +477,62 @@ class FrameReader:
             return _received_pong(payload)
         code, reason = parse_close_payload(payload)
         return Close(code, reason)
+
+
+def iter_events(reader: FrameReader, next_event: Callable[[], Event | None]) -> Iterator[Event]:
+    """The connection's event iterator: the fast loop, and *next_event* (the
+    connection's general step) for everything else.
+
+    The fast path for consecutive small, ordinary messages: whole text or
+    binary frames with a 7-bit length, the right mask bit, no RSV bits and
+    valid text, taken in a loop over the buffer without a call per frame
+    (written out here rather than in a generator of its own, which would
+    cost one per event). It stops at the first frame that is anything
+    else, even invalid text, and leaves it to the general path (which
+    reaches the same verdict or reports the error); and after a yield that
+    let the application touch the parser (it called ``receive_data()`` or
+    ``next_event()``: ``buf`` or ``pos`` moved).
+    """
+    while True:
+        if (
+            reader.fast
+            and not reader._sessions
+            and not reader._frame_active
+            and not reader._in_message
+        ):
+            buf = reader.buf
+            pos = reader.pos
+            size = len(buf)
+            masked = reader._mask_expected
+            header = 6 if masked else 2
+            while size - pos >= 2:
+                b0 = buf[pos]
+                if b0 != 0x81 and b0 != 0x82:  # FIN + TEXT or BINARY, no RSV bits
+                    break
+                b1 = buf[pos + 1]
+                n = b1 & 0x7F
+                if (b1 & 0x80) != masked or n > 125 or n > reader._fast_limit:
+                    break
+                start = pos + header
+                end = start + n
+                if end > size:
+                    break
+                if masked:
+                    payload = apply_mask_slice(buf, start, end, buf[start - 4 : start])
+                else:
+                    payload = buf[start:end]
+                if b0 == 0x82:
+                    message: Event = _received_binary(payload)
+                else:
+                    try:
+                        message = _received_text(payload.decode("utf-8"))
+                    except UnicodeDecodeError:
+                        break
+                reader.pos = pos = end
+                yield message
+                if reader.buf is not buf or reader.pos != end:
+                    break
+        event = next_event()
+        if event is None:
+            return
+        yield event
