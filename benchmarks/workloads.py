@@ -62,7 +62,7 @@ def pure_masking() -> Iterator[None]:
 
 def _speedups_active() -> bool:
     try:
-        from wsproto_lite import frames
+        from wsproto_lite import _frames as frames
     except ImportError:  # pragma: no cover
         return False
     return bool(getattr(frames, "SPEEDUPS", False))

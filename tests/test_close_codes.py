@@ -1,4 +1,4 @@
-"""Tests of wsproto_lite.close_codes (RFC 6455 §7.4) and wsproto_lite.errors."""
+"""Tests of wsproto_lite._close_codes (RFC 6455 §7.4) and wsproto_lite._errors."""
 
 from __future__ import annotations
 

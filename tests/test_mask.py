@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wsproto_lite import _mask, frames
+from wsproto_lite import _frames as frames
+from wsproto_lite import _mask
 
 MaskFn = Callable[[bytes | bytearray | memoryview, bytes], bytes]
 
