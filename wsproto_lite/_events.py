@@ -106,6 +106,14 @@ def _set(obj: object, name: str, value: object) -> None:
     object.__setattr__(obj, name, value)
 
 
+def _body_bytes(event: Reject | RejectData, what: str) -> None:
+    """Check a rejection's ``body``: ``bytes``, or a bytes-like object copied to it."""
+    if isinstance(event.body, (bytearray, memoryview)):
+        _set(event, "body", bytes(event.body))
+    elif not isinstance(event.body, bytes):
+        raise LocalProtocolError(f"{what}.body must be bytes")
+
+
 class Event:
     """Base class of every event."""
 
@@ -233,10 +241,7 @@ class Reject(Event):
                 f"Reject.status must be an int in 200..599, got {self.status!r}"
             )
         _set(self, "headers", _normalize_headers(self.headers))
-        if isinstance(self.body, (bytearray, memoryview)):
-            _set(self, "body", bytes(self.body))
-        elif not isinstance(self.body, bytes):
-            raise LocalProtocolError("Reject.body must be bytes")
+        _body_bytes(self, "Reject")
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,10 +259,7 @@ class RejectData(Event):
     final: bool = True
 
     def __post_init__(self) -> None:
-        if isinstance(self.body, (bytearray, memoryview)):
-            _set(self, "body", bytes(self.body))
-        elif not isinstance(self.body, bytes):
-            raise LocalProtocolError("RejectData.body must be bytes")
+        _body_bytes(self, "RejectData")
 
 
 @dataclass(frozen=True, slots=True)
