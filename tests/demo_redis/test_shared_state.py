@@ -17,13 +17,7 @@ from typing import Any, TypeVar
 import pytest
 
 from wsproto_lite.demo import shared
-from wsproto_lite.demo.shared import (
-    ConnectionInfo,
-    InProcessState,
-    LocalView,
-    RedisState,
-    redact_url,
-)
+from wsproto_lite.demo.shared import ConnectionInfo, LocalView, RedisState, redact_url
 
 from .conftest import RedisServer
 
@@ -292,25 +286,6 @@ def test_malformed_entries_and_messages_are_ignored(
 
 async def _delivered(view: FakeWorker, expected: list[str]) -> bool:
     return view.delivered == expected
-
-
-def test_in_process_state() -> None:
-    async def main() -> None:
-        state = InProcessState()
-        assert await state.connections() == []
-        assert await state.publish("x") == 0
-        view = FakeWorker()
-        view.state = state  # type: ignore[assignment]
-        view.conns = [(1, "admin")]
-        await state.start(view)
-        state.changed()
-        await state.synced()
-        assert logins(await state.connections()) == [("admin", 1)]
-        assert await state.publish("x") == 1
-        assert not state.degraded
-        await state.close()
-
-    run(main())
 
 
 def test_redact_url_and_bad_options(monkeypatch: pytest.MonkeyPatch) -> None:

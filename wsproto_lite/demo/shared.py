@@ -1,14 +1,11 @@
-"""What the demo's workers share: who is connected, and broadcasts.
+"""What the demo's workers share through Redis: who is connected, and broadcasts.
 
-A demo worker keeps its own connections; the rest of the picture (the users
-online on other workers, the broadcasts they send) lives in a
-:class:`SharedState`:
-
-- :class:`InProcessState`, the default: one worker, nothing to share, nothing
-  to install;
-- :class:`RedisState` (``demo --redis URL``): every worker publishes its
-  connections to Redis and relays broadcasts through Redis pub/sub, so that any
-  number of workers, on one machine or many, behave as one server.
+With ``demo --redis URL``, every worker (process) publishes its connections to
+Redis and relays broadcasts through Redis pub/sub (:class:`RedisState`), so
+that any number of workers, on one machine or many, behave as one server.
+:class:`~.redis_hub.RedisHub` puts this behind the demo's
+:class:`~.hub.Hub`; without ``--redis`` the demo keeps its state in memory
+(:class:`~.hub.LocalHub`) and needs nothing but the package.
 
 The Redis layout, under a prefix (default ``wsproto_lite:demo:``)::
 
@@ -53,10 +50,8 @@ __all__ = [
     "DEFAULT_EXPIRY",
     "DEFAULT_PREFIX",
     "ConnectionInfo",
-    "InProcessState",
     "LocalView",
     "RedisState",
-    "SharedState",
     "redact_url",
 ]
 
@@ -124,75 +119,6 @@ class LocalView(ABC):
         """Push *message* to this worker's authenticated clients; return how many took it."""
 
 
-class SharedState(ABC):
-    """Where the connections of every worker are listed and broadcasts are relayed."""
-
-    #: This worker's id (unique among workers sharing the state).
-    worker_id: str
-
-    @abstractmethod
-    async def start(self, local: LocalView) -> None:
-        """Start sharing (called once the worker serves)."""
-
-    @abstractmethod
-    async def close(self) -> None:
-        """Stop sharing: withdraw this worker's connections at once."""
-
-    @abstractmethod
-    def changed(self) -> None:
-        """This worker's connections changed (one came, went, or authenticated)."""
-
-    @abstractmethod
-    async def synced(self) -> None:
-        """Wait (briefly) until the last change is visible to the other workers."""
-
-    @abstractmethod
-    async def connections(self) -> list[ConnectionInfo]:
-        """Every worker's connections (this worker's only when the others are out of reach)."""
-
-    @abstractmethod
-    async def publish(self, message: str) -> int:
-        """Push *message* to the authenticated clients of every worker.
-
-        Returns how many of this worker's clients took it (other workers'
-        deliveries happen there, asynchronously).
-        """
-
-    @property
-    def degraded(self) -> bool:
-        """Whether the other workers are out of reach (a Redis outage)."""
-        return False
-
-
-class InProcessState(SharedState):
-    """The default: a single worker, whose state is all there is."""
-
-    def __init__(self) -> None:
-        self.worker_id = f"{socket.gethostname()}/{os.getpid()}"
-        self._local: LocalView | None = None
-
-    async def start(self, local: LocalView) -> None:
-        """Remember the worker's view."""
-        self._local = local
-
-    async def close(self) -> None:
-        """Nothing to withdraw."""
-
-    def changed(self) -> None:
-        """Nothing to do: there is nobody to tell."""
-
-    async def synced(self) -> None:
-        """Always in sync."""
-
-    async def connections(self) -> list[ConnectionInfo]:
-        """This worker's connections."""
-        return self._local.local_connections() if self._local is not None else []
-
-    async def publish(self, message: str) -> int:
-        """Deliver to this worker's clients."""
-        return self._local.deliver(message) if self._local is not None else 0
-
-
 def redact_url(url: str) -> str:
     """*url* without its password, for logs."""
     parts = urlsplit(url)
@@ -211,7 +137,7 @@ def _new_worker_id() -> str:
     return f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"
 
 
-class RedisState(SharedState):
+class RedisState:
     """Shared state in Redis: connections as expiring keys, broadcasts over pub/sub.
 
     :param url: ``redis://[:password@]host[:port][/db]`` (or ``rediss://``, ``unix://``).
@@ -258,7 +184,7 @@ class RedisState(SharedState):
     # -- lifecycle ----------------------------------------------------------------
 
     async def start(self, local: LocalView) -> None:
-        """Publish this worker's connections and listen to the broadcasts.
+        """Publish *local*'s connections and listen to the broadcasts.
 
         Returns once both are set up, or at once if Redis is unreachable (the
         outage is logged; the worker then serves its own clients and keeps

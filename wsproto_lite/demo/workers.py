@@ -35,7 +35,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -124,12 +124,19 @@ class Supervisor:
     :param count: how many workers.
     :param listener: the reserved port (see :func:`reserve_port`).
     :param command: the command line of worker K (1…count).
+    :param env: the workers' environment (default: this process's).
     :param grace: seconds the workers have to shut down gracefully before
         they are killed.
     """
 
     def __init__(
-        self, count: int, listener: Listener, command: WorkerCommand, *, grace: float = 15.0
+        self,
+        count: int,
+        listener: Listener,
+        command: WorkerCommand,
+        *,
+        env: Mapping[str, str] | None = None,
+        grace: float = 15.0,
     ) -> None:
         if count < 1:
             raise ValueError("at least one worker")
@@ -137,6 +144,7 @@ class Supervisor:
         self.listener = listener
         self.command = command
         self.grace = grace
+        self.env = dict(env) if env is not None else None
         self.workers: dict[int, _Worker] = {}
         self._stop = threading.Event()
         self._stop_signal: int | None = None
@@ -150,6 +158,7 @@ class Supervisor:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             pass_fds=fds,
+            env=self.env,
         )
         worker = _Worker(number, proc, time.monotonic(), quick_deaths)
         self.workers[number] = worker
@@ -276,6 +285,8 @@ class Supervisor:
     def _shutdown(self) -> None:
         """SIGTERM every worker; kill those still running after the grace period."""
         running = [w for w in self.workers.values() if w.proc.poll() is None]
+        if running:
+            logger.info("stopping %d worker(s)", len(running))
         for worker in running:
             with contextlib.suppress(ProcessLookupError):
                 worker.proc.send_signal(signal.SIGTERM)
@@ -294,6 +305,8 @@ class Supervisor:
                 worker.proc.wait()
         for worker in self.workers.values():
             _close_pipes(worker.proc)
+        if running:
+            logger.info("all workers stopped")
 
 
 def _close_pipes(proc: subprocess.Popen[bytes]) -> None:
