@@ -246,7 +246,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _demo_supervisor(args: argparse.Namespace) -> int:
     """``demo --workers N``: start N workers on one port, watch them, stop them."""
     from .demo.config import SECRET_ENV
-    from .demo.workers import Listener, Supervisor, reserve_port
+    from .demo.workers import HAS_REUSEPORT, NO_REUSEPORT_ENV, Listener, Supervisor, reserve_port
 
     _setup_logging(1 + args.verbose - args.quiet, "supervisor")
     config, from_env = _demo_config(args)  # a bad users file fails here, once
@@ -255,8 +255,10 @@ def _demo_supervisor(args: argparse.Namespace) -> int:
     if not from_env:
         # One random key for all the workers: a token from one is good on the others.
         env[SECRET_ENV] = secrets.token_urlsafe(32)
+    # The shared-socket mode of platforms without SO_REUSEPORT, on demand (to try it).
+    reuse_port = HAS_REUSEPORT and not os.environ.get(NO_REUSEPORT_ENV)
     try:
-        listener = reserve_port(args.host, args.port)
+        listener = reserve_port(args.host, args.port, reuse_port=reuse_port)
     except OSError as exc:
         raise _listen_error(exc, args.host, args.port) from None
 

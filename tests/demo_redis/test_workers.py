@@ -50,10 +50,10 @@ def run(coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
 class Demo:
     """``python -m wsproto_lite demo ...`` in a subprocess; its stderr collected."""
 
-    def __init__(self, *args: str, tmp_path: Path) -> None:
+    def __init__(self, *args: str, tmp_path: Path, env: dict[str, str] | None = None) -> None:
         users = tmp_path / "users.json"
         users.write_text(json.dumps(USERS), encoding="utf-8")
-        env = dict(os.environ)
+        env = {**os.environ, **(env or {})}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         env["PYTHONUNBUFFERED"] = "1"
         env["WSPROTO_LITE_DEMO_SECRET"] = "test-secret-" + "x" * 32
@@ -132,8 +132,10 @@ class Demo:
         self._done()
 
     def _done(self) -> None:
-        self._reader.join(5)
-        if self.proc.stderr is not None:
+        # The pipe ends when the last process holding it does (workers outlive
+        # a killed supervisor for a moment); never close it under the reader.
+        self._reader.join(15)
+        if self.proc.stderr is not None and not self._reader.is_alive():
             self.proc.stderr.close()
 
 
@@ -141,8 +143,8 @@ class Demo:
 def demo_factory(tmp_path: Path) -> Iterator[Any]:
     started: list[Demo] = []
 
-    def start(*args: str) -> Demo:
-        demo = Demo(*args, tmp_path=tmp_path)
+    def start(*args: str, env: dict[str, str] | None = None) -> Demo:
+        demo = Demo(*args, tmp_path=tmp_path, env=env)
         started.append(demo)
         return demo
 
@@ -219,9 +221,11 @@ def online(users: list[dict[str, Any]]) -> dict[str, int]:
     return {user["login"]: user["online"] for user in users}
 
 
-def start_two(demo_factory: Any, redis_server: RedisServer, *more: str) -> Demo:
+def start_two(
+    demo_factory: Any, redis_server: RedisServer, env: dict[str, str] | None = None
+) -> Demo:
     return demo_factory(
-        "--workers", "2", "--redis", redis_server.url, "--redis-expiry", str(EXPIRY), *more
+        "--workers", "2", "--redis", redis_server.url, "--redis-expiry", str(EXPIRY), env=env
     )  # fmt: skip
 
 
@@ -370,3 +374,72 @@ def test_several_workers_need_redis(demo_factory: Any, tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "--workers 2 needs --redis URL" in result.stderr
+
+
+def test_two_hosts_share_one_redis(redis_server: RedisServer, demo_factory: Any) -> None:
+    """Two separate demos (two machines, say), one worker each, one Redis."""
+    options = ("--redis", redis_server.url, "--redis-expiry", str(EXPIRY))
+    host_a = demo_factory(*options)
+    host_b = demo_factory(*options)
+    assert host_a.url != host_b.url
+
+    async def main() -> None:
+        alice = await Client.open(host_a.url)
+        bob = await Client.open(host_b.url)
+        await sign_in(alice, bob)
+        assert online(await bob.call("getUsers")) == {"alice": 1, "bob": 1}
+        await bob.call("broadcast", "across hosts")
+        assert (await alice.next_push())["text"] == "across hosts"
+        # A host that stops withdraws its users at once.
+        assert await asyncio.to_thread(host_a.stop) == 0
+        assert online(await bob.call("getUsers")) == {"alice": 0, "bob": 1}
+        await bob.close()
+
+    run(main())
+    assert host_b.stop() == 0, host_b.log
+
+
+def test_the_shared_socket_mode_of_platforms_without_so_reuseport(
+    redis_server: RedisServer, demo_factory: Any
+) -> None:
+    demo = start_two(demo_factory, redis_server, env={"WSPROTO_LITE_DEMO_NO_REUSEPORT": "1"})
+    assert re.search(r"2 workers serve port \d+ \(a shared listening socket\)", demo.log)
+
+    async def main() -> None:
+        clients = [await Client.open(demo.url) for _ in range(6)]
+        for client in clients:
+            await client.call("auth", "alice", "alice-pw")
+        for client in clients:  # every worker counts the users of both
+            assert online(await client.call("getUsers"))["alice"] == 6
+        for client in clients:
+            await client.close()
+
+    run(main())
+    assert demo.stop() == 0, demo.log
+
+
+def test_workers_stop_when_the_supervisor_is_killed(
+    redis_server: RedisServer, demo_factory: Any
+) -> None:
+    demo = start_two(demo_factory, redis_server)
+
+    async def main() -> list[int]:
+        clients = await one_client_per_worker(demo.url)
+        pids = [worker_pid(c.worker) for c in clients]
+        for client in clients:
+            await client.close()
+        return pids
+
+    pids = run(main())
+    demo.proc.kill()  # no chance to stop its workers: they notice their stdin close
+    demo.proc.wait()
+    demo.wait_for("the supervisor is gone; stopping", 10)
+    deadline = time.monotonic() + 15
+    for pid in pids:
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            assert time.monotonic() < deadline, f"worker pid {pid} is still running"
+            time.sleep(0.05)

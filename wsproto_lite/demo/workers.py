@@ -39,12 +39,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
-__all__ = ["HAS_REUSEPORT", "Listener", "Supervisor", "reserve_port"]
+__all__ = ["HAS_REUSEPORT", "NO_REUSEPORT_ENV", "Listener", "Supervisor", "reserve_port"]
 
 logger = logging.getLogger("wsproto_lite.demo")
 
 #: Whether this platform lets several sockets listen on one port.
 HAS_REUSEPORT = hasattr(socket, "SO_REUSEPORT") and sys.platform != "win32"
+#: Set (to anything), the supervisor uses the shared-socket mode even where
+#: ``SO_REUSEPORT`` exists: to try the mode of the platforms that lack it.
+NO_REUSEPORT_ENV = "WSPROTO_LITE_DEMO_NO_REUSEPORT"
 #: Seconds a worker may take to start listening.
 START_TIMEOUT = 30.0
 #: A worker that dies within this many seconds of its start counts as failing to start.
@@ -76,9 +79,9 @@ class Listener:
 def reserve_port(host: str | None, port: int, *, reuse_port: bool = HAS_REUSEPORT) -> Listener:
     """Reserve *port* on *host* for the workers (0: any free port).
 
-    The port is first bound without ``SO_REUSEPORT``, so that a port already in
-    use (by another demo started with ``--workers``, say) is refused rather
-    than silently shared with it.
+    The port is first bound without ``SO_REUSEPORT``, so that a port where
+    something listens (another demo started with ``--workers``, say) is
+    refused rather than silently shared with it.
 
     :raises OSError: the port cannot be bound (in use, no permission…).
     """
@@ -192,15 +195,22 @@ class Supervisor:
 
     # -- running ----------------------------------------------------------------
 
-    def run(self, on_ready: Callable[[Listener], None] | None = None) -> int:
-        """Run the workers until SIGINT/SIGTERM; return the exit status.
+    def run(
+        self, on_ready: Callable[[Listener], None] | None = None, *, handle_signals: bool = True
+    ) -> int:
+        """Run the workers until SIGINT/SIGTERM (or :meth:`stop`); return the exit status.
 
         0 after SIGTERM, 130 after Ctrl-C, 1 when the workers cannot start or
-        keep dying.
+        keep dying. The workers are stopped and the port released on return.
+
+        :param on_ready: called once every worker listens.
+        :param handle_signals: catch SIGINT and SIGTERM (only the main thread may).
         """
-        previous = {
-            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
-        }
+        previous = {}
+        if handle_signals:
+            previous = {
+                sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
+            }
         try:
             return self._run(on_ready)
         finally:
@@ -209,10 +219,14 @@ class Supervisor:
             self._shutdown()
             self.listener.sock.close()
 
-    def _on_signal(self, signum: int, frame: object) -> None:
+    def stop(self, signum: int = signal.SIGTERM) -> None:
+        """Make :meth:`run` stop the workers and return, as if *signum* arrived."""
         if self._stop_signal is None:
             self._stop_signal = signum
         self._stop.set()
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.stop(signum)
 
     def _run(self, on_ready: Callable[[Listener], None] | None) -> int:
         mode = "SO_REUSEPORT" if self.listener.reuse_port else "a shared listening socket"
@@ -221,7 +235,7 @@ class Supervisor:
         if self._stop.is_set():
             return self._exit_status()
         if failed:
-            numbers = ", ".join(str(w.number) for w in failed)
+            numbers = ", ".join(str(w.number) for w in sorted(failed, key=lambda w: w.number))
             logger.error("worker(s) %s did not start; stopping", numbers)
             return 1
         logger.info(
