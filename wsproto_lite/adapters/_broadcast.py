@@ -73,9 +73,9 @@ def prepare(message: object) -> PreparedMessage:
     return PreparedMessage(message_event(message))
 
 
-def refused(session: Session, prepared: PreparedMessage, compress: bool) -> SkipReason | None:
-    """The connection's core refused *prepared* (or, with *compress*, may not take
-    the message now): why to skip it, or ``None`` once the message is queued anyway.
+def refused(session: Session, prepared: PreparedMessage) -> SkipReason | None:
+    """The connection's core refused *prepared* (or its message, sent on its own):
+    why to skip the connection, or ``None`` once the message is queued anyway.
 
     The shared frame goes out as it is on every OPEN server connection that is
     not in the middle of a fragmented message (uncompressed even where

@@ -592,9 +592,7 @@ def broadcast(
     :raises LocalProtocolError: *message* is text that UTF-8 cannot encode
         (nothing is sent).
     """
-    targets = (
-        connections if isinstance(connections, (list, tuple, frozenset, set)) else list(connections)
-    )
+    targets = connections if isinstance(connections, _COLLECTIONS) else list(connections)
     for ws in targets:
         if not isinstance(ws, WebSocket):
             raise TypeError(f"broadcast() takes asyncio WebSockets, not {type(ws).__name__}")
@@ -622,7 +620,7 @@ def broadcast(
             else:
                 conn.send_prepared(prepared)
         except LocalProtocolError:
-            reason = _broadcast.refused(ws._session, prepared, compress)
+            reason = _broadcast.refused(ws._session, prepared)
             if reason is not None:
                 skipped[ws] = reason
                 continue

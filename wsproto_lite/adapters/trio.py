@@ -703,7 +703,7 @@ def broadcast(
             else:
                 conn.send_prepared(prepared)
         except LocalProtocolError:
-            reason = _broadcast.refused(session, prepared, compress)
+            reason = _broadcast.refused(session, prepared)
             if reason is not None:
                 skipped[ws] = reason
                 continue
