@@ -8,8 +8,10 @@ is constructed: a bad value raises :class:`~wsproto_lite.LocalProtocolError`
 at once, with no other consequence.
 
 Headers are tuples of ``(name, value)`` string pairs; names are lower-case on
-received events. Any sequence of pairs (or of ``bytes`` pairs) is accepted when
-constructing an event and normalized.
+received events. Any sequence of pairs is accepted when constructing an event
+and normalized to a tuple. The fields are typed as ``str`` pairs, which is what
+events hold; ``bytes`` pairs (as ASGI carries them) are accepted at run time
+too and decoded as ISO-8859-1, but typed code should decode them itself.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ MAX_CLOSE_REASON = 123
 _HeaderInput = Iterable[tuple[str | bytes, str | bytes]]
 
 #: What event constructors accept for headers: any sequence of ``(name, value)``
-#: pairs. Events always store a :data:`Headers` tuple of ``str`` pairs.
+#: ``str`` pairs (``bytes`` pairs at run time, see above). Events always store a
+#: :data:`Headers` tuple of ``str`` pairs.
 HeadersLike = Sequence[tuple[str, str]]
 
 
