@@ -248,6 +248,8 @@ def _demo_supervisor(args: argparse.Namespace) -> int:
     from .demo.config import SECRET_ENV
     from .demo.workers import HAS_REUSEPORT, NO_REUSEPORT_ENV, Listener, Supervisor, reserve_port
 
+    if sys.platform == "win32":  # pragma: no cover - no SO_REUSEPORT, no inherited sockets
+        raise _Fatal("--workers above 1 needs a POSIX system (Linux, macOS, BSD)", EXIT_USAGE)
     _setup_logging(1 + args.verbose - args.quiet, "supervisor")
     config, from_env = _demo_config(args)  # a bad users file fails here, once
     _demo_warnings(args, config, from_env)
