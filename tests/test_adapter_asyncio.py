@@ -1166,12 +1166,12 @@ def test_a_peer_that_reads_nothing_for_close_timeout_is_failed_with_1011() -> No
             except ConnectionClosed as exc:
                 outcome.append(exc)
 
-        async with serve(receiver, HOST, 0, **LIMIT_OPTIONS, close_timeout=0.5) as server:
-            async with flooding(server.port):
-                start = time.monotonic()
-                while not outcome and time.monotonic() - start < 10:
-                    await asyncio.sleep(0.05)
-                took = time.monotonic() - start
+        options = {**LIMIT_OPTIONS, "close_timeout": 0.5}
+        async with serve(receiver, HOST, 0, **options) as server, flooding(server.port):
+            start = time.monotonic()
+            while not outcome and time.monotonic() - start < 10:
+                await asyncio.sleep(0.05)
+            took = time.monotonic() - start
         assert outcome, "the server never gave up on a peer that reads nothing"
         assert (outcome[0].code, outcome[0].reason) == (1011, "the peer does not read")
         assert 0.4 < took < 5
@@ -1202,8 +1202,10 @@ def test_both_sides_flooding_each_other_do_not_deadlock() -> None:
 
     async def main() -> None:
         options: dict[str, Any] = {**LIMIT_OPTIONS, "max_queue": 2, "close_timeout": 2}
-        async with serve(flood, HOST, 0, **options) as server:
-            async with connect(uri(server), **options) as ws:
-                await asyncio.wait_for(flood(ws), 20)
+        async with (
+            serve(flood, HOST, 0, **options) as server,
+            connect(uri(server), **options) as ws,
+        ):
+            await asyncio.wait_for(flood(ws), 20)
 
     run(main())

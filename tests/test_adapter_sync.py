@@ -879,11 +879,10 @@ def test_a_peer_that_reads_nothing_for_close_timeout_is_failed_with_1011() -> No
             outcome.append(exc)
         done.set()
 
-    with running(receiver, **LIMIT_OPTIONS, close_timeout=0.5) as server:
-        with flooding(server.port):
-            start = time.monotonic()
-            assert done.wait(10), "the server never gave up on a peer that reads nothing"
-            took = time.monotonic() - start
+    with running(receiver, **LIMIT_OPTIONS, close_timeout=0.5) as server, flooding(server.port):
+        start = time.monotonic()
+        assert done.wait(10), "the server never gave up on a peer that reads nothing"
+        took = time.monotonic() - start
     assert (outcome[0].code, outcome[0].reason) == (1011, "the peer does not read")
     assert 0.4 < took < 5
 

@@ -25,6 +25,7 @@ from ._events import (
 )
 from ._frames import SPEEDUPS, Opcode
 from ._handshake import accept_key
+from ._prepared import PreparedMessage
 from ._states import ConnectionState
 from ._version import __version__
 from .extensions import Extension, ExtensionSession
@@ -48,6 +49,7 @@ __all__ = [
     "Opcode",
     "Ping",
     "Pong",
+    "PreparedMessage",
     "ProtocolError",
     "Reject",
     "RejectData",

@@ -240,7 +240,8 @@ class Session:
         "_out_size", "_ping_due", "_pings", "_pong", "_pong_deadline", "_reject",
         "_reject_body", "_reject_done", "_sent_close", "_skip", "_taken_at", "_unparsed",
         "aborted", "close_code", "close_reason", "closing", "conn", "latency", "logger",
-        "must_abort", "open_timed_out", "pending_request", "queue", "response", "settings",
+        "must_abort", "open_timed_out", "pending_request", "queue", "response", "sending_fragments",
+        "settings",
     )  # fmt: skip
 
     def __init__(self, role: Role, settings: Settings) -> None:
@@ -266,6 +267,9 @@ class Session:
         self.closing = False
         #: The transport is closed or being torn down: nothing more is sent.
         self.aborted = False
+        #: A fragmented message is being sent (the adapter's send_fragments()):
+        #: a broadcast may not slip a message into it (RFC 6455 §5.4).
+        self.sending_fragments = False
         #: Server: the request that waits for its answer.
         self.pending_request: Handshake | HTTPRequest | None = None
         #: The server's :class:`~wsproto_lite.Accept` (received or sent).
