@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import os
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from http import HTTPStatus
 from typing import TYPE_CHECKING
@@ -89,7 +90,9 @@ class _HeaderTable:
         pairs = []
         by_name: dict[str, list[str]] = {}
         for raw_name, raw_value in headers:
-            name = raw_name.decode("latin-1")
+            # Interned: the request's headers stay with the connection (the
+            # Handshake event), and the same few names come with every one.
+            name = sys.intern(raw_name.decode("latin-1"))
             value = raw_value.decode("latin-1")
             pairs.append((name, value))
             if name in by_name:

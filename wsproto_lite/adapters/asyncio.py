@@ -107,6 +107,8 @@ _COLLECTIONS = (list, tuple, set, frozenset)
 class _Protocol(asyncio.Protocol):
     """Forwards the transport's callbacks to a :class:`WebSocket`."""
 
+    __slots__ = ("data_received", "on_made", "ws")
+
     def __init__(self, ws: WebSocket, on_made: Callable[[WebSocket], None] | None = None) -> None:
         self.ws = ws
         self.on_made = on_made
@@ -147,10 +149,10 @@ class WebSocket(_common.WebSocketBase):
     """
 
     __slots__ = (
-        "__weakref__", "_closed", "_conn", "_deadline", "_drain_waiter", "_handshake_waiter",
-        "_local_address", "_loop", "_reading_paused", "_recv_active", "_recv_waiter",
-        "_remote_address", "_send_lock", "_session", "_stream", "_timer", "_transport",
-        "_write_paused",
+        "__weakref__", "_close_waiters", "_closed", "_conn", "_deadline", "_drain_waiter",
+        "_handshake_waiter", "_local_address", "_loop", "_reading_paused", "_recv_active",
+        "_recv_waiter", "_remote_address", "_send_lock", "_session", "_stream", "_timer",
+        "_transport", "_write_paused",
     )  # fmt: skip
 
     def __init__(self, session: Session) -> None:
@@ -166,9 +168,15 @@ class WebSocket(_common.WebSocketBase):
         self._stream: _MessageParts | None = None  # the current recv_streaming()
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
-        self._send_lock = asyncio.Lock()
-        self._handshake_waiter: asyncio.Future[None] = self._loop.create_future()
-        self._closed: asyncio.Future[None] = self._loop.create_future()
+        # Keeps a fragmented message whole; made by the first send_fragments().
+        self._send_lock: asyncio.Lock | None = None
+        # Set when the handshake has an outcome; dropped then.
+        self._handshake_waiter: asyncio.Future[None] | None = self._loop.create_future()
+        # The transport is closed; those who wait for it (a future each, made
+        # as needed: a shield around one shared future costs more per idle
+        # connection than the waiting handler itself).
+        self._closed = False
+        self._close_waiters: list[asyncio.Future[None]] | None = None
         # One timer, at the session's next deadline (see _schedule).
         self._timer: asyncio.TimerHandle | None = None
         self._deadline: float | None = None
@@ -279,8 +287,9 @@ class WebSocket(_common.WebSocketBase):
         :raises TypeError: *message* is neither ``str`` nor bytes-like.
         """
         event = _session.message_event(message)
-        if self._send_lock.locked():
-            async with self._send_lock:
+        lock = self._send_lock
+        if lock is not None and lock.locked():
+            async with lock:
                 self._send_event(event)
         else:
             self._send_event(event)
@@ -297,6 +306,8 @@ class WebSocket(_common.WebSocketBase):
         (or the call is cancelled) mid-message, the connection is closed with
         1011, since the message can no longer be completed.
         """
+        if self._send_lock is None:
+            self._send_lock = asyncio.Lock()
         async with self._send_lock:
             first: Part | None = None
             self._session.sending_fragments = True
@@ -394,7 +405,24 @@ class WebSocket(_common.WebSocketBase):
 
     async def wait_closed(self) -> None:
         """Wait until the connection is closed (the TCP connection included)."""
-        await asyncio.shield(self._closed)
+        if self._closed:
+            return
+        waiter = self._loop.create_future()
+        if self._close_waiters is None:
+            self._close_waiters = []
+        self._close_waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if not self._closed:  # cancelled
+                self._close_waiters.remove(waiter)
+
+    async def _wait_handshake(self) -> None:
+        """Wait until the opening handshake has an outcome (or the transport closed)."""
+        waiter = self._handshake_waiter
+        if waiter is not None:
+            await waiter
+            self._handshake_waiter = None
 
     def _start_close(self, code: int, reason: str) -> None:
         """Send a close frame now if the connection is open (the closing timeout starts)."""
@@ -460,6 +488,7 @@ class WebSocket(_common.WebSocketBase):
         transport.set_write_buffer_limits(high=self._session.settings.write_limit)
         self._remote_address = transport.get_extra_info("peername")
         self._local_address = transport.get_extra_info("sockname")
+        self._schedule()  # a server's opening timeout starts
 
     def _data_received(self, data: bytes) -> None:
         self._session.receive_data(data)
@@ -476,7 +505,10 @@ class WebSocket(_common.WebSocketBase):
         self._write_paused = False
         for waiter in (self._handshake_waiter, self._recv_waiter, self._drain_waiter):
             self._wake(waiter)
-        self._closed.set_result(None)
+        self._closed = True
+        for waiter in self._close_waiters or ():
+            self._wake(waiter)
+        self._close_waiters = None
 
     def _wake(self, waiter: asyncio.Future[None] | None) -> None:
         if waiter is not None and not waiter.done():
@@ -696,7 +728,7 @@ class ClientConnect:
         try:
             ws._conn.send(self._request)
             ws._flush()
-            await ws._handshake_waiter
+            await ws._wait_handshake()
             ws._session.client_result()
         except BaseException:
             ws._abort()
@@ -870,7 +902,9 @@ class Server:
     # -- connections --------------------------------------------------------------
 
     def _new_protocol(self) -> _Protocol:
-        return _Protocol(WebSocket(Session(Role.SERVER, self._settings)), self._connection_made)
+        session = Session(Role.SERVER, self._settings)
+        session.start_clock(asyncio.get_running_loop().time())  # the opening timeout
+        return _Protocol(WebSocket(session), self._connection_made)
 
     def _connection_made(self, ws: WebSocket) -> None:
         if self._shutdown_task is not None:
@@ -883,11 +917,8 @@ class Server:
     async def _serve(self, ws: WebSocket) -> None:
         try:
             try:
-                accepted = await asyncio.wait_for(self._handshake(ws), self._settings.open_timeout)
-            except asyncio.TimeoutError:
-                self.logger.info("opening handshake timed out (%s)", ws.remote_address)
-                ws._abort()
-                return
+                # Within open_timeout: the session's clock aborts the transport.
+                accepted = await self._handshake(ws)
             except Exception:
                 self.logger.exception("opening handshake failed")
                 ws._abort()
@@ -905,7 +936,7 @@ class Server:
             raise
 
     async def _handshake(self, ws: WebSocket) -> bool:
-        await ws._handshake_waiter
+        await ws._wait_handshake()
         session = ws._session
         request = session.pending_request
         if request is None:
@@ -919,7 +950,7 @@ class Server:
                     result = await result
             except Exception as exc:
                 error = exc
-        if session.aborted:  # the client left (or the server is closing) meanwhile
+        if session.aborted or session.must_abort:  # the client left, or it took too long
             return False
         accepted = session.answer(result, error)
         ws._process()  # writes the answer, then parses what followed the request

@@ -118,6 +118,9 @@ _COLLECTIONS = (list, tuple, set, frozenset)
 _RECV_SIZE = 1 << 16
 # What a stream raises once the peer or this side closed it.
 _STREAM_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError)
+# Seconds a connection's writer task waits for more output before it ends
+# (an idle connection then holds no writer; the next output starts one).
+_WRITER_IDLE = 1.0
 # accept() errors that mean "out of resources, try again soon" rather than a bug.
 _ACCEPT_RETRY = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 
@@ -225,9 +228,9 @@ class WebSocket(_common.WebSocketBase):
     """
 
     __slots__ = (
-        "__weakref__", "_closed", "_conn", "_drained", "_finished", "_items", "_local_address",
-        "_message_lock", "_nudged", "_output", "_reader_scope", "_recv_active",
-        "_remote_address", "_session", "_stream", "_wait_scope", "_write_scope", "_writer_scope",
+        "__weakref__", "_conn", "_drained", "_finished", "_items", "_local_address",
+        "_message_lock", "_nudged", "_nursery", "_reader_scope", "_recv_active",
+        "_remote_address", "_session", "_stream", "_wait_scope", "_write_scope", "_writer",
     )  # fmt: skip
 
     def __init__(self, stream: trio.abc.Stream, session: Session) -> None:
@@ -236,28 +239,31 @@ class WebSocket(_common.WebSocketBase):
         self._conn = session.conn
         self._remote_address = _address(stream, peer=True)
         self._local_address = _address(stream, peer=False)
-        self._items = trio.lowlevel.ParkingLot()  # receivers wait here for parts
-        self._drained = trio.lowlevel.ParkingLot()  # senders wait here for the output
-        self._output = trio.lowlevel.ParkingLot()  # the writer waits here for output
+        # Receivers wait here for parts, and closers for the end (_finished).
+        self._items = trio.lowlevel.ParkingLot()
+        # Senders wait here while the output is blocked (made when one must).
+        self._drained: trio.lowlevel.ParkingLot | None = None
+        # The writer task, while it runs: it is started when there is output,
+        # and ends after a second without any (an idle connection holds none).
+        self._writer: trio.lowlevel.ParkingLot | None = None
+        self._nursery: trio.Nursery | None = None
         self._recv_active = False
         self._finished = False  # the reader is done and the stream closed
         # Keeps a fragmented message whole; made by the first send_fragments().
         self._message_lock: trio.Lock | None = None
-        self._closed = trio.Event()
         # Created now so that an abort before the tasks start still counts.
-        # The reader is shielded: when its nursery is cancelled, the writer
-        # closes the connection, which needs the reader to read the peer's
-        # reply; only _abort() (or the end of the connection) stops it.
-        self._reader_scope = trio.CancelScope(shield=True)
-        self._writer_scope = trio.CancelScope()  # the writer's, cancelled by _finish()
+        # When the nursery is cancelled, the reader closes the connection (it
+        # must read the peer's reply), shielded; _abort() stops it.
+        self._reader_scope = trio.CancelScope()
         self._write_scope: trio.CancelScope | None = None  # one write (shielded)
         self._wait_scope: trio.CancelScope | None = None  # the reader's wait
         self._nudged = False
 
     def _start(self, nursery: trio.Nursery) -> None:
-        """Start the reader and writer tasks in *nursery*."""
+        """Start the reader task in *nursery* (the writer starts there when needed)."""
+        self._nursery = nursery
         nursery.start_soon(self._run_reader, name=f"wsproto_lite reader {self._remote_address}")
-        nursery.start_soon(self._run_writer, name=f"wsproto_lite writer {self._remote_address}")
+        self._wake_writer()
 
     @property
     def response(self) -> Accept:
@@ -360,8 +366,7 @@ class WebSocket(_common.WebSocketBase):
     def _after(self) -> None:
         """Something happened to the session outside the reader: the writer
         writes what it queued, the reader looks at its state and clocks again."""
-        if self._session.has_output:
-            self._output.unpark_all()
+        self._wake_writer()
         self._nudged = True
         if self._wait_scope is not None:
             self._wait_scope.cancel()
@@ -459,11 +464,13 @@ class WebSocket(_common.WebSocketBase):
             # A closing handshake under way ends within close_timeout; waiting
             # for it gives the exception its real code.
             with trio.move_on_at(_deadline(session.settings.close_timeout)):
-                await self._closed.wait()
+                await self.wait_closed()
             raise session.closed_exception()
-        self._output.unpark_all()
+        self._wake_writer()
         if session.output_blocked:
             while session.output_blocked and not self._finished:
+                if self._drained is None:
+                    self._drained = trio.lowlevel.ParkingLot()
                 await self._drained.park()
             if self._finished:  # what was sent may never have left
                 raise session.closed_exception()
@@ -488,18 +495,19 @@ class WebSocket(_common.WebSocketBase):
         Close(code, reason)  # checks the reason before anything is sent
         try:
             self._begin_close(code, reason)
-            await self._closed.wait()  # the reader's clock ends it within close_timeout
+            await self.wait_closed()  # the reader's clock ends it within close_timeout
         except LocalProtocolError:
             raise  # the core refused the code: nothing was sent
         except BaseException:
             self._abort()
             with trio.CancelScope(shield=True):
-                await self._closed.wait()  # an abort makes this quick
+                await self.wait_closed()  # an abort makes this quick
             raise
 
     async def wait_closed(self) -> None:
         """Wait until the connection is closed (the TCP connection included)."""
-        await self._closed.wait()
+        while not self._finished:
+            await self._items.park()
 
     def _begin_close(self, code: int, reason: str) -> None:
         if not self._finished:
@@ -516,8 +524,20 @@ class WebSocket(_common.WebSocketBase):
 
     async def _run_reader(self) -> None:
         try:
-            with self._reader_scope:
-                await self._read_loop()
+            try:
+                with self._reader_scope:
+                    await self._read_loop()
+            except trio.Cancelled:
+                if self._reader_scope.cancel_called:
+                    raise  # aborted
+                # The nursery is cancelled: close (1000), as ``async with
+                # connect(...)`` and a server that stops expect, within
+                # close_timeout; shielded, since the peer's reply must be read.
+                self._reader_scope = trio.CancelScope(shield=True)
+                with self._reader_scope:
+                    self._begin_close(1000, "")
+                    await self._read_loop()
+                raise
         except Exception:  # pragma: no cover - a bug; say so rather than hang
             self._session.logger.exception("the WebSocket reader failed")
         finally:
@@ -534,8 +554,7 @@ class WebSocket(_common.WebSocketBase):
             ticked, deadline = session.tick(now)  # keepalive, timeouts, the answer time
             if woke or ticked:
                 self._items.unpark_all()
-            if session.has_output:
-                self._output.unpark_all()
+            self._wake_writer()
             if session.must_abort:
                 return
             closing = session.should_close_transport
@@ -556,37 +575,37 @@ class WebSocket(_common.WebSocketBase):
                 session.receive_data(data)
             self._wait_scope = None
 
+    def _wake_writer(self) -> None:
+        """Have the writer write what the session queued; start it if it does not run."""
+        if not self._session.has_output or self._session.aborted:
+            return
+        if self._writer is not None:
+            self._writer.unpark_all()
+        elif self._nursery is not None:
+            self._writer = trio.lowlevel.ParkingLot()
+            self._nursery.start_soon(self._run_writer)
+
     async def _run_writer(self) -> None:
-        """Write what the session queues; if the nursery is cancelled, close.
+        """Write what the session queues, in pieces, telling it how much is left.
 
-        The close (1000) is what ``async with connect(...)`` or a cancelled
-        server expects; it goes on shielded, within close_timeout (the
-        reader's clock), since the reader must read the peer's reply.
+        Ends after :data:`_WRITER_IDLE` seconds without output, and at the end
+        of the connection.
         """
-        try:
-            with self._writer_scope:
-                await self._write_loop()
-        except trio.Cancelled:
-            if self._finished or self._writer_scope.cancel_called:
-                raise  # the connection ended (_finish() stopped the writer)
-            self._writer_scope = trio.CancelScope(shield=True)
-            with self._writer_scope:
-                self._begin_close(1000, "")
-                await self._write_loop()
-            raise
-
-    async def _write_loop(self) -> None:
-        """Write what the session queues, in pieces, telling it how much is left."""
         session, stream = self._session, self._stream
-        while True:
-            if not session.has_output:
-                if session.should_close_transport:
-                    self._after()  # the reader closes the stream
-                await self._output.park()
-                continue
-            data = memoryview(session.take_output())
-            blocked = session.output_blocked
-            try:
+        lot = self._writer
+        assert lot is not None
+        try:
+            while not session.aborted:
+                if not session.has_output:
+                    if session.should_close_transport:
+                        self._after()  # written out: the reader closes the stream
+                    with trio.move_on_after(_WRITER_IDLE) as idle:
+                        await lot.park()
+                    if idle.cancelled_caught and not session.has_output:
+                        return
+                    continue
+                data = memoryview(session.take_output())
+                blocked = session.output_blocked
                 for start in range(0, len(data), _RECV_SIZE):
                     session.transport_holds(len(data) - start, trio.current_time())
                     if session.output_blocked and not blocked:
@@ -597,27 +616,30 @@ class WebSocket(_common.WebSocketBase):
                     with trio.CancelScope(shield=True) as self._write_scope:
                         await stream.send_all(data[start : start + _RECV_SIZE])
                     self._write_scope = None
-            except _STREAM_ERRORS as exc:
-                session.logger.debug("write failed: %r", exc)
-                self._abort()
-                await trio.sleep_forever()  # until _finish() stops the writer
-            session.transport_holds(0, trio.current_time())
-            if not session.output_blocked:
-                self._drained.unpark_all()
-            if blocked:
-                self._after()
+                session.transport_holds(0, trio.current_time())
+                if not session.output_blocked and self._drained is not None:
+                    self._drained.unpark_all()
+                if blocked:
+                    self._after()
+        except _STREAM_ERRORS as exc:
+            session.logger.debug("write failed: %r", exc)
+            self._abort()
+        finally:
+            self._writer = None
 
     async def _finish(self) -> None:
         """Close the stream and wake everyone who waits (the reader's last act)."""
-        self._writer_scope.cancel()
+        self._session.aborted = True  # nothing more is written
         if self._write_scope is not None:
             self._write_scope.cancel()
+        if self._writer is not None:
+            self._writer.unpark_all()
         await _close_stream(self._stream)
-        self._finished = True
         self._session.transport_closed()
+        self._finished = True
         self._items.unpark_all()
-        self._drained.unpark_all()
-        self._closed.set()
+        if self._drained is not None:
+            self._drained.unpark_all()
 
 
 # -- broadcast ----------------------------------------------------------------------
@@ -694,7 +716,7 @@ def broadcast(
             if reason is not None:
                 skipped[ws] = reason
                 continue
-        ws._output.unpark_all()  # the connection's writer writes it
+        ws._wake_writer()  # the connection's writer writes it
         sent += 1
     return BroadcastResult(sent, MappingProxyType(skipped))
 
