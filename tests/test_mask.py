@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wsproto_lite import _mask, frames
+from wsproto_lite import _frames as frames
+from wsproto_lite import _mask
 
 MaskFn = Callable[[bytes | bytearray | memoryview, bytes], bytes]
 
@@ -363,6 +364,11 @@ def test_selection_honours_the_environment_and_a_missing_extension(
         assert reloaded.SPEEDUPS is False
         assert reloaded.apply_mask is reloaded.apply_mask_python
         monkeypatch.setenv("WSPROTO_LITE_NO_SPEEDUPS", "0")  # "0" means: use it if present
+        if _speedups is not None:
+            reloaded = importlib.reload(mask_module)
+            assert reloaded.SPEEDUPS is True
+            assert reloaded.apply_mask is _speedups.apply_mask
+            assert reloaded.mask_frame is _speedups.mask_frame
         monkeypatch.setitem(sys.modules, "wsproto_lite._speedups", None)  # import fails
         monkeypatch.delattr(wsproto_lite, "_speedups", raising=False)
         assert importlib.reload(mask_module).SPEEDUPS is False

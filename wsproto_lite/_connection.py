@@ -23,8 +23,9 @@ strict about this order, and so is the Autobahn suite).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator, Sequence
-from enum import Enum
+from typing import SupportsIndex, overload
 
 from ._close_codes import CloseCode, is_valid_on_wire
 from ._errors import LocalProtocolError, RemoteProtocolError
@@ -48,6 +49,7 @@ from ._frames import Opcode
 from ._handshake_client import ClientHandshake
 from ._handshake_server import ServerHandshake
 from ._reader import FrameReader
+from ._role import Role
 from ._states import ConnectionState, Trigger, next_state
 from ._writer import FrameWriter
 from .extensions import Extension, ExtensionSession
@@ -70,19 +72,29 @@ _AUTO_RESPONSE_OWN = frozenset(
 )
 
 
-class Role(Enum):
-    """Which end of the connection this is."""
-
-    #: Sends the handshake request; masks its frames (RFC 6455 §5.3).
-    CLIENT = "client"
-    #: Answers the handshake; its frames are unmasked.
-    SERVER = "server"
-
-
-def _check_limit(name: str, value: int | None) -> int | None:
-    if value is not None and (not isinstance(value, int) or value < 0):
+def _check_limit(name: str, value: SupportsIndex | None) -> int | None:
+    # (Typed SupportsIndex rather than int: a compiled build checks an int
+    # argument's type itself, with a TypeError, where this check must raise
+    # LocalProtocolError. So any integer, e.g. numpy's, is taken.)
+    if value is None:
+        return None
+    try:
+        limit = operator.index(value)
+    except TypeError:
+        limit = -1
+    if limit < 0:
         raise LocalProtocolError(f"{name} must be a non-negative int or None")
-    return value
+    return limit
+
+
+def _check_auto_response_headers(value: HeadersLike) -> Headers:
+    headers = _normalize_headers(value)
+    for name, _ in headers:
+        if name.lower() in _AUTO_RESPONSE_OWN:
+            raise LocalProtocolError(
+                f"auto_response_headers may not set {name!r}: the connection sets it"
+            )
+    return headers
 
 
 def _trim_reason(reason: str) -> str:
@@ -126,8 +138,8 @@ class Connection:
         role: Role,
         *,
         extensions: Sequence[Extension] = (),
-        max_message_size: int | None = 1 << 20,
-        max_frame_size: int | None = None,
+        max_message_size: SupportsIndex | None = 1 << 20,
+        max_frame_size: SupportsIndex | None = None,
         max_handshake_size: int = 1 << 16,
         max_header_count: int = 128,
         stream: bool = False,
@@ -137,8 +149,8 @@ class Connection:
     ) -> None:
         if not isinstance(role, Role):
             raise LocalProtocolError(f"role must be Role.CLIENT or Role.SERVER, not {role!r}")
-        _check_limit("max_message_size", max_message_size)
-        _check_limit("max_frame_size", max_frame_size)
+        message_limit = _check_limit("max_message_size", max_message_size)
+        frame_limit = _check_limit("max_frame_size", max_frame_size)
         if max_handshake_size < 256:
             raise LocalProtocolError("max_handshake_size must be at least 256 bytes")
         if extension_sessions and handshake:
@@ -154,8 +166,7 @@ class Connection:
         self.max_header_count = max_header_count
         #: The largest handshake head accepted, in bytes (431 beyond).
         self.max_handshake_size = max_handshake_size
-        self._auto_response_headers: Headers = ()
-        self.auto_response_headers = auto_response_headers
+        self._auto_response_headers = _check_auto_response_headers(auto_response_headers)
         self._extensions = list(extensions)
         #: The subprotocol agreed in the handshake, if any.
         self.subprotocol: str | None = None
@@ -178,8 +189,8 @@ class Connection:
         self._reader = FrameReader(
             client=self.client,
             stream=stream,
-            max_message_size=max_message_size,
-            max_frame_size=max_frame_size,
+            max_message_size=message_limit,
+            max_frame_size=frame_limit,
         )
         self._writer = FrameWriter(self.client)
         if extension_sessions:
@@ -197,7 +208,7 @@ class Connection:
         return self._reader.max_message_size
 
     @max_message_size.setter
-    def max_message_size(self, value: int | None) -> None:
+    def max_message_size(self, value: SupportsIndex | None) -> None:
         self._reader.max_message_size = _check_limit("max_message_size", value)
 
     @property
@@ -206,7 +217,7 @@ class Connection:
         return self._reader.max_frame_size
 
     @max_frame_size.setter
-    def max_frame_size(self, value: int | None) -> None:
+    def max_frame_size(self, value: SupportsIndex | None) -> None:
         self._reader.max_frame_size = _check_limit("max_frame_size", value)
 
     @property
@@ -225,13 +236,7 @@ class Connection:
 
     @auto_response_headers.setter
     def auto_response_headers(self, value: HeadersLike) -> None:
-        headers = _normalize_headers(value)
-        for name, _ in headers:
-            if name.lower() in _AUTO_RESPONSE_OWN:
-                raise LocalProtocolError(
-                    f"auto_response_headers may not set {name!r}: the connection sets it"
-                )
-        self._auto_response_headers = headers
+        self._auto_response_headers = _check_auto_response_headers(value)
 
     @property
     def state(self) -> ConnectionState:
@@ -256,14 +261,21 @@ class Connection:
 
     # -- input --------------------------------------------------------------------
 
-    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+    # Two overloads for the type checker; the implementation takes any object
+    # and checks it itself (a compiled build would otherwise reject a str with
+    # a TypeError before the LocalProtocolError of the check below).
+    @overload
+    def receive_data(self, data: bytes) -> None: ...
+    @overload
+    def receive_data(self, data: bytearray | memoryview) -> None: ...
+    def receive_data(self, data: object) -> None:
         """Buffer bytes received from the peer; ``b""`` means end of stream.
 
         Nothing is parsed here (see :meth:`events`), and nothing is raised for
         anything the peer sent. Data after end of stream, or once the
         connection is CLOSED, is ignored on purpose.
         """
-        if type(data) is not bytes and not isinstance(data, (bytearray, memoryview)):
+        if not isinstance(data, (bytes, bytearray, memoryview)):
             raise LocalProtocolError(
                 f"receive_data() takes bytes, not {type(data).__name__} (encode text first)"
             )
