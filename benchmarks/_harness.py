@@ -167,17 +167,19 @@ def environment() -> dict[str, Any]:
         "machine": platform.machine(),
         "platform": platform.platform(),
     }
-    for name in ("wsproto", "websockets", "h11"):
+    for name in ("wsproto", "websockets", "aiohttp", "picows", "h11"):
         try:
             module = __import__(name)
             info[name] = getattr(module, "__version__", "?")
         except ImportError:
             info[name] = None
     try:
-        from wsproto_lite import __version__, frames
+        import wsproto_lite
 
-        info["wsproto_lite"] = __version__
-        info["wsproto_lite_speedups"] = frames.SPEEDUPS
+        info["wsproto_lite"] = wsproto_lite.__version__
+        info["wsproto_lite_compiled"] = ",".join(
+            name.rpartition(".")[2] for name in wsproto_lite.COMPILED
+        )
     except ImportError:  # pragma: no cover
         info["wsproto_lite"] = None
     return info

@@ -465,15 +465,16 @@ def websockets_handshakes(request: bytes, n: int) -> tuple[int, Any]:
 # handshake is the web server's, so there is no handshake workload for it. Driven
 # here as its WebSocketResponse drives them, minus the asyncio plumbing:
 #
-# * receive: ``reader.feed_data(chunk)``, then the messages are taken from the
-#   queue with its synchronous ``_read_from_buffer()`` (the body of ``await
-#   queue.read()`` without the coroutine; ``read()`` is what an application's
-#   ``await ws.receive()`` ends in). The queue has aiohttp's default limit (64 KiB
-#   of messages): past it the reader stalls and the next take resumes it, as in
-#   a real server. Text is decoded (and UTF-8 checked) by the reader, once per
-#   message, fragments joined; no check happens per fragment.
+# * receive: ``reader.feed_data(chunk)``, then every queued message is taken with
+#   ``await queue.read()`` (what an application's ``await ws.receive()`` ends in),
+#   driven with ``coro.send(None)``: a message is there, so it never suspends. The
+#   queue has aiohttp's default limit (64 KiB of messages): past it the reader
+#   stalls and a later read resumes it, as in a real server. Text is decoded (and
+#   UTF-8 checked) by the reader once per message, fragments joined: nothing is
+#   checked per fragment.
 # * send: ``await writer.send_frame(payload, opcode)`` is a coroutine that does not
-#   suspend when nothing is compressed; it is driven with ``coro.send(None)``. The
+#   suspend when nothing is compressed; it is driven with ``coro.send(None)``. It
+#   writes each frame to the transport (here a list's ``append``). The
 #   application encodes text to bytes itself (``ws.send_str`` does the same).
 
 
@@ -505,22 +506,30 @@ class _FlowControl:
 
 
 class _CollectingTransport:
-    """An asyncio transport that keeps what is written (for the writers)."""
+    """An asyncio transport that keeps what is written (for the writers).
+
+    ``write`` is the list's own ``append`` (no Python frame per write): the
+    cheapest transport there can be, so the writers' own cost is what is timed.
+    """
 
     def __init__(self, sock: Any = None) -> None:
         self.written: list[Any] = []
+        self.write = self.written.append
+        self.writelines = self.written.extend
         self._sock = sock
 
-    def write(self, data: Any) -> None:
-        self.written.append(data)
-
-    def writelines(self, data: Any) -> None:
-        self.written.extend(data)
-
     def take(self) -> list[Any]:
-        out = self.written
-        self.written = []
+        out = self.written[:]
+        self.written.clear()
         return out
+
+    def sent(self) -> tuple[int, bytes]:
+        """The bytes written since the last call, and the last write (then forgotten)."""
+        written = self.written
+        total = sum(len(data) for data in written)
+        last = bytes(written[-1]) if written else b""
+        written.clear()
+        return total, last
 
     def is_closing(self) -> bool:
         return False
@@ -561,23 +570,30 @@ def aiohttp_server(*, deflate: bool = False, max_size: int | None = 1 << 20) -> 
 
     queue = WebSocketDataQueue(_FlowControl(), 2**16, loop=_loop())  # type: ignore[arg-type]
     # aiohttp's max_msg_size 0 means no limit.
-    return WebSocketReader(queue, max_size or 0, compress=deflate, decode_text=True)
+    reader = WebSocketReader(queue, max_size or 0, compress=deflate, decode_text=True)
+    return reader, queue
 
 
-def aiohttp_receive(reader: Any, chunks: Sequence[bytes]) -> tuple[int, Any]:
+def aiohttp_receive(state: Any, chunks: Sequence[bytes]) -> tuple[int, Any]:
     """Feed *chunks*; take every message from the queue after each."""
     from aiohttp import WSMsgType
 
     text, binary = WSMsgType.TEXT, WSMsgType.BINARY
-    queue = reader.queue
-    take = queue._read_from_buffer
+    reader, queue = state
+    read = queue.read
     feed = reader.feed_data
     count = 0
     last = None
     for chunk in chunks:
         feed(chunk)
         while queue._buffer:
-            msg = take()
+            coro = read()
+            try:
+                coro.send(None)
+            except StopIteration as done:
+                msg = done.value
+            else:  # pragma: no cover - a message is there: read() does not wait
+                raise AssertionError("read() suspended")
             if msg.type is text or msg.type is binary:
                 count += 1
                 last = msg.data
@@ -606,8 +622,6 @@ def _aiohttp_send(writer: Any, payloads: Sequence[Any], opcode: int) -> tuple[in
     transport = writer.transport
     send_frame = writer.send_frame
     text = opcode == 0x1
-    total = 0
-    out = b""
     for payload in payloads:
         coro = send_frame(payload.encode() if text else payload, opcode)
         try:
@@ -616,10 +630,8 @@ def _aiohttp_send(writer: Any, payloads: Sequence[Any], opcode: int) -> tuple[in
             pass
         else:  # pragma: no cover - it never suspends uncompressed
             raise AssertionError("send_frame suspended")
-        written = transport.take()
-        out = written[0] if len(written) == 1 else b"".join(written)
-        total += len(out)
-    return total, out
+    # (Every frame is one write: the last write is the last frame.)
+    return transport.sent()
 
 
 def aiohttp_send_text(writer: Any, messages: Sequence[str]) -> tuple[int, Any]:
@@ -643,8 +655,8 @@ def aiohttp_send_binary(writer: Any, messages: Sequence[bytes]) -> tuple[int, An
 # (``get_payload_as_utf8_text`` for a whole frame), as an application must. Its
 # handshake goes through its own HTTP parser (driven in the untimed setup). Sending
 # is ``WSTransport.send(WSMsgType.TEXT, payload)``, which writes the frame to the
-# asyncio transport; the writes are taken after each send. It has no
-# permessage-deflate and no message size limit (only a frame size limit).
+# asyncio transport (here a list's ``append``). It has no permessage-deflate and
+# no message size limit (only a frame size limit).
 
 
 def picows_available() -> bool:
@@ -702,9 +714,11 @@ def _picows_protocol(*, client: bool, max_frame_size: int) -> tuple[Any, Any, An
                 raise AssertionError(f"unexpected {frame}")
 
     listener = Collect()
-    pair = socket.socketpair()
-    _SOCKETS.append(pair)  # picows asks the transport for its socket
-    transport = _CollectingTransport(pair[0])
+    # picows asks the transport for its socket (to set TCP options): an
+    # unconnected TCP socket, never used for I/O.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    _SOCKETS.append(sock)
+    transport = _CollectingTransport(sock)
 
     async def make() -> Any:
         proto = WSProtocol(
@@ -783,38 +797,26 @@ def picows_receive(state: Any, chunks: Sequence[bytes]) -> tuple[int, Any]:
     return listener.count, listener.last
 
 
-def picows_send_text(state: Any, messages: Sequence[str]) -> tuple[int, Any]:
-    """Send every message: encode, ``WSTransport.send``; take the writes after each."""
+def _picows_send(state: Any, messages: Sequence[Any], text: bool) -> tuple[int, Any]:
     from picows import WSMsgType
 
     proto, _, transport = state
     send = proto.transport.send
-    text = WSMsgType.TEXT
-    total = 0
-    out = b""
+    kind = WSMsgType.TEXT if text else WSMsgType.BINARY
     for message in messages:
-        send(text, message.encode())
-        written = transport.take()
-        out = written[0] if len(written) == 1 else b"".join(written)
-        total += len(out)
-    return total, out
+        send(kind, message.encode() if text else message)
+    # (Every frame is one write: the last write is the last frame.)
+    return transport.sent()
+
+
+def picows_send_text(state: Any, messages: Sequence[str]) -> tuple[int, Any]:
+    """Send every message: encode, ``WSTransport.send`` (which writes the frame)."""
+    return _picows_send(state, messages, True)
 
 
 def picows_send_binary(state: Any, messages: Sequence[bytes]) -> tuple[int, Any]:
     """Binary version of :func:`picows_send_text`."""
-    from picows import WSMsgType
-
-    proto, _, transport = state
-    send = proto.transport.send
-    binary = WSMsgType.BINARY
-    total = 0
-    out = b""
-    for message in messages:
-        send(binary, message)
-        written = transport.take()
-        out = written[0] if len(written) == 1 else b"".join(written)
-        total += len(out)
-    return total, out
+    return _picows_send(state, messages, False)
 
 
 # -- shared -----------------------------------------------------------------------------

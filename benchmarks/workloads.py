@@ -31,6 +31,8 @@ class Peer:
     name: str
     server: Callable[..., Any] | None = None  # (deflate=, max_size=) -> state
     client: Callable[..., Any] | None = None  # (max_size=) -> state
+    #: The server side's sending half, when it is not the same object as ``server``'s.
+    sender: Callable[[], Any] | None = None
     receive: Callable[[Any, Sequence[bytes]], tuple[int, Any]] | None = None
     send_text: Callable[[Any, Sequence[str]], tuple[int, Any]] | None = None
     send_binary: Callable[[Any, Sequence[bytes]], tuple[int, Any]] | None = None
@@ -72,7 +74,8 @@ def all_peers() -> tuple[list[Peer], list[str]]:
         rows.append(
             Peer(
                 "wsproto",
-                server=peers.wsproto_server,
+                # (wsproto has no size limit to set)
+                server=lambda deflate=False, max_size=None: peers.wsproto_server(deflate=deflate),
                 client=lambda max_size=None: peers.wsproto_client(),
                 receive=peers.wsproto_receive,
                 send_text=peers.wsproto_send_text,
@@ -113,6 +116,7 @@ def all_peers() -> tuple[list[Peer], list[str]]:
             Peer(
                 "aiohttp",
                 server=peers.aiohttp_server,
+                sender=peers.aiohttp_writer,
                 client=lambda max_size=None: peers.aiohttp_writer(client=True),
                 receive=peers.aiohttp_receive,
                 send_text=peers.aiohttp_send_text,
@@ -148,10 +152,8 @@ def _check_messages(count: int, expect_count: int, last: Any, expect_last: Any) 
     assert last == expect_last, "the last message's payload is wrong"
 
 
-def _bench(
-    name: str, unit: str, work: float, rows: list[Contender], description: str, kind: str
-) -> Benchmark:
-    """A benchmark with the notes of the peers missing or lacking *kind*."""
+def _bench(name: str, unit: str, work: float, rows: list[Contender], description: str) -> Benchmark:
+    """A benchmark with the notes of the peers missing here or lacking the workload."""
     peers_here, missing = all_peers()
     bench = Benchmark(name, unit, work, rows, description)
     names = {c.name for c in rows}
@@ -307,7 +309,7 @@ def _send_contenders(
     rows = []
     for peer in all_peers()[0]:
         send = peer.send_text if text else peer.send_binary
-        make = peer.client if client else peer.server
+        make = peer.client if client else (peer.sender or peer.server)
         if send is None or make is None:
             continue
         prepare = functools.partial(make, max_size=None) if client else make
