@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterator, Sequence
-from typing import SupportsIndex, overload
+from typing import Final, SupportsIndex, overload
 
 from ._close_codes import CloseCode, is_valid_on_wire
 from ._errors import LocalProtocolError, RemoteProtocolError
@@ -58,13 +58,20 @@ __all__ = ["Connection", "Role"]
 
 # Enum members are looked up through their class on every access (30-70 ns for
 # ConnectionState.OPEN on CPython 3.11): the hot paths use these module
-# constants instead.
-_CONNECTING = ConnectionState.CONNECTING
-_REJECTING = ConnectionState.REJECTING
-_OPEN = ConnectionState.OPEN
-_CLOSING = ConnectionState.CLOSING
-_CLOSED = ConnectionState.CLOSED
-_PING, _PONG = Opcode.PING, Opcode.PONG
+# constants instead. (Final: a compiled build reads them, and the event
+# classes below, as constants rather than looking each up in the module's
+# globals at every use.)
+_CONNECTING: Final = ConnectionState.CONNECTING
+_REJECTING: Final = ConnectionState.REJECTING
+_OPEN: Final = ConnectionState.OPEN
+_CLOSING: Final = ConnectionState.CLOSING
+_CLOSED: Final = ConnectionState.CLOSED
+_PING: Final = Opcode.PING
+_PONG: Final = Opcode.PONG
+_TEXT_MESSAGE: Final = TextMessage
+_DATA_EVENTS: Final = (TextMessage, BinaryMessage)
+_PING_EVENT: Final = Ping
+_CLOSE_EVENT: Final = Close
 
 #: Headers of an automatic response that the connection sets itself.
 _AUTO_RESPONSE_OWN = frozenset(
@@ -320,11 +327,11 @@ class Connection:
                 if self._eof and self._state is not _CLOSED:
                     return self._on_eof()
                 return None
-            if type(event) is Ping:
+            if isinstance(event, _PING_EVENT):
                 # RFC 6455 §5.5.2: answer with a pong carrying the same payload, as
                 # soon as practical; still allowed while CLOSING (§5.5.1 only stops data).
                 self._out.append(self._writer.control(_PONG, event.payload))
-            elif type(event) is Close:
+            elif isinstance(event, _CLOSE_EVENT):
                 self._close_received_now(event.code)
             return event
         if state is _CONNECTING or state is _REJECTING:
@@ -357,7 +364,7 @@ class Connection:
             message says why and what to do instead). Nothing is queued then,
             and the state does not change. Any other exception is a bug.
         """
-        if isinstance(event, (TextMessage, BinaryMessage)):
+        if isinstance(event, _DATA_EVENTS):
             self._send_message(event, compress)
         elif isinstance(event, (Ping, Pong)):
             if self._state is not _OPEN and self._state is not _CLOSING:
@@ -423,7 +430,7 @@ class Connection:
                     "cannot send a message after sending Close (RFC 6455 §5.5.1)"
                 )
             raise LocalProtocolError(f"cannot send a message in state {self._state.name}")
-        if type(event) is TextMessage:
+        if isinstance(event, _TEXT_MESSAGE):
             try:
                 payload = event.data.encode("utf-8")
             except UnicodeEncodeError:

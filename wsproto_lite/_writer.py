@@ -9,6 +9,7 @@ frames into bytes: the opcode of each fragment, the extensions' outbound half
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
 
 from ._errors import LocalProtocolError
 from ._frames import Opcode, serialize_frame
@@ -16,7 +17,10 @@ from .extensions.base import ExtensionSession
 
 __all__ = ["FrameWriter"]
 
-_CONTINUATION, _TEXT, _BINARY = Opcode.CONTINUATION, Opcode.TEXT, Opcode.BINARY
+# (Final: a compiled build reads these as constants, see _reader.py.)
+_CONTINUATION: Final = Opcode.CONTINUATION
+_TEXT: Final = Opcode.TEXT
+_BINARY: Final = Opcode.BINARY
 
 
 class FrameWriter:
