@@ -19,6 +19,7 @@ library, ``wsproto_lite/_core__mypyc``. The ``.py`` files stay in the package:
 from __future__ import annotations
 
 import ast
+import importlib.machinery
 import os
 import platform
 import sys
@@ -39,6 +40,8 @@ class OptionalBuildExt(build_ext):
     """
 
     def run(self) -> None:
+        if self.inplace:
+            self._remove_stale()
         self._core_failed = False
         try:
             super().run()
@@ -64,6 +67,17 @@ class OptionalBuildExt(build_ext):
                 path = self.get_ext_fullpath(ext.name)
                 if os.path.exists(path):
                     os.remove(path)
+
+    def _remove_stale(self) -> None:
+        """An in-place (editable) build: remove the extension modules of an
+        earlier build that this one does not make (a compiled module whose
+        build failed or was turned off, or is no longer compiled), which Python
+        would import instead of the ``.py`` files beside them."""
+        suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+        building = {ext.name.rpartition(".")[2] for ext in self.extensions}
+        for filename in os.listdir("wsproto_lite"):
+            if filename.endswith(suffixes) and filename.split(".")[0] not in building:
+                os.remove(os.path.join("wsproto_lite", filename))
 
     @staticmethod
     def _warn(what: str, exc: BaseException) -> None:
