@@ -41,7 +41,7 @@ class OptionalBuildExt(build_ext):
 
     def run(self) -> None:
         if self.inplace:
-            self._remove_stale()
+            _remove_stale({ext.name.rpartition(".")[2] for ext in self.extensions})
         self._core_failed = False
         try:
             super().run()
@@ -68,17 +68,6 @@ class OptionalBuildExt(build_ext):
                 if os.path.exists(path):
                     os.remove(path)
 
-    def _remove_stale(self) -> None:
-        """An in-place (editable) build: remove the extension modules of an
-        earlier build that this one does not make (a compiled module whose
-        build failed or was turned off, or is no longer compiled), which Python
-        would import instead of the ``.py`` files beside them."""
-        suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
-        building = {ext.name.rpartition(".")[2] for ext in self.extensions}
-        for filename in os.listdir("wsproto_lite"):
-            if filename.endswith(suffixes) and filename.split(".")[0] not in building:
-                os.remove(os.path.join("wsproto_lite", filename))
-
     @staticmethod
     def _warn(what: str, exc: BaseException) -> None:
         print(
@@ -86,6 +75,17 @@ class OptionalBuildExt(build_ext):
             " in pure Python.",
             file=sys.stderr,
         )
+
+
+def _remove_stale(building: set[str]) -> None:
+    """Remove the extension modules in the source tree that this build does not
+    make (left by an earlier build whose part failed, was turned off, or is no
+    longer compiled): Python would import them instead of the ``.py`` files
+    beside them in an editable install."""
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    for filename in os.listdir("wsproto_lite"):
+        if filename.endswith(suffixes) and filename.split(".")[0] not in building:
+            os.remove(os.path.join("wsproto_lite", filename))
 
 
 def _core_modules() -> list[str]:
@@ -135,9 +135,12 @@ def _compiled_core() -> list[Extension]:
 
 
 def _extensions() -> list[Extension]:
-    if platform.python_implementation() != "CPython":
-        return []
-    if os.environ.get("WSPROTO_LITE_NO_SPEEDUPS", "") not in ("", "0"):
+    pure = platform.python_implementation() != "CPython" or os.environ.get(
+        "WSPROTO_LITE_NO_SPEEDUPS", ""
+    ) not in ("", "0")
+    if pure:
+        if _BUILD_COMMANDS.intersection(sys.argv[1:]):
+            _remove_stale(set())  # (no build_ext runs to do it)
         return []
     return [
         Extension(
