@@ -50,6 +50,8 @@ class Benchmark:
     description: str = ""
     #: Shown under the table (e.g. why a contender is missing).
     notes: list[str] = field(default_factory=list)
+    #: Called once all rounds ran (e.g. to add measured notes).
+    finish: Callable[[], None] | None = None
 
 
 @dataclass
@@ -103,6 +105,8 @@ def run_benchmark(bench: Benchmark, *, warmup: int, repeat: int) -> list[Result]
             del result, state
             if round_no >= warmup:
                 times[contender.name].append(elapsed)
+    if bench.finish is not None:
+        bench.finish()
     return [
         Result(
             bench.name, c.name, bench.unit, bench.work if c.work is None else c.work, times[c.name]
