@@ -57,6 +57,29 @@ def _e2e_builders(
     return [("e2e_1", make(1)), ("e2e_50", make(50))]
 
 
+def _uvicorn_builders(
+    quick: bool, holder: dict[str, object]
+) -> list[tuple[str, Callable[[], Benchmark | str]]]:
+    def make(connections: int) -> Callable[[], Benchmark | str]:
+        def build() -> Benchmark | str:
+            try:
+                import uvicorn  # noqa: F401
+            except ImportError:
+                return f"uvicorn_{connections}: skipped (pip install -e '.[bench]')"
+            from uvicorn_echo import UvicornEcho
+
+            if "uvicorn" not in holder:
+                holder["uvicorn"] = UvicornEcho()
+            echo = holder["uvicorn"]
+            assert isinstance(echo, UvicornEcho)
+            round_trips = 20_000 if connections > 1 else 10_000
+            return echo.benchmark(connections, round_trips // 10 if quick else round_trips)
+
+        return build
+
+    return [("uvicorn_1", make(1)), ("uvicorn_50", make(50))]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the selected workloads; print the table; optionally write JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -76,7 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     repeat = args.repeat or (3 if args.quick else 5)
 
     holder: dict[str, object] = {}
-    builders = all_benchmarks(scale) + _e2e_builders(args.quick, holder)
+    builders = (
+        all_benchmarks(scale)
+        + _e2e_builders(args.quick, holder)
+        + _uvicorn_builders(args.quick, holder)
+    )
     if args.list:
         for name, _ in builders:
             print(name)
@@ -106,9 +133,10 @@ def main(argv: list[str] | None = None) -> int:
             print_table([(bench, results)])
             sys.stdout.flush()
     finally:
-        e2e = holder.get("e2e")
-        if e2e is not None:
-            e2e.close()  # type: ignore[attr-defined]
+        for owner in ("e2e", "uvicorn"):
+            servers = holder.get(owner)
+            if servers is not None:
+                servers.close()  # type: ignore[attr-defined]
     print(f"All results ({time.perf_counter() - started:.0f} s):\n")
     print_table(done)
     for note in skipped:

@@ -6,20 +6,23 @@ import asyncio
 import importlib.util
 import json
 import os
+import queue
 import re
 import selectors
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from wsproto_lite.adapters.asyncio import ConnectionClosed, connect
+from wsproto_lite.adapters.asyncio import ConnectionClosed, WebSocket, connect, serve
 from wsproto_lite.demo import verify_password
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,6 +111,13 @@ def free_port() -> int:
 
 
 # -- --help -----------------------------------------------------------------------------
+
+
+def test_demo_help_names_the_tutorial() -> None:
+    text = " ".join(cli("demo", "--help").stdout.split())
+    assert "'Implementing a WebSocket server from scratch in Node.js'" in text
+    assert "--max-size BYTES" in text and "(default: 65536)" in text
+    assert "Default user: admin / secret" in text
 
 
 @pytest.mark.parametrize("command", [[], ["demo"], ["echo"], ["connect"], ["hash-password"]])
@@ -266,7 +276,25 @@ def test_connect_rejected() -> None:
     assert refused.returncode == 1
     assert "server rejected the handshake: 403 Forbidden" in refused.stderr
     assert missing.returncode == 1
-    assert "server rejected the handshake: 404 Not Found" in missing.stderr
+    # The server's own words follow.
+    assert missing.stderr.splitlines()[-2:] == [
+        "wsproto-lite: error: server rejected the handshake: 404 Not Found",
+        "  Not Found: connect to / or /ws",
+    ]
+    assert refused.stderr.splitlines()[-1] == "  Forbidden: this origin is not allowed"
+
+
+def test_rejection_bodies_are_shown_safely() -> None:
+    from wsproto_lite.cli import _body_text
+
+    text = [("Content-Type", "text/plain; charset=latin-1")]
+    assert _body_text(text, b"caf\xe9\r\n\x1b[31mred\n") == "  café\n  \\u001b[31mred"
+    assert _body_text([], b"") == ""
+    assert _body_text([("content-type", "image/png")], b"\x89PNG") == "  [4 bytes of image/png]"
+    assert _body_text([("Content-Type", "application/json")], b'{"a": 1}') == '  {"a": 1}'
+    long = _body_text([], b"y" * 5000).splitlines()
+    assert long == ["  " + "y" * 2000, "  … (5000 bytes in all)"]
+    assert _body_text([("Content-Type", "text/html; charset=nope")], b"<p>x</p>") == "  <p>x</p>"
 
 
 def test_connect_to_something_that_is_not_websocket() -> None:
@@ -325,21 +353,159 @@ def test_demo_serves_the_page_and_the_rpc() -> None:
         )
     assert result.returncode == 0, result.stderr
     replies = [json.loads(line) for line in result.stdout.splitlines()]
-    # Calls run concurrently: getUsers did not wait for auth (which hashes a
-    # password), so it answered first, unauthenticated.
-    assert [r["id"] for r in replies] == [2, 1]
-    assert replies[0]["error"]["code"] == -32001
-    assert replies[1]["result"]["login"] == "admin"
+    # getUsers, sent while auth was running, waited for it.
+    assert [r["id"] for r in replies] == [1, 2]
+    assert replies[0]["result"]["login"] == "admin"
+    assert replies[1]["result"][0]["online"] == 1
     assert any(f"(open http://127.0.0.1:{port}/ in a browser)" in line for line in lines)
 
 
-def test_demo_users_file(tmp_path: Path) -> None:
+def test_piped_input_gets_every_reply_with_the_default_options() -> None:
+    """``printf 'auth…\nwhoami…\n' | … connect URL``: auth takes 0.5 s on purpose;
+    the client waits for the server to be quiet before it closes."""
+    stdin = '{"method": "auth", "args": ["admin", "secret"]}\n{"method": "whoami"}\n'
+    with server("demo") as (url, _, _):
+        result = cli("connect", url, stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    auth, whoami = [json.loads(line) for line in result.stdout.splitlines()]
+    assert auth["id"] is None and auth["result"]["login"] == "admin"
+    assert whoami["result"]["authenticated"] is True
+
+
+def test_connect_waits_for_quiet_but_not_forever() -> None:
+    """A server that never stops talking: the client closes after --linger-max."""
+
+    async def chatter(ws: WebSocket) -> None:
+        while True:
+            await ws.send("tick")
+            await asyncio.sleep(0.1)
+
+    with _thread_server(chatter) as url:
+        started = time.monotonic()
+        result = cli("connect", url, "--linger", "0.5", "--linger-max", "1.5")
+        elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("tick") >= 10
+    assert 1.5 <= elapsed < 6
+
+
+def test_connect_closes_once_the_server_is_quiet() -> None:
+    """Answers 0.6 s apart, 2.4 s in all, arrive with --linger 1.2; the client then leaves."""
+
+    async def slow_echo(ws: WebSocket) -> None:
+        async for message in ws:
+            for n in range(4):
+                await asyncio.sleep(0.6)
+                await ws.send(f"{message} {n}")
+
+    with _thread_server(slow_echo) as url:
+        started = time.monotonic()
+        result = cli("connect", url, "--linger", "1.2", stdin="hi\n")
+        elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "hi 0\nhi 1\nhi 2\nhi 3\n"
+    assert elapsed < 10
+
+
+@contextmanager
+def _thread_server(handler: Any) -> Iterator[str]:
+    """Our asyncio server with *handler*, in a thread; yields its URL."""
+    ready: queue.Queue[int] = queue.Queue()
+    stop: list[asyncio.Event] = []
+    loop = asyncio.new_event_loop()
+
+    async def main() -> None:
+        stop.append(asyncio.Event())
+        async with serve(handler, "127.0.0.1", 0, close_timeout=1) as srv:
+            ready.put(srv.port)
+            await stop[0].wait()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    try:
+        yield f"ws://127.0.0.1:{ready.get(timeout=10)}/"
+    finally:
+        loop.call_soon_threadsafe(stop[0].set)
+        thread.join(10)
+        loop.close()
+
+
+def test_connect_leaves_cleanly_while_stdin_is_still_open() -> None:
+    """The server closes while the client still waits for input: exit 1 with the
+    reason, not an interpreter abort (a daemon thread blocked in sys.stdin)."""
+    with server("demo", "--max-size", "1000") as (url, _, _):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "wsproto_lite", "connect", url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=ROOT,
+            env=_env(),
+        )
+        assert proc.stdin is not None and proc.stderr is not None
+        proc.stdin.write(b"x" * 2000 + b"\n")
+        proc.stdin.flush()
+        try:
+            proc.wait(timeout=20)  # stdin stays open (communicate() would close it)
+            stderr = proc.stderr.read()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+    text = stderr.decode()
+    assert proc.returncode == 1, text
+    assert "Fatal Python error" not in text
+    assert text.splitlines()[-1] == (
+        "wsproto-lite: error: connection closed: 1009 message of at least 1001 bytes"
+        " exceeds the 1000-byte limit"
+    )
+
+
+@pytest.mark.parametrize("compression", [True, False])
+def test_demo_max_size(compression: bool) -> None:
+    """--max-size sets the demo's message limit; the close reason is the same with
+    and without compression."""
+    options = [] if compression else ["--no-compression"]
+    with server("demo", "--max-size", "1000") as (url, _, _):
+        fits = cli("connect", url, *options, "--linger", "0.3", stdin=json.dumps({"m": "x" * 980}))
+        big = cli("connect", url, *options, stdin="x" * 1001 + "\n")
+    assert fits.returncode == 0, fits.stderr
+    assert ("extensions permessage-deflate" in fits.stderr) is compression
+    assert big.returncode == 1
+    assert big.stderr.splitlines()[-1] == (
+        "wsproto-lite: error: connection closed: 1009 message of at least 1001 bytes"
+        " exceeds the 1000-byte limit"
+    )
+
+
+def test_demo_terminal_shows_the_tutorial_steps() -> None:
+    """At the default verbosity, the server's terminal shows the handshake headers
+    (step 2) and a message that is not a call (step 4); a ping gets its pong (step 5)."""
+    stdin = '{"message":"Hello World"}\n{"ping":"Hello World"}\n'
+    with server("demo") as (url, lines, _):
+        result = cli("connect", url, "--linger", "0.5", "--header", "X-Step: 2", stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == '{"pong":"Hello World"}\n'
+    log = "\n".join(lines)
+    assert re.search(
+        r"INFO +wsproto_lite\.demo: handshake request GET /, headers:\n    host: ", log
+    )
+    assert "\n    x-step: 2\n" in log
+    assert re.search(r'client #\d+: message \{"message":"Hello World"\}\n', log)
+    assert re.search(r"client #\d+ disconnected \(1000\); 0 connected$", log, re.M)
+
+
+@pytest.mark.parametrize("bare", [False, True])
+def test_demo_users_file(tmp_path: Path, bare: bool) -> None:
     users = tmp_path / "users.json"
-    users.write_text(json.dumps({"users": [{"login": "ann", "password": "pw"}]}))
+    entries = [{"login": "ann", "password": "pw"}]
+    users.write_text(json.dumps(entries if bare else {"users": entries}))
     with server("demo", "--users", str(users), "--auth-delay", "0") as (url, _, _):
         result = cli(
             "connect",
             url,
+            "--linger",
+            "0.3",
             stdin='{"id": 1, "method": "auth", "args": ["ann", "pw"]}\n'
             '{"id": 2, "method": "auth", "args": ["admin", "secret"]}\n',
         )
@@ -354,6 +520,8 @@ def test_demo_users_file(tmp_path: Path) -> None:
         (["--users", "/nonexistent/users.json"], "cannot read"),
         (["--port", "70000"], "port out of range"),
         (["--token-ttl", "-1"], "must not be negative"),
+        (["--max-size", "0"], "must be at least 1"),
+        (["--users", "/dev/null"], "not valid JSON"),
     ],
 )
 def test_demo_usage_errors(args: list[str], message: str) -> None:

@@ -1,4 +1,4 @@
-"""Tests of wsproto_lite.close_codes (RFC 6455 §7.4) and wsproto_lite.errors."""
+"""Tests of wsproto_lite._close_codes (RFC 6455 §7.4) and wsproto_lite._errors."""
 
 from __future__ import annotations
 
@@ -104,3 +104,9 @@ def test_error_fields() -> None:
     assert remote.code == 1002 and remote.status is None
     assert RemoteProtocolError("too big", code=1009).code == 1009
     assert RemoteProtocolError("bad request", code=None, status=400).status == 400
+
+
+def test_normal_close_codes() -> None:
+    from wsproto_lite._close_codes import NORMAL_CLOSE_CODES
+
+    assert set(NORMAL_CLOSE_CODES) == {1000, 1001, 1005}

@@ -43,7 +43,9 @@ CORE_TESTS = [
     "test_messages.py",
     "test_permessage_deflate.py",
     "test_properties.py",
+    "test_reader.py",
     "test_states.py",
+    "test_writer.py",
     "test_readme.py",
     "conformance",
 ]

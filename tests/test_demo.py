@@ -31,6 +31,8 @@ from wsproto_lite.demo import (
     DemoConfig,
     DemoServer,
     ErrorCode,
+    LocalHub,
+    Session,
     UserStore,
     hash_password,
     jwt,
@@ -38,7 +40,16 @@ from wsproto_lite.demo import (
     verify_password,
 )
 from wsproto_lite.demo.config import SECRET_ENV, secret_from_env
-from wsproto_lite.demo.rpc import RPCError, parse_request
+from wsproto_lite.demo.ordering import OrderedReplies, Turn, Turns
+from wsproto_lite.demo.rpc import (
+    Note,
+    Ping,
+    Request,
+    RPCError,
+    parse_message,
+    parse_request,
+    pong_reply,
+)
 from wsproto_lite.demo.server import load_page
 
 SECRET = b"k" * 32
@@ -158,6 +169,128 @@ def test_tutorial_messages_without_id() -> None:
             assert reply["id"] is None and reply["result"]["login"] == "admin"
             reply = await c.raw('{"method": "getUsers"}')
             assert reply == {
+                "id": None,
+                "result": [{"login": "admin", "name": "Administrator", "online": 1}],
+            }
+
+    run(test)
+
+
+# The tutorial's browser-console steps (see docs/demo.md), as JSON.stringify sends them.
+STEP4 = json.dumps({"message": "Hello World"}, separators=(",", ":"))
+STEP5 = json.dumps({"ping": "Hello World"}, separators=(",", ":"))
+STEP6 = [
+    json.dumps({"method": "auth", "args": ["admin", "wrong"]}, separators=(",", ":")),
+    json.dumps({"method": "auth", "args": ["admin", "secret"]}, separators=(",", ":")),
+    json.dumps({"method": "getUsers"}, separators=(",", ":")),
+]
+
+
+def demo_log(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "wsproto_lite.demo"]
+
+
+def test_tutorial_step2_the_handshake_headers_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """At the default level (INFO), like the tutorial's ``headers`` event."""
+
+    async def test() -> None:
+        async with demo_server() as (_, url):
+            headers = [("User-Agent", "step-2"), ("Cookie", "session=hunter2"), ("X-Bell", "\x07")]
+            async with connect(url, extra_headers=headers):
+                pass
+
+    with caplog.at_level(logging.INFO, logger="wsproto_lite.demo"):
+        run(test)
+    (entry,) = [m for m in demo_log(caplog) if m.startswith("handshake request")]
+    lines = entry.splitlines()
+    assert lines[0] == "handshake request GET /, headers:"
+    assert re.fullmatch(r"    host: 127\.0\.0\.1:\d+", lines[1])
+    assert "    upgrade: websocket" in lines
+    assert "    connection: Upgrade" in lines
+    assert "    sec-websocket-version: 13" in lines
+    assert any(re.fullmatch(r"    sec-websocket-key: [A-Za-z0-9+/]{22}==", ln) for ln in lines)
+    assert "    user-agent: step-2" in lines
+    # Credentials are not written to the log, and nothing can forge log lines.
+    assert "    cookie: (15 characters, not shown)" in lines
+    assert "hunter2" not in caplog.text
+    assert "    x-bell: \\u0007" in lines
+
+
+def test_tutorial_step4_a_message_that_is_not_a_call_is_printed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``{"message": "Hello World"}``: printed on the server's terminal, not answered."""
+
+    async def test() -> None:
+        async with demo_server() as (_, url), client(url) as c:
+            await c.ws.send(STEP4)
+            await c.ws.send('{"message": "x\\u001b[2J", "n": [1, 2]}')
+            await c.ws.send("{}")
+            # No reply to either: the next reply is whoami's.
+            assert (await c.result("whoami"))["authenticated"] is False
+            assert c.pushes == []
+
+    with caplog.at_level(logging.INFO, logger="wsproto_lite.demo"):
+        run(test)
+    log = demo_log(caplog)
+    assert re.search(
+        r"^client #\d+: message \{\"message\":\"Hello World\"\}$", "\n".join(log), re.M
+    )
+    # Control characters reach the log escaped.
+    assert any(m.endswith(': message {"message": "x\\u001b[2J", "n": [1, 2]}') for m in log)
+    assert any(m.endswith(": message {}") for m in log)
+
+
+def test_a_long_note_is_cut_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    async def test() -> None:
+        async with demo_server() as (_, url), client(url) as c:
+            await c.ws.send(json.dumps({"message": "y" * 5000}))
+            await c.still_open()
+
+    with caplog.at_level(logging.INFO, logger="wsproto_lite.demo"):
+        run(test)
+    (line,) = [m for m in demo_log(caplog) if ": message " in m]
+    assert line.endswith("… (4815 more characters)")
+    assert len(line) < 300
+
+
+def test_tutorial_step5_ping_gets_a_pong(caplog: pytest.LogCaptureFixture) -> None:
+    async def test() -> None:
+        async with demo_server() as (_, url), client(url) as c:
+            assert await c.raw(STEP5) == {"pong": "Hello World"}
+            # Any JSON value comes back as is; an id is echoed.
+            assert await c.raw('{"ping": {"a": [1, null]}, "id": 7}') == {
+                "id": 7,
+                "pong": {"a": [1, None]},
+            }
+            reply = await c.raw('{"ping": 1, "id": {}}')
+            assert reply["id"] is None and reply["error"]["code"] == ErrorCode.INVALID_REQUEST
+
+    with caplog.at_level(logging.INFO, logger="wsproto_lite.demo"):
+        run(test)
+    assert any(
+        re.fullmatch(r'client #\d+: ping \{"ping":"Hello World"\}', m) for m in demo_log(caplog)
+    )
+
+
+def test_tutorial_step6_three_sends_back_to_back_without_ids() -> None:
+    """auth(wrong), auth(secret), getUsers sent at once: refused, accepted, the users,
+    in this order, although auth is slow and getUsers fast."""
+
+    async def test() -> None:
+        async with demo_server(auth_delay=0.2) as (_, url), client(url) as c:
+            for text in STEP6:
+                await c.ws.send(text)
+            refused, accepted, users = [await c.reply() for _ in range(3)]
+            assert refused == {
+                "id": None,
+                "error": {
+                    "code": ErrorCode.INVALID_CREDENTIALS,
+                    "message": "wrong login or password",
+                },
+            }
+            assert accepted["id"] is None and accepted["result"]["login"] == "admin"
+            assert users == {
                 "id": None,
                 "result": [{"login": "admin", "name": "Administrator", "online": 1}],
             }
@@ -295,6 +428,10 @@ def test_oversized_message_closes_with_1009() -> None:
             with pytest.raises(ConnectionClosedError) as info:
                 await c.ws.recv()
             assert info.value.code == 1009
+            assert c.ws.extensions  # compressed, which the reason need not say
+            assert (
+                info.value.reason == "message of at least 65537 bytes exceeds the 65536-byte limit"
+            )
 
     run(test)
 
@@ -326,7 +463,134 @@ def test_too_many_calls_at_once() -> None:
     run(test)
 
 
-# -- concurrency ------------------------------------------------------------------------
+# -- concurrency and order --------------------------------------------------------------
+
+
+def test_a_call_sent_during_auth_waits_for_it() -> None:
+    """With ids too: getUsers sent right after auth (no waiting) sees the login."""
+
+    async def test() -> None:
+        async with demo_server(auth_delay=0.3) as (_, url), client(url) as c:
+            auth = await c.send("auth", "admin", "secret")
+            users = await c.send("getUsers")
+            me = await c.send("whoami")
+            replies = {r["id"]: r for r in [await c.reply() for _ in range(3)]}
+            assert replies[auth]["result"]["login"] == "admin"
+            assert replies[users]["result"][0]["online"] == 1
+            assert replies[me]["result"]["authenticated"] is True
+
+    run(test)
+
+
+class SlowHub(LocalHub):
+    """A hub whose sign-ins take a while to record (a shared store, say)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recorded: dict[str, int] = {}
+
+    async def signed_in(self, session: Session) -> None:
+        await asyncio.sleep(0.2)
+        assert session.login is not None
+        self.recorded[session.login] = self.recorded.get(session.login, 0) + 1
+
+    async def online(self) -> dict[str, int]:
+        return dict(self.recorded)
+
+
+def test_auth_token_is_a_barrier_too() -> None:
+    """getUsers sent right after authToken runs once the sign-in is recorded."""
+
+    async def test() -> None:
+        demo = DemoServer(DemoConfig(users=USERS, secret=SECRET), hub=SlowHub())
+        token, _ = demo.issue_token("admin")
+        async with (
+            demo.serve("127.0.0.1", 0) as server,
+            client(f"ws://127.0.0.1:{server.port}") as c,
+        ):
+            await c.ws.send(json.dumps({"method": "authToken", "args": [token]}))
+            await c.ws.send('{"method": "getUsers"}')
+            assert (await c.reply())["result"]["login"] == "admin"
+            assert (await c.reply())["result"][0]["online"] == 1
+
+    run(test)
+
+
+def test_auth_waits_for_earlier_calls_to_start_not_to_finish() -> None:
+    """A slow earlier call does not delay auth; a call sent before auth does not see it."""
+
+    async def test() -> None:
+        async with demo_server(auth_delay=0.05) as (_, url), client(url) as c:
+            slow = await c.send("sleep", 800)
+            before = await c.send("getUsers")
+            started = time.monotonic()
+            auth = await c.send("auth", "admin", "secret")
+            first, second = await c.reply(), await c.reply()
+            assert first["id"] == before and first["error"]["code"] == ErrorCode.UNAUTHORIZED
+            assert second["id"] == auth and "result" in second
+            assert time.monotonic() - started < 0.6
+            assert (await c.reply())["id"] == slow
+
+    run(test)
+
+
+def test_id_less_replies_come_in_order_and_calls_still_run_concurrently() -> None:
+    async def test() -> None:
+        async with demo_server() as (_, url), client(url) as c:
+            started = time.monotonic()
+            await c.ws.send('{"method": "sleep", "args": [600]}')
+            await c.ws.send('{"method": "sleep", "args": [500]}')
+            await c.ws.send('{"method": "sleep", "args": [10]}')
+            await c.ws.send("{not json")
+            await c.ws.send(STEP5)
+            replies = [await c.reply() for _ in range(5)]
+            elapsed = time.monotonic() - started
+            assert [r.get("result") for r in replies[:3]] == [
+                {"slept": 600},
+                {"slept": 500},
+                {"slept": 10},
+            ]
+            assert replies[3]["error"]["code"] == ErrorCode.PARSE_ERROR
+            assert replies[4] == {"pong": "Hello World"}
+            assert all(r.get("id") is None for r in replies)
+            # Concurrently: the three sleeps took 0.6 s together, not 1.11 s.
+            assert elapsed < 1.0
+
+    run(test)
+
+
+def test_a_slow_id_less_call_does_not_hold_up_a_call_with_an_id() -> None:
+    async def test() -> None:
+        async with demo_server() as (_, url), client(url) as c:
+            await c.ws.send('{"method": "sleep", "args": [500]}')
+            started = time.monotonic()
+            fast = await c.send("sleep", 10)
+            assert (await c.reply())["id"] == fast
+            assert time.monotonic() - started < 0.4
+            assert await c.reply() == {"id": None, "result": {"slept": 500}}
+
+    run(test)
+
+
+def test_id_less_replies_are_bounded() -> None:
+    """At most max_unsent_replies wait for their turn; then the server stops
+    reading until one is sent, and nothing is lost."""
+
+    async def test() -> None:
+        async with demo_server(max_unsent_replies=2) as (demo, url), client(url) as c:
+            await c.ws.send('{"method": "sleep", "args": [300]}')
+            for _ in range(6):
+                await c.ws.send("[]")
+            await asyncio.sleep(0.1)
+            (session,) = demo.clients
+            assert len(session.replies) == 2  # the sleep and one error; the rest unread
+            replies = [await c.reply() for _ in range(7)]
+            assert replies[0] == {"id": None, "result": {"slept": 300}}
+            assert all(r["error"]["code"] == ErrorCode.INVALID_REQUEST for r in replies[1:])
+            assert len(session.replies) == 0
+            await c.still_open()
+
+    run(test)
 
 
 def test_replies_come_back_out_of_order() -> None:
@@ -344,11 +608,10 @@ def test_replies_come_back_out_of_order() -> None:
 def test_a_slow_call_does_not_block_other_clients() -> None:
     async def test() -> None:
         async with demo_server(auth_delay=0.5) as (_, url), client(url) as a, client(url) as b:
-            await a.send("auth", "admin", "secret")
             await a.send("sleep", 500)
+            await a.send("auth", "admin", "secret")
             started = time.monotonic()
-            await b.still_open()
-            await a.still_open()  # a's own later calls too
+            await b.still_open()  # other clients go on during a's auth
             assert time.monotonic() - started < 0.4
             assert {(await a.reply())["id"] for _ in range(2)} == {1, 2}
 
@@ -373,6 +636,158 @@ def test_many_clients() -> None:
             assert not demo.clients
 
     run(test)
+
+
+def test_turns_unit() -> None:
+    """Turns on their own: who waits for whom."""
+
+    async def test() -> None:
+        turns = Turns()
+        events: list[str] = []
+
+        async def call(name: str, turn: Turn, duration: float) -> None:
+            async with turn:
+                events.append(f"start {name}")
+                await asyncio.sleep(duration)
+            events.append(f"end {name}")
+
+        loop = asyncio.get_running_loop()
+        tasks = [
+            loop.create_task(call("slow", turns.take(barrier=False), 0.2)),
+            loop.create_task(call("auth", turns.take(barrier=True), 0.05)),
+            loop.create_task(call("a", turns.take(barrier=False), 0.05)),
+            loop.create_task(call("b", turns.take(barrier=False), 0.05)),
+        ]
+        await asyncio.gather(*tasks)
+        assert events == [
+            "start slow",
+            "start auth",  # after slow started, not after it ended
+            "end auth",
+            "start a",
+            "start b",  # a and b do not wait for each other
+            "end a",
+            "end b",
+            "end slow",
+        ]
+
+    run(test)
+
+
+def test_turns_survive_a_cancelled_call() -> None:
+    async def test() -> None:
+        turns = Turns()
+        first = turns.take(barrier=True)
+        waiting = turns.take(barrier=True)
+        last = turns.take(barrier=False)
+
+        async def hold(turn: Turn, gate: asyncio.Event) -> None:
+            async with turn:
+                await gate.wait()
+
+        gate = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        holder = loop.create_task(hold(first, gate))
+        cancelled = loop.create_task(hold(waiting, asyncio.Event()))
+        await asyncio.sleep(0.01)
+        cancelled.cancel()  # cancelled while waiting for its turn
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert not holder.done()  # the first call was not cancelled with it
+        gate.set()
+        await holder
+        async with last:  # and the chain goes on
+            pass
+
+    run(test)
+
+
+def test_ordered_replies_unit() -> None:
+    async def test() -> None:
+        sent: list[str] = []
+
+        async def send(text: str) -> bool:
+            await asyncio.sleep(0)
+            sent.append(text)
+            return text != "last straw"
+
+        replies = OrderedReplies(send, limit=3)
+        a, b, c = replies.reserve(), replies.reserve(), replies.reserve()
+        room = asyncio.get_running_loop().create_task(replies.wait_for_room())
+        await asyncio.sleep(0.01)
+        assert not room.done()  # 3 waiting: full
+        await replies.deliver(c, "c")
+        await replies.deliver(b, None)  # no reply after all
+        assert sent == [] and len(replies) == 3
+        await replies.deliver(a, "a")
+        assert sent == ["a", "c"] and len(replies) == 0
+        await room
+        d, e = replies.reserve(), replies.reserve()
+        replies.cancel(d)
+        await replies.deliver(e, "last straw")
+        assert sent == ["a", "c", "last straw"]
+        f = replies.reserve()
+        await replies.deliver(f, "dropped")  # the connection is gone
+        assert sent[-1] == "last straw"
+        with pytest.raises(ValueError):
+            OrderedReplies(send, limit=0)
+
+    run(test)
+
+
+class RecordingHub(LocalHub):
+    """A hub of one's own: the demo goes through it for everything shared."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    async def join(self, session: Session) -> int:
+        self.calls.append("join")
+        return await super().join(session)
+
+    async def leave(self, session: Session) -> int:
+        self.calls.append("leave")
+        return await super().leave(session)
+
+    async def signed_in(self, session: Session) -> None:
+        self.calls.append(f"signed_in {session.login}")
+
+    async def online(self) -> dict[str, int]:
+        self.calls.append("online")
+        return {"admin": 42}
+
+    async def broadcast(self, message: str) -> int:
+        self.calls.append(f"broadcast {message}")
+        return await super().broadcast(message)
+
+
+def test_the_shared_state_goes_through_the_hub() -> None:
+    hub = RecordingHub()
+
+    async def test() -> None:
+        config = DemoConfig(users=USERS, secret=SECRET, auth_delay=0)
+        demo = DemoServer(config, hub=hub)
+        async with (
+            demo.serve("127.0.0.1", 0) as server,
+            client(f"ws://127.0.0.1:{server.port}") as c,
+        ):
+            assert demo.clients == hub.clients and len(hub.clients) == 1
+            await c.result("auth", "admin", "secret")
+            assert (await c.result("getUsers"))[0]["online"] == 42
+            assert await c.result("broadcast", "hi") == {"delivered": 1}
+        for _ in range(100):
+            if "leave" in hub.calls:
+                break
+            await asyncio.sleep(0.01)
+
+    run(test)
+    assert hub.calls == [
+        "join",
+        "signed_in admin",
+        "online",
+        'broadcast {"event":"broadcast","from":"admin","text":"hi"}',
+        "leave",
+    ]
 
 
 # -- broadcast ----------------------------------------------------------------------------
@@ -473,6 +888,80 @@ def test_get_root_serves_the_page() -> None:
         for element in ("status", "log", "login", "password", "auth", "getUsers", "result"):
             assert f'id="{element}"' in text
         assert "http://" not in text and "https://" not in text  # nothing external
+
+    run(test)
+
+
+def test_head_root_answers_like_get_without_a_body() -> None:
+    async def test() -> None:
+        async with demo_server() as (_, url):
+            port = port_of(url)
+            get = await http_exchange(port, b"GET / HTTP/1.1\r\nHost: localhost:4000\r\n\r\n")
+            head = await http_exchange(port, b"HEAD / HTTP/1.1\r\nHost: localhost:4000\r\n\r\n")
+        get_head, _, get_body = get.partition(b"\r\n\r\n")
+        head_head, _, head_body = head.partition(b"\r\n\r\n")
+        assert head_head.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert head_head == get_head  # the same headers, Content-Length included
+        assert head_body == b""
+        assert int(dict(_header_lines(head_head))["content-length"]) == len(get_body) > 0
+
+    run(test)
+
+
+def _header_lines(head: bytes) -> list[tuple[str, str]]:
+    lines = head.decode("latin-1").split("\r\n")[1:]
+    return [(k.lower(), v.strip()) for k, _, v in (line.partition(":") for line in lines)]
+
+
+def test_other_methods_on_the_page_are_405() -> None:
+    async def test() -> None:
+        async with demo_server() as (_, url):
+            response = await http_exchange(
+                port_of(url), b"DELETE / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+            )
+        head = response.partition(b"\r\n\r\n")[0]
+        assert head.startswith(b"HTTP/1.1 405 ")
+        assert dict(_header_lines(head))["allow"] == "GET, HEAD"
+
+    run(test)
+
+
+def test_the_page_is_prefilled_with_the_public_demo_user() -> None:
+    async def fetch(**options: Any) -> str:
+        async with demo_server(**options) as (_, url):
+            response = await http_exchange(port_of(url), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        return response.partition(b"\r\n\r\n")[2].decode("utf-8")
+
+    page = asyncio.run(fetch())
+    assert re.search(r'<input id="login"[^>]* value="admin"', page)
+    assert re.search(r'<input id="password"[^>]* value="secret"', page, re.S)
+    assert "The demo's user is <code>admin</code> with the password <code>secret</code>." in page
+    # With users of one's own, nothing is given away.
+    own = UserStore.from_entries([{"login": "ann", "password": "pw"}])
+    page = asyncio.run(fetch(users=own))
+    assert re.search(r'<input id="login"[^>]* value=""', page)
+    assert re.search(r'<input id="password"[^>]* value=""', page, re.S)
+    assert "secret" not in page and "Sign in with a login from the server's users file." in page
+    assert "@" + "LOGIN@" not in page
+
+
+def test_the_page_may_connect_to_the_loopback_names_of_its_port() -> None:
+    """The tutorial's ``new WebSocket('ws://localhost:4000')``, pasted in the console
+    of the page opened as http://127.0.0.1:4000/, is not blocked by its CSP."""
+
+    async def test() -> None:
+        async with demo_server() as (_, url):
+            response = await http_exchange(
+                port_of(url), b"GET / HTTP/1.1\r\nHost: 127.0.0.1:4000\r\n\r\n"
+            )
+            no_port = await http_exchange(port_of(url), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            bad = await http_exchange(port_of(url), b"GET / HTTP/1.1\r\nHost: x:99999\r\n\r\n")
+        csp = dict(_header_lines(response.partition(b"\r\n\r\n")[0]))["content-security-policy"]
+        assert "connect-src 'self' ws://localhost:4000 ws://127.0.0.1:4000;" in csp
+        csp = dict(_header_lines(no_port.partition(b"\r\n\r\n")[0]))["content-security-policy"]
+        assert "connect-src 'self' ws://localhost:80 " in csp
+        csp = dict(_header_lines(bad.partition(b"\r\n\r\n")[0]))["content-security-policy"]
+        assert "connect-src 'self';" in csp
 
     run(test)
 
@@ -591,9 +1080,10 @@ def test_clients_are_tracked_and_handshakes_logged(caplog: pytest.LogCaptureFixt
     with caplog.at_level(logging.DEBUG, logger="wsproto_lite.demo"):
         run(test)
     text = caplog.text
-    assert "handshake: GET /ws?x=1" in text
-    assert "user-agent: pytest-agent" in text  # the headers, at debug level
-    assert "connected from 127.0.0.1:" in text and "disconnected (1000" in text
+    assert "handshake request GET /ws?x=1, headers:\n" in text
+    assert "\n    user-agent: pytest-agent\n" in text
+    assert "connected from 127.0.0.1:" in text
+    assert re.search(r"client #\d+ disconnected \(1000\); 0 connected", text)
 
 
 def test_passwords_and_tokens_are_not_logged(caplog: pytest.LogCaptureFixture) -> None:
@@ -765,7 +1255,9 @@ def test_users_file(tmp_path: Path) -> None:
     ("content", "match"),
     [
         ("{", "not valid JSON"),
-        ("[]", "must hold"),
+        ("42", "must hold a JSON list of users"),
+        ('{"people": []}', "must hold a JSON list of users"),
+        ("[]", "no users"),
         ('{"users": []}', "no users"),
         ('{"users": [1]}', "not a JSON object"),
         ('{"users": [{"login": "a"}]}', "exactly one"),
@@ -784,6 +1276,19 @@ def test_bad_users_files(tmp_path: Path, content: str, match: str) -> None:
         load_users(path)
 
 
+def test_users_file_may_be_a_bare_list(tmp_path: Path) -> None:
+    path = tmp_path / "users.json"
+    path.write_text(json.dumps([{"login": "ann", "password": "pw", "name": "Ann"}]))
+    store = load_users(path)
+    assert [u.login for u in store] == ["ann"]
+    assert store.authenticate("ann", "pw") is not None
+    assert store.public_credentials is None
+    # The object form, with members besides "users", still works.
+    path.write_text(json.dumps({"users": [{"login": "bob", "password": "pw"}], "comment": "x"}))
+    assert [u.login for u in load_users(path)] == ["bob"]
+    assert UserStore.default().public_credentials == ("admin", "secret")
+
+
 def test_users_file_missing_and_duplicates(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_users(tmp_path / "missing.json")
@@ -800,6 +1305,24 @@ def test_secret_from_env() -> None:
     assert secret_from_env({SECRET_ENV: "x" * 40}) == (b"x" * 40, True)
     with pytest.raises(ValueError, match="at least 32 bytes"):
         secret_from_env({SECRET_ENV: "short"})
+
+
+def test_parse_message() -> None:
+    assert parse_message('{"message": "Hello World"}') == Note('{"message": "Hello World"}')
+    assert parse_message("{}") == Note("{}")
+    assert parse_message('{"ping": "x"}') == Ping(None, "x")
+    assert parse_message('{"ping": null, "id": "a"}') == Ping("a", None)
+    assert parse_message('{"method": "whoami", "ping": 1}') == Request(None, "whoami", ())
+    assert parse_message('{"method": "whoami", "id": null}') == Request(None, "whoami", ())
+    for text in ('{"args": []}', '{"id": 3}', '{"params": [1]}', '{"jsonrpc": "2.0"}'):
+        with pytest.raises(RPCError) as info:
+            parse_message(text)
+        assert info.value.code == ErrorCode.INVALID_REQUEST
+    with pytest.raises(RPCError) as info:
+        parse_request('{"ping": 1, "id": 5}')  # parse_request takes calls only
+    assert (info.value.code, info.value.id) == (ErrorCode.INVALID_REQUEST, 5)
+    assert pong_reply(Ping(None, [1, "é"])) == '{"pong":[1,"é"]}'
+    assert pong_reply(Ping(0, "x")) == '{"id":0,"pong":"x"}'
 
 
 def test_parse_request() -> None:

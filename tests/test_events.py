@@ -1,4 +1,4 @@
-"""Tests of wsproto_lite.events: frozen, slotted, value-compared events that
+"""Tests of wsproto_lite._events: frozen, slotted, value-compared events that
 validate (and normalize) their fields when constructed."""
 
 from __future__ import annotations

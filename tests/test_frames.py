@@ -1,4 +1,4 @@
-"""Tests of wsproto_lite.frames: header layout, minimal lengths, masking (RFC 6455 §5)."""
+"""Tests of wsproto_lite._frames: header layout, minimal lengths, masking (RFC 6455 §5)."""
 
 from __future__ import annotations
 

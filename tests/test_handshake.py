@@ -1,4 +1,4 @@
-"""Tests of the opening handshake (RFC 6455 §4): wsproto_lite.handshake and the
+"""Tests of the opening handshake (RFC 6455 §4): wsproto_lite._handshake and the
 handshake phase of Connection, client and server, at the byte and event level."""
 
 from __future__ import annotations

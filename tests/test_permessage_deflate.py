@@ -945,7 +945,23 @@ def test_connection_bomb_is_1009_with_bounded_memory() -> None:
     finally:
         tracemalloc.stop()
     assert event.code == 1009
+    assert event.reason == f"message of at least {MiB + 1} bytes exceeds the {MiB}-byte limit"
     assert peak < 8 * MiB, peak
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_connection_message_too_big_reads_the_same_compressed_or_not(compressed: bool) -> None:
+    """The close reason says what the peer did (sent too big a message); it does
+    not mention decompression, which the peer may not know was negotiated."""
+    pair = _pair(
+        max_message_size=1000, extensions=[PerMessageDeflate(min_size=0 if compressed else 1 << 20)]
+    )
+    pair.server.send(TextMessage("x" * 1001))
+    frame = pair.server.data_to_send()
+    assert bool(frame[0] & 0x40) is compressed  # RSV1: permessage-deflate was applied
+    event = _failure(pair.client, frame)
+    assert event.code == 1009
+    assert event.reason == "message of at least 1001 bytes exceeds the 1000-byte limit"
 
 
 def test_connection_streaming_bomb_parts_are_bounded() -> None:

@@ -1,4 +1,4 @@
-"""Tests of wsproto_lite.states: the transition table is consistent, and the
+"""Tests of wsproto_lite._states: the transition table is consistent, and the
 Connection follows it."""
 
 from __future__ import annotations

@@ -52,6 +52,14 @@ _WIRE_CODES_BELOW_3000 = frozenset(
 )
 
 
+#: Codes that report a normal end of the connection: 1000 (done), 1001 (going
+#: away) and 1005 (the peer's close frame gave no code). The adapters raise
+#: ``ConnectionClosedOK`` for them, the CLI exits 0.
+NORMAL_CLOSE_CODES = frozenset(
+    {CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RCVD}
+)
+
+
 def is_valid_on_wire(code: int) -> bool:
     """Return whether *code* may be sent or received in a close frame.
 

@@ -48,7 +48,7 @@ from ._events import (
 from ._frames import Opcode
 from ._handshake_client import ClientHandshake
 from ._handshake_server import ServerHandshake
-from ._reader import FrameReader
+from ._reader import FrameReader, iter_events
 from ._role import Role
 from ._states import ConnectionState, Trigger, next_state
 from ._writer import FrameWriter
@@ -310,7 +310,7 @@ class Connection:
         :class:`~wsproto_lite.HandshakeFailed` event; nothing is raised.
         Any other exception out of here is a bug.
         """
-        return self._reader.events(self._next_event)
+        return iter_events(self._reader, self._next_event)
 
     def next_event(self) -> Event | None:
         """Parse and return the next event, or ``None`` when more data is needed."""

@@ -8,8 +8,10 @@ is constructed: a bad value raises :class:`~wsproto_lite.LocalProtocolError`
 at once, with no other consequence.
 
 Headers are tuples of ``(name, value)`` string pairs; names are lower-case on
-received events. Any sequence of pairs (or of ``bytes`` pairs) is accepted when
-constructing an event and normalized.
+received events. Any sequence of pairs is accepted when constructing an event
+and normalized to a tuple. The fields are typed as ``str`` pairs, which is what
+events hold; ``bytes`` pairs (as ASGI carries them) are accepted at run time
+too and decoded as ISO-8859-1, but typed code should decode them itself.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ MAX_CLOSE_REASON = 123
 _HeaderInput = Iterable[tuple[str | bytes, str | bytes]]
 
 #: What event constructors accept for headers: any sequence of ``(name, value)``
-#: pairs. Events always store a :data:`Headers` tuple of ``str`` pairs.
+#: ``str`` pairs (``bytes`` pairs at run time, see above). Events always store a
+#: :data:`Headers` tuple of ``str`` pairs.
 HeadersLike = Sequence[tuple[str, str]]
 
 
@@ -104,6 +107,14 @@ def _str_tuple(values: Iterable[str], what: str) -> tuple[str, ...]:
 
 def _set(obj: object, name: str, value: object) -> None:
     object.__setattr__(obj, name, value)
+
+
+def _body_bytes(event: Reject | RejectData, what: str) -> None:
+    """Check a rejection's ``body``: ``bytes``, or a bytes-like object copied to it."""
+    if isinstance(event.body, (bytearray, memoryview)):
+        _set(event, "body", bytes(event.body))
+    elif not isinstance(event.body, bytes):
+        raise LocalProtocolError(f"{what}.body must be bytes")
 
 
 class Event:
@@ -233,10 +244,7 @@ class Reject(Event):
                 f"Reject.status must be an int in 200..599, got {self.status!r}"
             )
         _set(self, "headers", _normalize_headers(self.headers))
-        if isinstance(self.body, (bytearray, memoryview)):
-            _set(self, "body", bytes(self.body))
-        elif not isinstance(self.body, bytes):
-            raise LocalProtocolError("Reject.body must be bytes")
+        _body_bytes(self, "Reject")
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,10 +262,7 @@ class RejectData(Event):
     final: bool = True
 
     def __post_init__(self) -> None:
-        if isinstance(self.body, (bytearray, memoryview)):
-            _set(self, "body", bytes(self.body))
-        elif not isinstance(self.body, bytes):
-            raise LocalProtocolError("RejectData.body must be bytes")
+        _body_bytes(self, "RejectData")
 
 
 @dataclass(frozen=True, slots=True)

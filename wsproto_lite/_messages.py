@@ -67,9 +67,12 @@ class MessageAssembler:
         """Fail with 1009 when *length* more bytes out of an extension (data
         whose size no header announced) take the message over the limit."""
         limit = self.max_size
-        if limit is not None and self.size + length > limit:
+        total = self.size + length
+        if limit is not None and total > limit:
+            # Worded as for an announced size: the peer sent a message that big,
+            # whether or not it knows compression was negotiated.
             raise RemoteProtocolError(
-                f"message exceeds the {limit}-byte limit once decompressed",
+                f"message of at least {total} bytes exceeds the {limit}-byte limit",
                 code=CloseCode.MESSAGE_TOO_BIG,
             )
 

@@ -11,7 +11,7 @@ automatic replies (pong, close echo).
 
 Headers are decoded by :func:`~wsproto_lite._frames.decode_header` (the one
 decoder). Two fast paths recognize the ordinary shapes of frame and take them
-without the general path's bookkeeping: :meth:`FrameReader.events` loops over
+without the general path's bookkeeping: the loop of :func:`iter_events` goes over
 consecutive small whole text/binary frames, and :meth:`FrameReader._fast_frame`
 takes a data frame whose payload is all in the buffer. Both decline anything
 unusual and leave it to the general path, which reaches the same verdict; a
@@ -33,7 +33,7 @@ from ._frames import FIN, MASK_BIT, Opcode, decode_header, parse_close_payload
 from ._messages import MessageAssembler, invalid_utf8
 from .extensions.base import ExtensionSession
 
-__all__ = ["FrameReader"]
+__all__ = ["FrameReader", "iter_events"]
 
 # Module-level names are Final where they can be: a compiled build then reads
 # them as constants instead of looking each up in the module's globals at every
@@ -158,59 +158,6 @@ class FrameReader:
         self._gather = None
 
     # -- output --------------------------------------------------------------------
-
-    def events(self, next_event: Callable[[], Event | None]) -> Iterator[Event]:
-        """The connection's event iterator: the fast loop, and *next_event* (the
-        connection's general step) for everything else.
-
-        The fast path for consecutive small, ordinary messages: whole text or
-        binary frames with a 7-bit length, the right mask bit, no RSV bits and
-        valid text, taken in a loop over the buffer without a call per frame
-        (written out here rather than in a generator of its own, which would
-        cost one per event). It stops at the first frame that is anything
-        else, even invalid text, and leaves it to the general path (which
-        reaches the same verdict or reports the error); and after a yield that
-        let the application touch the parser (it called ``receive_data()`` or
-        ``next_event()``: ``buf`` or ``pos`` moved).
-        """
-        while True:
-            if self.fast and not self._sessions and not self._frame_active and not self._in_message:
-                buf = self.buf
-                pos = self.pos
-                size = len(buf)
-                masked = self._mask_expected
-                header = 6 if masked else 2
-                while size - pos >= 2:
-                    b0 = buf[pos]
-                    if b0 != 0x81 and b0 != 0x82:  # FIN + TEXT or BINARY, no RSV bits
-                        break
-                    b1 = buf[pos + 1]
-                    n = b1 & 0x7F
-                    if (b1 & 0x80) != masked or n > 125 or n > self._fast_limit:
-                        break
-                    start = pos + header
-                    end = start + n
-                    if end > size:
-                        break
-                    if masked:
-                        payload = _apply_mask_slice(buf, start, end, buf[start - 4 : start])
-                    else:
-                        payload = buf[start:end]
-                    if b0 == 0x82:
-                        message: Event = _received_binary(payload)
-                    else:
-                        try:
-                            message = _received_text(payload.decode("utf-8"))
-                        except UnicodeDecodeError:
-                            break
-                    self.pos = pos = end
-                    yield message
-                    if self.buf is not buf or self.pos != end:
-                        break
-            event = next_event()
-            if event is None:
-                return
-            yield event
 
     def next_event(self) -> Event | None:
         """Parse until one event is ready or the buffer runs dry.
@@ -397,7 +344,7 @@ class FrameReader:
         elif not self._stream:
             # The continuations that follow, whole, are taken with it: one
             # feed (so one UTF-8 decode) per run of fragments, not per fragment.
-            payload, final = self._continuations(payload)
+            payload, final = _continuations(self, payload)
             if final:
                 self._in_message = False
             elif not payload:
@@ -406,66 +353,6 @@ class FrameReader:
         elif not payload:
             return None  # an empty fragment adds nothing (and ends nothing)
         return assembler.feed(payload, not self._in_message)
-
-    def _continuations(self, first: bytes) -> tuple[bytes, bool]:
-        """After a non-final fragment (*first*, not yet fed to the assembler): take
-        the continuation frames of the same message that follow it whole in the
-        buffer, up to and including a final one; return the payloads joined and
-        whether the message ended.
-
-        Each is checked as :meth:`_fast_frame` checks one (an ordinary
-        continuation: no RSV bits, the right mask bit, a 7- or 16-bit minimal
-        length within the frame limit and the room the message has left); the
-        run stops before anything else, which the next step reads as usual. So
-        the assembler gets the same bytes in fewer pieces: a whole message
-        rather than streamed parts (never used when streaming), and invalid
-        UTF-8 anywhere in the run fails it with the same error before anything
-        after the run is looked at (RFC 6455 §8.1: fail fast).
-        """
-        buf = self.buf
-        pos = self.pos
-        size = len(buf)
-        masked = self._mask_expected
-        key_size = 4 if masked else 0
-        limit = self._fast_limit
-        room = self._assembler.room()
-        total = len(first)
-        pieces: list[bytes] = []
-        final = False
-        while size - pos >= 2:
-            b0 = buf[pos]
-            if b0 != 0x00 and b0 != 0x80:  # a continuation (final or not), no RSV bits
-                break
-            b1 = buf[pos + 1]
-            if (b1 & 0x80) != masked:
-                break
-            n = b1 & 0x7F
-            if n < 126:
-                start = pos + 2 + key_size
-            elif n == 126 and size - pos >= 4:
-                n = (buf[pos + 2] << 8) | buf[pos + 3]
-                if n < 126:
-                    break
-                start = pos + 4 + key_size
-            else:
-                break  # (a 64-bit length, or a 16-bit one not all here yet)
-            end = start + n
-            if n > limit or (room is not None and total + n > room) or end > size:
-                break
-            if masked:
-                pieces.append(_apply_mask_slice(buf, start, end, buf[start - 4 : start]))
-            else:
-                pieces.append(buf[start:end])
-            total += n
-            pos = end
-            if b0 == 0x80:
-                final = True
-                break
-        if not pieces:
-            return first, False
-        self.pos = pos
-        pieces.insert(0, first)
-        return b"".join(pieces), final
 
     def _extension_message(self, opcode: int, rsv: int, payload: bytes) -> Event | None:
         """A whole unfragmented message with extensions negotiated: what
@@ -603,3 +490,119 @@ class FrameReader:
             return _received_pong(payload)
         code, reason = parse_close_payload(payload)
         return Close(code, reason)
+
+
+def iter_events(reader: FrameReader, next_event: Callable[[], Event | None]) -> Iterator[Event]:
+    """The connection's event iterator: the fast loop, and *next_event* (the
+    connection's general step) for everything else.
+
+    The fast path for consecutive small, ordinary messages: whole text or
+    binary frames with a 7-bit length, the right mask bit, no RSV bits and
+    valid text, taken in a loop over the buffer without a call per frame
+    (written out here rather than in a generator of its own, which would
+    cost one per event). It stops at the first frame that is anything
+    else, even invalid text, and leaves it to the general path (which
+    reaches the same verdict or reports the error); and after a yield that
+    let the application touch the parser (it called ``receive_data()`` or
+    ``next_event()``: ``buf`` or ``pos`` moved).
+    """
+    while True:
+        if (
+            reader.fast
+            and not reader._sessions
+            and not reader._frame_active
+            and not reader._in_message
+        ):
+            buf = reader.buf
+            pos = reader.pos
+            size = len(buf)
+            masked = reader._mask_expected
+            header = 6 if masked else 2
+            while size - pos >= 2:
+                b0 = buf[pos]
+                if b0 != 0x81 and b0 != 0x82:  # FIN + TEXT or BINARY, no RSV bits
+                    break
+                b1 = buf[pos + 1]
+                n = b1 & 0x7F
+                if (b1 & 0x80) != masked or n > 125 or n > reader._fast_limit:
+                    break
+                start = pos + header
+                end = start + n
+                if end > size:
+                    break
+                if masked:
+                    payload = _apply_mask_slice(buf, start, end, buf[start - 4 : start])
+                else:
+                    payload = buf[start:end]
+                if b0 == 0x82:
+                    message: Event = _received_binary(payload)
+                else:
+                    try:
+                        message = _received_text(payload.decode("utf-8"))
+                    except UnicodeDecodeError:
+                        break
+                reader.pos = pos = end
+                yield message
+                if reader.buf is not buf or reader.pos != end:
+                    break
+        event = next_event()
+        if event is None:
+            return
+        yield event
+
+
+def _continuations(reader: FrameReader, first: bytes) -> tuple[bytes, bool]:
+    """After a non-final fragment (*first*, not yet fed to the assembler): take the
+    continuations of the same message that follow it whole in the buffer, up to
+    and including a final one; return the payloads joined, and whether the
+    message ended. One feed, so one UTF-8 decode, per run instead of per fragment.
+
+    Each is checked as ``_fast_frame`` checks a frame (an ordinary continuation:
+    no RSV bits, the right mask bit, a minimal 7- or 16-bit length within the
+    frame limit and the room the message has left); the run stops before
+    anything else, which the next step reads as usual. Invalid UTF-8 anywhere in
+    the run fails it with the same error, before anything after the run is read
+    (RFC 6455 §8.1: fail fast). Not used when streaming (parts are events then).
+    """
+    buf = reader.buf
+    pos = reader.pos
+    size = len(buf)
+    masked = reader._mask_expected
+    key_size = 4 if masked else 0
+    limit = reader._fast_limit
+    room = reader._assembler.room()
+    total = len(first)
+    pieces: list[bytes] = []
+    final = False
+    while size - pos >= 2:
+        b0 = buf[pos]
+        b1 = buf[pos + 1]
+        if (b0 != 0x00 and b0 != 0x80) or (b1 & 0x80) != masked:
+            break  # not a continuation without RSV bits, or the wrong mask bit
+        n = b1 & 0x7F
+        if n < 126:
+            start = pos + 2 + key_size
+        elif n == 126 and size - pos >= 4:
+            n = (buf[pos + 2] << 8) | buf[pos + 3]
+            if n < 126:
+                break
+            start = pos + 4 + key_size
+        else:
+            break  # (a 64-bit length, or a 16-bit one not all here yet)
+        end = start + n
+        if n > limit or (room is not None and total + n > room) or end > size:
+            break
+        if masked:
+            pieces.append(_apply_mask_slice(buf, start, end, buf[start - 4 : start]))
+        else:
+            pieces.append(buf[start:end])
+        total += n
+        pos = end
+        if b0 == 0x80:
+            final = True
+            break
+    if not pieces:
+        return first, False
+    reader.pos = pos
+    pieces.insert(0, first)
+    return b"".join(pieces), final

@@ -2,7 +2,8 @@
 
 Subcommands:
 
-- ``demo``: the tutorial's RPC server with its web page (:mod:`wsproto_lite.demo`);
+- ``demo``: the RPC server of the tutorial "Implementing a WebSocket server from
+  scratch in Node.js", with its web page (:mod:`wsproto_lite.demo`);
 - ``echo``: an echo server on any of the adapters (for conformance and interop tests);
 - ``connect``: an interactive client: lines typed become text messages;
 - ``hash-password``: a password hash for a ``demo --users`` file.
@@ -21,6 +22,7 @@ import functools
 import getpass
 import http
 import logging
+import os
 import signal
 import sys
 import threading
@@ -28,6 +30,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import __version__
+from ._close_codes import NORMAL_CLOSE_CODES
 from .adapters._common import (
     ConnectionClosed,
     InvalidHandshake,
@@ -49,8 +52,14 @@ EXIT_INTERRUPTED = 130
 
 #: The echo server's default message size limit: Autobahn's largest cases are 16 MiB.
 ECHO_MAX_SIZE = 64 << 20
-#: Close codes that end ``connect`` with exit status 0.
-_OK_CODES = (1000, 1001, 1005)
+#: The demo's default message size limit: its calls are small.
+DEMO_MAX_SIZE = 64 << 10
+#: ``connect``: after the end of input, close once the server was quiet this long (s).
+LINGER = 2.0
+#: ``connect``: after the end of input, close after this long (s) in any case.
+LINGER_MAX = 10.0
+#: ``connect``: the most of a rejection's body shown (characters).
+BODY_SHOWN = 2000
 
 _log = logging.getLogger("wsproto_lite.cli")
 
@@ -137,6 +146,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             secret=secret,
             token_ttl=args.token_ttl,
             auth_delay=args.auth_delay,
+            max_message_size=args.max_size,
             allowed_origins=tuple(args.allow_origin),
             compression=not args.no_compression,
         )
@@ -237,10 +247,7 @@ def _echo_trio(args: argparse.Namespace) -> int:
 
 
 def _echo_sync(args: argparse.Namespace) -> int:
-    try:
-        from .adapters import sync as sync_adapter
-    except ImportError as exc:
-        raise _Fatal(f"the sync adapter is not available: {exc}") from None
+    from .adapters import sync as sync_adapter  # (the standard library only)
 
     def echo(ws: Any) -> None:
         for message in ws:
@@ -287,7 +294,13 @@ def _parse_header(text: str) -> tuple[str, str]:
 
 
 def _start_stdin_reader(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[str | None]) -> None:
-    """Read stdin lines in a daemon thread (so the event loop never blocks on it)."""
+    """Read stdin lines in a daemon thread (so the event loop never blocks on it).
+
+    The thread reads the file descriptor with :func:`os.read`, not through
+    ``sys.stdin``: a daemon thread blocked inside a buffered stream holds its
+    lock, and the interpreter aborts ("could not acquire lock … at interpreter
+    shutdown") if the connection ends while the thread still waits for input.
+    """
 
     def put(item: str | None) -> None:
         try:
@@ -295,16 +308,28 @@ def _start_stdin_reader(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[st
         except RuntimeError:  # the loop is closed: the client is done
             raise SystemExit from None
 
+    def line_text(line: bytes) -> str:
+        if line.endswith(b"\n"):  # one line terminator, LF or CRLF
+            line = line[:-2] if line.endswith(b"\r\n") else line[:-1]
+        return line.decode("utf-8", "replace")
+
     def read() -> None:
-        stream = sys.stdin.buffer
         try:
-            for line in iter(stream.readline, b""):
-                text = line.decode("utf-8", "replace")
-                if text.endswith("\n"):  # one line terminator, LF or CRLF
-                    text = text[:-2] if text.endswith("\r\n") else text[:-1]
-                put(text)
-        except (OSError, ValueError):
+            fd = sys.stdin.fileno()
+        except (AttributeError, OSError, ValueError):
+            put(None)  # no usable stdin: nothing to send
+            return
+        pending = b""
+        try:
+            while chunk := os.read(fd, 65536):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    put(line_text(line + b"\n"))
+        except OSError:
             pass  # stdin closed or unreadable: treat as end of input
+        if pending:
+            put(line_text(pending))
         put(None)
 
     threading.Thread(target=read, name="stdin", daemon=True).start()
@@ -319,6 +344,35 @@ def _show(message: str | bytes) -> None:
         print(f"[binary, {len(message)} bytes] {preview}{more}", flush=True)
 
 
+def _printable(text: str) -> str:
+    return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in text)
+
+
+def _body_text(headers: Sequence[tuple[str, str]], body: bytes) -> str:
+    """A rejection's body as shown on the terminal: text indented, anything else summed up."""
+    if not body:
+        return ""
+    content_type = next((v for n, v in headers if n.lower() == "content-type"), "")
+    media_type, _, params = content_type.partition(";")
+    media_type = media_type.strip().lower()
+    if media_type and not (media_type.startswith("text/") or media_type.endswith(("json", "xml"))):
+        return f"  [{len(body)} bytes of {_printable(media_type)}]"
+    charset = "utf-8"
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset" and value.strip():
+            charset = value.strip().strip('"')
+    try:
+        text = body.decode(charset, "replace")
+    except LookupError:
+        text = body.decode("utf-8", "replace")
+    shown = text[:BODY_SHOWN].strip()
+    lines = [f"  {_printable(line)}" for line in shown.splitlines()]
+    if len(text) > BODY_SHOWN:
+        lines.append(f"  … ({len(body)} bytes in all)")
+    return "\n".join(lines)
+
+
 def _handshake_error(exc: InvalidHandshake) -> _Fatal:
     if exc.status is None:
         return _Fatal(f"handshake failed: {exc}")
@@ -326,7 +380,9 @@ def _handshake_error(exc: InvalidHandshake) -> _Fatal:
         phrase = http.HTTPStatus(exc.status).phrase
     except ValueError:
         phrase = ""
-    return _Fatal(f"server rejected the handshake: {exc.status} {phrase}".rstrip())
+    message = f"server rejected the handshake: {exc.status} {phrase}".rstrip()
+    body = _body_text(exc.headers, exc.body)
+    return _Fatal(f"{message}\n{body}" if body else message)
 
 
 async def _connect(args: argparse.Namespace, uri: WebSocketURI) -> int:
@@ -375,10 +431,11 @@ async def _connect(args: argparse.Namespace, uri: WebSocketURI) -> int:
                 await ws.send(line)
             except ConnectionClosed:
                 return
-        # End of input: give the peer a moment to answer what was sent last
-        # (``echo hi | … connect`` must print the echo), then close. A peer
-        # that never stops talking gets ten lingers at most.
-        deadline = loop.time() + 10 * args.linger
+        # End of input: the answers to what was sent may still be on their way
+        # (``printf 'auth…\nwhoami…\n' | … connect`` must print both). Close once
+        # the server has been quiet for --linger seconds, and after --linger-max
+        # seconds in any case (a server that never stops talking).
+        deadline = loop.time() + args.linger_max
         while (remaining := deadline - loop.time()) > 0:
             received.clear()
             try:
@@ -399,7 +456,7 @@ async def _connect(args: argparse.Namespace, uri: WebSocketURI) -> int:
         writer.cancel()
     await ws.wait_closed()
     code, reason = ws.close_code, ws.close_reason
-    if code in _OK_CODES:
+    if code in NORMAL_CLOSE_CODES:  # exit status 0
         _announce(f"connection closed: {code} {reason}".rstrip())
         return EXIT_OK
     raise _Fatal(f"connection closed: {code} {reason}".rstrip())
@@ -459,6 +516,16 @@ def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     return convert
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text}")
+    return value
+
+
 def _add_verbosity(parser: argparse.ArgumentParser, quiet: bool = True) -> None:
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="log more (repeat for debug)"
@@ -480,17 +547,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo",
         help="the tutorial's RPC server, with a web page",
-        description="Serve the tutorial's JSON RPC over WebSocket (auth, getUsers, whoami,"
-        " broadcast, sleep) and a page to try it at http://HOST:PORT/. The token signing key"
-        " comes from WSPROTO_LITE_DEMO_SECRET (at least 32 bytes), else it is random."
-        " Default user: admin / secret.",
+        description="The server of the tutorial 'Implementing a WebSocket server from scratch"
+        " in Node.js', on wsproto_lite (the docs' 'The demo' page maps its steps): JSON calls"
+        " over WebSocket (auth, getUsers, whoami, broadcast, sleep), pings, and a page to try"
+        " them at http://HOST:PORT/ (use that page's console for the tutorial's console"
+        " steps). The handshake headers and the messages that are not calls are logged."
+        " Default user: admin / secret. The token signing key comes from"
+        " WSPROTO_LITE_DEMO_SECRET (at least 32 bytes), else it is random.",
     )
     demo.add_argument("--host", default="127.0.0.1", help="interface (default: %(default)s)")
     demo.add_argument("--port", type=_port, default=4000, help="port (default: %(default)s)")
     demo.add_argument(
         "--users",
         metavar="FILE",
-        help='JSON users file: {"users": [{"login": …, "password" or "password_hash": …}]}',
+        help='JSON users file: a list [{"login": …, "password" or "password_hash": …}, …],'
+        ' or {"users": [that list]}',
     )
     demo.add_argument(
         "--token-ttl",
@@ -512,6 +583,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="ORIGIN",
         help="accept browsers from this origin only (repeatable; default: any)",
+    )
+    demo.add_argument(
+        "--max-size",
+        type=_at_least_one,
+        default=DEMO_MAX_SIZE,
+        metavar="BYTES",
+        help="largest message accepted (after decompression); a bigger one closes the"
+        " connection with 1009 (default: %(default)s)",
     )
     demo.add_argument("--no-compression", action="store_true", help="disable permessage-deflate")
     _add_verbosity(demo)
@@ -545,8 +624,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="an interactive client",
         description="Connect to URL; each line read from stdin is sent as a text message and"
         " each message received is printed on stdout (binary ones in hex). At the end of"
-        " input (Ctrl-D) the client waits --linger seconds for answers, closes with 1000 and"
-        " exits 0. Status lines go to stderr.",
+        " input (Ctrl-D, or the end of a pipe) the client waits for answers until the server"
+        " has been quiet for --linger seconds (--linger-max at most), closes with 1000 and"
+        " exits 0. Status lines go to stderr; a rejected handshake shows the server's answer.",
     )
     connect.add_argument("url", metavar="URL", help="ws:// or wss:// URL")
     connect.add_argument(
@@ -576,10 +656,17 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument(
         "--linger",
         type=_positive(float),
-        default=0.5,
+        default=LINGER,
         metavar="SECONDS",
         help="after the end of input, close once nothing arrived for this long"
         " (default: %(default)s)",
+    )
+    connect.add_argument(
+        "--linger-max",
+        type=_positive(float),
+        default=LINGER_MAX,
+        metavar="SECONDS",
+        help="after the end of input, close after this long in any case (default: %(default)s)",
     )
     connect.add_argument(
         "--max-size",

@@ -17,6 +17,11 @@ Directives (usable from Markdown as ```` ```{name} ````):
     optional dependency (``:requires: trio``): without it, a note says so
     instead of failing the build.
 
+Inline code longer than :data:`LONG_LITERAL` characters in a table cell (a
+test's node id, a path) gets the class ``wsl-long``, which ``_static/wsl.css``
+lets wrap anywhere, so wide tables fit the text column; shorter code (option
+names) keeps its one line.
+
 The extension also resolves references written with a module path
 (``wsproto_lite._events.Close``) to the name the reference documents
 (``wsproto_lite.Close``), and warns when a public name (``__all__`` of the
@@ -37,6 +42,7 @@ from docutils.statemachine import StringList
 from sphinx.application import Sphinx
 from sphinx.pycode import ModuleAnalyzer
 from sphinx.util import logging
+from sphinx.transforms import SphinxTransform
 from sphinx.util.docutils import SphinxDirective
 
 logger = logging.getLogger(__name__)
@@ -445,12 +451,31 @@ def drop_object_base(app: Sphinx, name: str, obj: object, options: Any, bases: l
         bases.clear()
 
 
+# -- long inline code in tables ------------------------------------------------------
+
+#: Inline code in a table cell longer than this may wrap anywhere (``wsl-long``).
+LONG_LITERAL = 20
+
+
+class LongLiteralsInTables(SphinxTransform):
+    """Mark long inline code in table cells ``wsl-long`` (see the module docstring)."""
+
+    default_priority = 700
+
+    def apply(self, **kwargs: Any) -> None:
+        for table in self.document.findall(nodes.table):
+            for literal in table.findall(nodes.literal):
+                if len(literal.astext()) > LONG_LITERAL:
+                    literal["classes"].append("wsl-long")
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("wsl_public_modules", [], "env")
     app.add_directive("wsl-state-diagram", StateDiagram)
     app.add_directive("wsl-transitions-table", TransitionsTable)
     app.add_directive("wsl-close-codes", CloseCodesTable)
     app.add_directive("wsl-optional-automodule", OptionalAutomodule)
+    app.add_transform(LongLiteralsInTables)
     app.connect("missing-reference", resolve_alias)
     app.connect("autodoc-process-bases", drop_object_base)
     app.connect("env-check-consistency", check_public_names)

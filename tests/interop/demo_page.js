@@ -14,18 +14,19 @@ async (page, { args }) => {
   await page.waitForSelector('#status.open', { timeout: 10000 });
   const connected = await text('#status');
 
-  // The tutorial's session: a wrong password first, then the right one.
-  await page.fill('#login', 'admin');
-  await page.fill('#password', 'wrong');
-  await page.click('#auth');
-  await page.waitForSelector('#result.error');
-  const wrong = JSON.parse(await text('#result'));
-
-  await page.fill('#password', 'secret');
+  // The form comes filled with the demo's user: one click signs in.
+  const prefilled = [await page.inputValue('#login'), await page.inputValue('#password')];
+  const credentials = await text('#credentials');
   await page.click('#auth');
   await page.waitForSelector('#status.authenticated');
   const status = await text('#status');
   const token = await text('#token');
+
+  // A wrong password is refused.
+  await page.fill('#password', 'wrong');
+  await page.click('#auth');
+  await page.waitForSelector('#result.error');
+  const wrong = JSON.parse(await text('#result'));
 
   await page.click('#getUsers');
   await page.waitForSelector('#users li');
@@ -65,8 +66,26 @@ async (page, { args }) => {
   await page.waitForFunction(() => document.querySelector('#result').textContent.includes('"authenticated": true'));
   const whoami = JSON.parse(await text('#result'));
 
+  // A raw note gets no reply (the page says so); raw calls without an id are
+  // answered in order, and the page matches the replies to them by position.
+  await page.fill('#raw', '{"message": "from the page"}');
+  await page.click('#sendRaw');
+  const noteInfo = await page.$$eval('#log li.info .text', (items) => items[items.length - 1].textContent);
+  const before2 = await replies();
+  await page.fill('#raw', '{"method": "sleep", "args": [300]}');
+  await page.click('#sendRaw');
+  await page.fill('#raw', '{"method": "whoami"}');
+  await page.click('#sendRaw');
+  await waitForReplies(before2 + 2);
+  const unnumbered = await page.$$eval('#log li.reply .text', (items) =>
+    items.map((el) => el.textContent.split(' ')[0]),
+  );
+
   const log = await page.$$eval('#log li', (items) =>
     items.map((li) => ({ kind: li.className, text: li.querySelector('.text').textContent })),
   );
-  return { connected, wrong, status, token, users, race, parseError, whoami, log };
+  return {
+    connected, prefilled, credentials, wrong, status, token, users, race, parseError, whoami,
+    noteInfo, unnumbered, log,
+  };
 };

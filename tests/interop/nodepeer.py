@@ -270,11 +270,13 @@ def run_browser_page(
     args: Sequence[str] = (),
     wait_until: str | None = None,
     viewport: tuple[int, int] | None = None,
+    chromium_args: Sequence[str] = (),
 ) -> Any:
     """Load ``url`` in Chromium, run the async function in ``script_path``; return its value.
 
     ``args`` reach the script as ``ctx.args``; ``screenshot`` is a PNG path
-    written after the script ran.
+    written after the script ran; ``chromium_args`` are extra command-line
+    switches for Chromium (e.g. ``--host-rules=MAP localhost:4000 127.0.0.1:PORT``).
     """
     cmd = [_node() or "node", _script("browser_page.js"), "--url", url]
     cmd += ["--script", str(Path(script_path).resolve())]
@@ -287,4 +289,6 @@ def run_browser_page(
         cmd += ["--viewport", f"{viewport[0]}x{viewport[1]}"]
     for value in args:
         cmd += ["--arg", value]
+    for switch in chromium_args:
+        cmd += ["--chromium-arg", switch]
     return _run(cmd, timeout)

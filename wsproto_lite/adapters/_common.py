@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .._close_codes import CloseCode
+from .._close_codes import NORMAL_CLOSE_CODES
 from .._events import Accept, Handshake, HTTPRequest, Reject
 from .._states import ConnectionState
 
@@ -84,16 +84,12 @@ class ConnectionClosed(Exception):
     @property
     def ok(self) -> bool:
         """Whether the close was normal (1000, 1001, or 1005: no code given)."""
-        return self.code in (
-            CloseCode.NORMAL_CLOSURE,
-            CloseCode.GOING_AWAY,
-            CloseCode.NO_STATUS_RCVD,
-        )
+        return self.code in NORMAL_CLOSE_CODES
 
     @classmethod
     def create(cls, code: int, reason: str = "") -> ConnectionClosed:
         """The right subclass for *code*: :class:`ConnectionClosedOK` or ``…Error``."""
-        if code in (CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RCVD):
+        if code in NORMAL_CLOSE_CODES:
             return ConnectionClosedOK(code, reason)
         return ConnectionClosedError(code, reason)
 

@@ -3,9 +3,16 @@
 Run it with ``python -m wsproto_lite demo`` and open http://127.0.0.1:4000/.
 See ``docs/demo.md`` for the protocol. Modules:
 
-- :mod:`.server` — :class:`DemoServer`: the page, the handshake checks, the
-  connected clients and the methods;
-- :mod:`.rpc` — the message format: calls, replies, pushes, error codes;
+- :mod:`.server` — :class:`DemoServer`: the HTTP answers, the handshake
+  checks, the messages and the methods;
+- :mod:`.page` — the web page, with its Content-Security-Policy;
+- :mod:`.hub` — :class:`Hub`: the state the connections share (who is
+  connected and signed in, broadcasts), in memory by default;
+- :mod:`.session` — :class:`Session`: one connection;
+- :mod:`.ordering` — which calls of a connection wait for which, and the order
+  of replies without an id;
+- :mod:`.rpc` — the message format: calls, replies, pings, notes, pushes,
+  error codes;
 - :mod:`.jwt` — HS256 JSON Web Tokens;
 - :mod:`.auth` — users and salted password hashes;
 - :mod:`.config` — :class:`DemoConfig`, the settings.
@@ -13,6 +20,7 @@ See ``docs/demo.md`` for the protocol. Modules:
 
 from .auth import ConfigError, User, UserStore, hash_password, load_users, verify_password
 from .config import SECRET_ENV, DemoConfig
+from .hub import Hub, LocalHub
 from .rpc import ErrorCode, RPCError
 from .server import DemoServer, Session, run
 
@@ -22,6 +30,8 @@ __all__ = [
     "DemoConfig",
     "DemoServer",
     "ErrorCode",
+    "Hub",
+    "LocalHub",
     "RPCError",
     "Session",
     "User",

@@ -7,12 +7,15 @@ An unknown login costs the same hash as a known one, so timing does not tell
 which logins exist. PBKDF2-HMAC-SHA-256 hashes are accepted too, for Pythons
 whose OpenSSL lacks scrypt.
 
-The users file is JSON::
+The users file is JSON: a list of users, or an object with the list under
+``"users"``::
 
-    {"users": [
+    [
         {"login": "admin", "password": "secret", "name": "Administrator"},
         {"login": "ops", "password_hash": "scrypt$16384$8$1$<salt>$<hash>"}
-    ]}
+    ]
+
+    {"users": [{"login": "ann", "password": "pw"}]}
 
 ``python -m wsproto_lite hash-password`` prints a ``password_hash`` value.
 """
@@ -208,6 +211,10 @@ class UserStore:
     """
 
     def __init__(self, users: Iterable[User]) -> None:
+        #: A login and password anyone may know, that the demo's page fills in and
+        #: shows: the tutorial's ``admin`` / ``secret`` for :meth:`default`,
+        #: ``None`` otherwise.
+        self.public_credentials: tuple[str, str] | None = None
         self._users: dict[str, User] = {}
         for user in users:
             if user.login in self._users:
@@ -224,8 +231,11 @@ class UserStore:
 
     @classmethod
     def default(cls) -> UserStore:
-        """The tutorial's single user, ``admin`` / ``secret``."""
-        return cls.from_entries(DEFAULT_USERS)
+        """The tutorial's single user, ``admin`` / ``secret`` (its :attr:`public_credentials`)."""
+        store = cls.from_entries(DEFAULT_USERS)
+        first = DEFAULT_USERS[0]
+        store.public_credentials = (first["login"], first["password"])
+        return store
 
     def __len__(self) -> int:
         return len(self._users)
@@ -249,15 +259,24 @@ class UserStore:
 
 
 def load_users(path: str | os.PathLike[str]) -> UserStore:
-    """Read a users file (see the module docstring); raise :class:`ConfigError` if invalid."""
+    """Read a users file (see the module docstring); raise :class:`ConfigError` if invalid.
+
+    The file holds a JSON list of users, or an object ``{"users": [...]}``.
+    """
+    where = os.fspath(path)
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"cannot read {os.fspath(path)}: {exc.strerror or exc}") from None
+        raise ConfigError(f"cannot read {where}: {exc.strerror or exc}") from None
     except ValueError as exc:
-        raise ConfigError(f"{os.fspath(path)} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("users"), list):
-        raise ConfigError(f'{os.fspath(path)} must hold an object {{"users": [...]}}')
-    if not data["users"]:
-        raise ConfigError(f"{os.fspath(path)} lists no users")
-    return UserStore.from_entries(data["users"])
+        raise ConfigError(f"{where} is not valid JSON: {exc}") from None
+    if isinstance(data, dict) and "users" in data:  # other members are ignored, as before
+        data = data["users"]
+    if not isinstance(data, list):
+        raise ConfigError(
+            f'{where} must hold a JSON list of users, or an object {{"users": [...]}}'
+            ' (each user: {"login": ..., "password" or "password_hash": ...})'
+        )
+    if not data:
+        raise ConfigError(f"{where} lists no users")
+    return UserStore.from_entries(data)

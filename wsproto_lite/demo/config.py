@@ -45,10 +45,14 @@ class DemoConfig:
     :param token_ttl: seconds a token stays valid.
     :param auth_delay: seconds ``auth`` waits before answering, like the
         tutorial's ``sleep`` (it also slows down password guessing).
-    :param max_message_size: the largest message accepted; beyond it the
-        connection closes with 1009.
+    :param max_message_size: the largest message accepted, in bytes (after
+        decompression); a bigger one closes the connection with 1009.
     :param max_sleep_ms: the longest ``sleep`` allowed.
-    :param max_pending_calls: calls one connection may have running at once.
+    :param max_pending_calls: calls one connection may have running (or waiting
+        for their turn) at once; more are answered with ``TOO_MANY_CALLS``.
+    :param max_unsent_replies: replies without an id that may wait for their
+        turn (they go out in order); beyond that the server stops reading from
+        the connection until one is sent.
     :param max_failed_logins: failed ``auth`` calls after which the connection
         is closed (1008).
     :param max_broadcast_length: the longest ``broadcast`` text, in characters.
@@ -64,6 +68,7 @@ class DemoConfig:
     max_message_size: int = 64 * 1024
     max_sleep_ms: int = 10_000
     max_pending_calls: int = 16
+    max_unsent_replies: int = 32
     max_failed_logins: int = 5
     max_broadcast_length: int = 1000
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
@@ -76,6 +81,10 @@ class DemoConfig:
             self.secret, _ = secret_from_env()
         if len(self.secret) < MIN_KEY_LENGTH:
             raise ValueError(f"the secret must be at least {MIN_KEY_LENGTH} bytes")
+        if self.max_message_size < 1:
+            raise ValueError("max_message_size must be at least 1 byte")
+        if self.max_pending_calls < 1 or self.max_unsent_replies < 1:
+            raise ValueError("max_pending_calls and max_unsent_replies must be at least 1")
 
     @property
     def user_store(self) -> UserStore:

@@ -1,15 +1,29 @@
-"""The demo's message protocol: JSON calls, replies matched by ``id``, and pushes.
+"""The demo's message protocol: JSON calls, replies, pings and pushes.
 
-Transport-free: this module turns message payloads into :class:`Request`
-objects (or :class:`RPCError`) and results into reply texts. The shapes::
+Transport-free: this module turns message payloads into :class:`Request`,
+:class:`Ping` or :class:`Note` objects (or :class:`RPCError`) and results into
+reply texts. The shapes::
 
-    → {"id": 1, "method": "auth", "args": ["admin", "secret"]}
+    → {"id": 1, "method": "auth", "args": ["admin", "secret"]}    a call
     ← {"id": 1, "result": {...}}
     ← {"id": 1, "error": {"code": -32602, "message": "..."}}
-    ← {"event": "broadcast", "from": "admin", "text": "..."}      (a push: no id)
+    → {"method": "getUsers"}                                        a call without an id
+    ← {"id": null, "result": [...]}
+    → {"ping": "Hello World"}                                       a ping
+    ← {"pong": "Hello World"}
+    → {"message": "Hello World"}                                    a note: printed, no reply
+    ← {"event": "broadcast", "from": "admin", "text": "..."}        a push: no id
+
+A JSON object with a ``method`` is a call. Without one, an object with a
+``ping`` member is a ping, an object with any of :data:`CALL_MEMBERS` is a
+call that lacks its method (an error), and any other object is a *note*, which
+the server prints and does not answer (the tutorial's step 4).
 
 The error codes follow JSON-RPC 2.0 (§5.1) where it has one; the demo's own
-codes sit in the range JSON-RPC leaves to servers (-32000 to -32099).
+codes sit in the range JSON-RPC leaves to servers (-32000 to -32099). As in
+JSON-RPC, a reply's ``"id": null`` means the message had no usable id; the
+server (:mod:`.ordering`) sends such replies in the order of the messages they
+answer.
 """
 
 from __future__ import annotations
@@ -21,15 +35,21 @@ from enum import IntEnum
 from typing import Any, Union
 
 __all__ = [
+    "CALL_MEMBERS",
     "MAX_ID_LENGTH",
     "ErrorCode",
+    "Message",
+    "Note",
     "Param",
+    "Ping",
     "RPCError",
     "Request",
     "RequestId",
     "check_args",
     "error_reply",
+    "parse_message",
     "parse_request",
+    "pong_reply",
     "push",
     "result_reply",
 ]
@@ -40,13 +60,18 @@ RequestId = Union[int, str, None]  # noqa: UP007 (a runtime alias on Python 3.10
 #: The longest string id accepted.
 MAX_ID_LENGTH = 128
 
+#: Members that make an object without ``method`` a call that lacks its method
+#: (answered with ``INVALID_REQUEST``) rather than a note.
+CALL_MEMBERS = ("id", "args", "params", "jsonrpc")
+
 
 class ErrorCode(IntEnum):
     """The ``code`` of an error reply."""
 
     #: The message is not valid JSON (JSON-RPC).
     PARSE_ERROR = -32700
-    #: Valid JSON, but not a call: not an object, no method, a binary message… (JSON-RPC).
+    #: Valid JSON, but not a message the server takes: not an object, a call without
+    #: a method, a bad id, a binary message… (JSON-RPC).
     INVALID_REQUEST = -32600
     #: No method of that name (JSON-RPC).
     METHOD_NOT_FOUND = -32601
@@ -108,13 +133,41 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def parse_request(payload: str | bytes) -> Request:
-    """Read one call from a message payload; raise :class:`RPCError` when it is not one.
+@dataclass(frozen=True)
+class Ping:
+    """``{"ping": value}``: answered at once with ``{"pong": value}`` (the tutorial's step 5).
 
-    A binary (``bytes``) payload is refused: calls are JSON *text* messages.
-    ``id`` is optional (an integer or a string of at most :data:`MAX_ID_LENGTH`
-    characters), ``args`` is optional and must be an array. Unknown keys are
-    ignored (``"jsonrpc": "2.0"`` is welcome).
+    :param id: the id to echo in the reply (``None``: the reply has no id).
+    :param value: any JSON value, sent back as is.
+    """
+
+    id: RequestId
+    value: Any
+
+
+@dataclass(frozen=True)
+class Note:
+    """A JSON object that is not a call: the server prints it and does not answer
+    (the tutorial's step 4, ``{"message": "Hello World"}``).
+
+    :param text: the message as received.
+    """
+
+    text: str
+
+
+#: What :func:`parse_message` returns.
+Message = Union[Request, Ping, Note]  # noqa: UP007 (a runtime alias on Python 3.10)
+
+
+def parse_message(payload: str | bytes) -> Message:
+    """Read one message: a call, a ping or a note; raise :class:`RPCError` when it
+    is none of them (see the module docstring for the rules).
+
+    A binary (``bytes``) payload is refused: messages are JSON *text*. ``id``
+    is optional (an integer or a string of at most :data:`MAX_ID_LENGTH`
+    characters; ``null`` is the same as no id), ``args`` is optional and must
+    be an array. Unknown members are ignored (``"jsonrpc": "2.0"`` is welcome).
     """
     if not isinstance(payload, str):
         raise RPCError(
@@ -126,7 +179,9 @@ def parse_request(payload: str | bytes) -> Request:
     except (ValueError, RecursionError) as exc:
         raise RPCError(ErrorCode.PARSE_ERROR, f"invalid JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise RPCError(ErrorCode.INVALID_REQUEST, "a call must be a JSON object")
+        raise RPCError(ErrorCode.INVALID_REQUEST, "a message must be a JSON object")
+    if "method" not in data and "ping" not in data and not any(k in data for k in CALL_MEMBERS):
+        return Note(payload)
     raw_id = data.get("id")
     if not _valid_id(raw_id) and raw_id is not None:
         raise RPCError(
@@ -134,6 +189,8 @@ def parse_request(payload: str | bytes) -> Request:
             f"'id' must be an integer or a string of at most {MAX_ID_LENGTH} characters",
         )
     request_id: RequestId = raw_id
+    if "method" not in data and "ping" in data:
+        return Ping(request_id, data["ping"])
     method = data.get("method")
     if not isinstance(method, str) or not method:
         raise RPCError(ErrorCode.INVALID_REQUEST, "'method' must be a non-empty string", request_id)
@@ -141,6 +198,19 @@ def parse_request(payload: str | bytes) -> Request:
     if not isinstance(args, list):
         raise RPCError(ErrorCode.INVALID_REQUEST, "'args' must be an array", request_id)
     return Request(request_id, method, tuple(args))
+
+
+def parse_request(payload: str | bytes) -> Request:
+    """Read one call: like :func:`parse_message`, but a ping or a note is an
+    ``INVALID_REQUEST`` error too."""
+    message = parse_message(payload)
+    if not isinstance(message, Request):
+        raise RPCError(
+            ErrorCode.INVALID_REQUEST,
+            "'method' must be a non-empty string",
+            message.id if isinstance(message, Ping) else None,
+        )
+    return message
 
 
 @dataclass(frozen=True)
@@ -216,6 +286,13 @@ def result_reply(request_id: RequestId, result: Any) -> str:
 def error_reply(error: RPCError) -> str:
     """The reply text of a failed call."""
     return _dumps({"id": error.id, "error": {"code": int(error.code), "message": error.message}})
+
+
+def pong_reply(ping: Ping) -> str:
+    """The reply text to a ping: ``{"pong": value}``, with the ping's ``id`` if it had one."""
+    reply: dict[str, Any] = {} if ping.id is None else {"id": ping.id}
+    reply["pong"] = ping.value
+    return _dumps(reply)
 
 
 def push(event: str, **fields: Any) -> str:

@@ -1,26 +1,23 @@
 """The demo server: the tutorial's RPC service on the asyncio adapter.
 
 Built only on the public API (:func:`wsproto_lite.adapters.asyncio.serve`).
-One :class:`DemoServer` holds the connected clients (the tutorial's
-``clients``), the users and the token key; each connection gets a
-:class:`Session`. Every call runs in its own task, so a slow call never holds
-up the next message, nor any other client; replies carry the call's ``id``
-and may come back in any order.
+One :class:`DemoServer` holds the settings, the users and the token key; the
+state the connections share (the tutorial's ``clients``, who is online,
+broadcasts) lives behind a :class:`~.hub.Hub`; each connection gets a
+:class:`~.session.Session`. Every call runs in its own task, so a slow call
+never holds up the next message, nor any other client; the order rules of
+:mod:`.ordering` say which calls wait for which and in what order replies
+without an id come back.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import itertools
 import logging
-import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Set
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,110 +25,62 @@ from .._events import Accept, Handshake, HTTPRequest, Reject
 from ..adapters.asyncio import ConnectionClosed, Server, WebSocket, serve
 from . import jwt
 from .config import DemoConfig
+from .hub import Hub, LocalHub
+from .ordering import ReplySlot, Turn
+from .page import host_port, load_page, text_response
 from .rpc import (
     ErrorCode,
+    Note,
     Param,
+    Ping,
     Request,
+    RequestId,
     RPCError,
     check_args,
     error_reply,
-    parse_request,
+    parse_message,
+    pong_reply,
     push,
     result_reply,
 )
+from .session import Session
 
 __all__ = ["PAGE_PATHS", "WEBSOCKET_PATHS", "DemoServer", "Session", "load_page", "run"]
 
-#: Paths where a plain ``GET`` returns the page.
+#: Paths where a plain ``GET`` (or ``HEAD``) returns the page.
 PAGE_PATHS = ("/", "/index.html")
 #: Paths where WebSocket handshakes are accepted.
 WEBSOCKET_PATHS = ("/", "/ws")
 #: The issuer claim of the demo's tokens.
 TOKEN_ISSUER = "wsproto_lite demo"
+#: Request headers whose values the log does not show.
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+#: The longest text of a received message (a note or a ping) the log shows.
+LOG_TEXT_LIMIT = 200
 
 logger = logging.getLogger("wsproto_lite.demo")
-_session_ids = itertools.count(1)
 
 
-def _csp_hash(source: str) -> str:
-    digest = hashlib.sha256(source.encode("utf-8")).digest()
-    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
+def printable(text: str, limit: int = LOG_TEXT_LIMIT) -> str:
+    """*text* for a log line: control characters escaped, cut after *limit* characters."""
+    shown = "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in text[:limit])
+    if len(text) > limit:
+        shown += f"… ({len(text) - limit} more characters)"
+    return shown
 
 
-def load_page() -> tuple[bytes, list[tuple[str, str]]]:
-    """The HTML page and its response headers.
-
-    The page's one inline ``<script>`` and ``<style>`` are allowed by hash in a
-    strict Content-Security-Policy: nothing else runs, nothing is loaded from
-    elsewhere, and the page may only connect back to the server it came from.
-    """
-    text = resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
-    scripts = re.findall(r"<script>(.*?)</script>", text, re.S)
-    styles = re.findall(r"<style>(.*?)</style>", text, re.S)
-    csp = "; ".join(
-        [
-            "default-src 'none'",
-            "script-src " + " ".join(map(_csp_hash, scripts)),
-            "style-src " + " ".join(map(_csp_hash, styles)),
-            "connect-src 'self'",
-            "img-src data:",
-            "base-uri 'none'",
-            "form-action 'none'",
-            "frame-ancestors 'none'",
-        ]
-    )
-    headers = [
-        ("Content-Type", "text/html; charset=utf-8"),
-        ("Cache-Control", "no-store"),
-        ("Content-Security-Policy", csp),
-        ("X-Content-Type-Options", "nosniff"),
-        ("Referrer-Policy", "no-referrer"),
-        ("X-Frame-Options", "DENY"),
-    ]
-    return text.encode("utf-8"), headers
+def format_headers(headers: Iterable[tuple[str, str]]) -> str:
+    """Request headers, one ``name: value`` a line (the tutorial's ``headers`` event);
+    the values of :data:`SECRET_HEADERS` are not shown."""
+    lines = []
+    for name, value in headers:
+        shown = f"({len(value)} characters, not shown)" if name in SECRET_HEADERS else value
+        lines.append(f"    {printable(name)}: {printable(shown, 1000)}")
+    return "\n".join(lines)
 
 
-def _text_response(status: int, text: str, *extra: tuple[str, str]) -> Reject:
-    headers = [("Content-Type", "text/plain; charset=utf-8"), *extra]
-    return Reject(status, headers, text.encode("utf-8") + b"\n")
-
-
-def _format_address(address: Any) -> str:
-    if isinstance(address, tuple) and len(address) >= 2:
-        host = f"[{address[0]}]" if ":" in str(address[0]) else str(address[0])
-        return f"{host}:{address[1]}"
-    return str(address)
-
-
-class Session:
-    """One connected client (an element of :attr:`DemoServer.clients`).
-
-    :param ws: its connection.
-    """
-
-    def __init__(self, ws: WebSocket) -> None:
-        #: A number identifying the client in logs and in ``whoami``.
-        self.id = next(_session_ids)
-        #: The connection.
-        self.ws = ws
-        #: ``host:port`` of the peer.
-        self.remote = _format_address(ws.remote_address)
-        #: The authenticated login, if any (see :attr:`authenticated`).
-        self.login: str | None = None
-        #: When the authentication lapses (the token's ``exp``).
-        self.expires = 0.0
-        #: Failed ``auth`` calls so far.
-        self.failed_logins = 0
-        #: The calls running now.
-        self.tasks: set[asyncio.Task[None]] = set()
-
-    @property
-    def authenticated(self) -> bool:
-        """Whether a login succeeded and its token has not expired since."""
-        return self.login is not None and time.time() < self.expires
-
-    def __repr__(self) -> str:
-        return f"<Session #{self.id} {self.remote} login={self.login!r}>"
+def _close_text(code: int | None, reason: str) -> str:
+    return f"{code} {printable(reason)}".rstrip()
 
 
 MethodFunc = Callable[..., Awaitable[Any]]
@@ -142,25 +91,34 @@ class _Method:
     func: MethodFunc
     params: tuple[Param, ...]
     requires_auth: bool
+    #: Changes who the connection is signed in as: a barrier among its calls.
+    signs_in: bool = False
 
 
 class DemoServer:
     """The tutorial's WebSocket RPC server, done properly.
 
     :param config: the settings (default: :class:`DemoConfig` defaults).
+    :param hub: where the state shared by the connections lives (default: a
+        :class:`~.hub.LocalHub`, in this process's memory).
     """
 
-    def __init__(self, config: DemoConfig | None = None) -> None:
+    def __init__(self, config: DemoConfig | None = None, hub: Hub | None = None) -> None:
         #: The settings.
         self.config = config if config is not None else DemoConfig()
-        #: The connected clients (the tutorial's ``clients``).
-        self.clients: set[Session] = set()
-        self._page, self._page_headers = load_page()
+        #: The state shared by the connections.
+        self.hub = hub if hub is not None else LocalHub()
+        self._credentials = self.config.user_store.public_credentials
         self._methods: dict[str, _Method] = {
             "auth": _Method(
-                self.auth, (Param("login", str), Param("password", str)), requires_auth=False
+                self.auth,
+                (Param("login", str), Param("password", str)),
+                requires_auth=False,
+                signs_in=True,
             ),
-            "authToken": _Method(self.auth_token, (Param("token", str),), requires_auth=False),
+            "authToken": _Method(
+                self.auth_token, (Param("token", str),), requires_auth=False, signs_in=True
+            ),
             "whoami": _Method(self.whoami, (), requires_auth=False),
             "getUsers": _Method(self.get_users, (), requires_auth=True),
             "broadcast": _Method(self.broadcast, (Param("text", str),), requires_auth=True),
@@ -168,9 +126,9 @@ class DemoServer:
         }
 
     @property
-    def method_names(self) -> list[str]:
-        """The names of the methods clients may call."""
-        return list(self._methods)
+    def clients(self) -> Set[Session]:
+        """The connected clients of this process (the tutorial's ``clients``)."""
+        return self.hub.clients
 
     # -- serving ----------------------------------------------------------------
 
@@ -184,84 +142,125 @@ class DemoServer:
         return serve(self.handler, host, port, process_request=self.process_request, **kwargs)
 
     def process_request(self, request: Handshake | HTTPRequest) -> Accept | Reject | None:
-        """Serve the page on ``GET /``, and vet WebSocket handshakes.
+        """Serve the page on ``GET /`` (and ``HEAD /``), and vet WebSocket handshakes.
 
-        Plain requests elsewhere get the default ``426 Upgrade Required``;
-        handshakes are accepted on :data:`WEBSOCKET_PATHS` only (``404``
-        elsewhere) and, when :attr:`DemoConfig.allowed_origins` is set, only
-        from those origins (``403``).
+        Plain requests elsewhere get the default ``426 Upgrade Required``; other
+        methods on the page get ``405``. A handshake's request headers are
+        logged (the tutorial's ``headers`` event); handshakes are accepted on
+        :data:`WEBSOCKET_PATHS` only (``404`` elsewhere) and, when
+        :attr:`DemoConfig.allowed_origins` is set, only from those origins
+        (``403``).
         """
         path = urlsplit(request.target).path
         if isinstance(request, HTTPRequest):
-            logger.info("HTTP %s %s", request.method, request.target)
+            logger.info("HTTP %s %s", request.method, printable(request.target))
             if path not in PAGE_PATHS:
                 return None  # 426 Upgrade Required
-            if request.method != "GET":
-                return _text_response(405, "Method Not Allowed", ("Allow", "GET"))
-            return Reject(200, self._page_headers, self._page)
+            if request.method not in ("GET", "HEAD"):
+                return text_response(405, "Method Not Allowed", ("Allow", "GET, HEAD"))
+            # The core sends no body in answer to HEAD (RFC 9110 §9.3.2), and the
+            # same headers as for GET, Content-Length included.
+            page, headers = load_page(self._credentials, host_port(request.headers))
+            return Reject(200, headers, page)
         origin = request.origin
-        logger.info("handshake: GET %s (Origin: %s)", request.target, origin or "none")
-        for name, value in request.headers:
-            logger.debug("  %s: %s", name, value)
+        logger.info(
+            "handshake request GET %s, headers:\n%s",
+            printable(request.target),
+            format_headers(request.headers),
+        )
         if path not in WEBSOCKET_PATHS:
-            return _text_response(404, "Not Found: connect to /ws")
+            return text_response(404, f"Not Found: connect to {' or '.join(WEBSOCKET_PATHS)}")
         allowed = self.config.allowed_origins
         if allowed and origin is not None and origin not in allowed:
-            logger.warning("handshake refused: origin %s is not allowed", origin)
-            return _text_response(403, "Forbidden: this origin is not allowed")
+            logger.warning("handshake refused: origin %s is not allowed", printable(origin))
+            return text_response(403, "Forbidden: this origin is not allowed")
         return None  # the default: accept
 
     async def handler(self, ws: WebSocket) -> None:
-        """Serve one connection: read calls, run each in its own task."""
-        session = Session(ws)
-        self.clients.add(session)
-        request = ws.request
-        agent = dict(request.headers).get("user-agent", "-") if request else "-"
-        logger.info(
-            "client #%d connected from %s (%s); %d connected",
-            session.id,
-            session.remote,
-            agent,
-            len(self.clients),
-        )
+        """Serve one connection: read messages, run each call in its own task."""
+        session = Session(ws, self.config.max_unsent_replies)
+        count = await self.hub.join(session)
+        logger.info("client #%d connected from %s; %d connected", session.id, session.remote, count)
         try:
             async for message in ws:
                 await self._on_message(session, message)
         except ConnectionClosed:
             pass
         finally:
-            self.clients.discard(session)
             for task in list(session.tasks):
                 task.cancel()
+            count = await self.hub.leave(session)
             logger.info(
-                "client #%d disconnected (%s %s); %d connected",
+                "client #%d disconnected (%s); %d connected",
                 session.id,
-                ws.close_code,
-                ws.close_reason,
-                len(self.clients),
+                _close_text(ws.close_code, ws.close_reason),
+                count,
             )
 
-    async def _on_message(self, session: Session, message: str | bytes) -> None:
+    async def _reply(self, session: Session, request_id: RequestId, text: str) -> None:
+        """Send a reply now: in turn with the other id-less replies if it has no id."""
+        if request_id is None:
+            await session.replies.wait_for_room()
+            await session.replies.deliver(session.replies.reserve(), text)
+        else:
+            await session.send(text)
+
+    async def _on_message(self, session: Session, payload: str | bytes) -> None:
         try:
-            request = parse_request(message)
+            message = parse_message(payload)
         except RPCError as exc:
             logger.debug("client #%d: bad message: %s", session.id, exc.message)
-            await self._send(session, error_reply(exc))
+            await self._reply(session, exc.id, error_reply(exc))
+            return
+        if isinstance(message, Note):
+            # The tutorial's step 4: the server's terminal shows what was sent.
+            logger.info("client #%d: message %s", session.id, printable(message.text))
+            return
+        if isinstance(message, Ping):
+            logger.info("client #%d: ping %s", session.id, printable(str(payload)))
+            await self._reply(session, message.id, pong_reply(message))
             return
         if len(session.tasks) >= self.config.max_pending_calls:
             error = RPCError(
                 ErrorCode.TOO_MANY_CALLS,
                 f"at most {self.config.max_pending_calls} calls may run at once",
-                request.id,
+                message.id,
             )
-            await self._send(session, error_reply(error))
+            await self._reply(session, message.id, error_reply(error))
             return
-        task = asyncio.get_running_loop().create_task(self._call(session, request))
+        slot = None
+        if message.id is None:
+            await session.replies.wait_for_room()
+            slot = session.replies.reserve()
+        method = self._methods.get(message.method)
+        turn = session.turns.take(barrier=method is not None and method.signs_in)
+        task = asyncio.get_running_loop().create_task(self._call(session, message, turn, slot))
         session.tasks.add(task)
         task.add_done_callback(session.tasks.discard)
 
-    async def _call(self, session: Session, request: Request) -> None:
-        logger.debug("client #%d: call #%s %s", session.id, request.id, request.method)
+    async def _call(
+        self, session: Session, request: Request, turn: Turn, slot: ReplySlot | None
+    ) -> None:
+        logger.debug(
+            "client #%d: call %s (id %s)", session.id, printable(request.method, 64), request.id
+        )
+        try:
+            async with turn:  # wait for the calls this one depends on
+                reply = await self._run(session, request)
+        except BaseException:
+            if slot is not None:
+                session.replies.cancel(slot)
+            raise
+        if slot is None:
+            await session.send(reply)
+        else:
+            await session.replies.deliver(slot, reply)
+        if session.failed_logins >= self.config.max_failed_logins:
+            logger.warning("client #%d: too many failed logins; closing", session.id)
+            await session.ws.close(1008, "too many failed logins")
+
+    async def _run(self, session: Session, request: Request) -> str:
+        """Check and run one call; its reply text."""
         try:
             method = self._methods.get(request.method)
             if method is None:
@@ -270,6 +269,7 @@ class DemoServer:
                     f"unknown method {request.method[:64]!r}; methods: {', '.join(self._methods)}",
                 )
             check_args(request, method.params)
+            # Read before the first await: see ordering.Turn.
             if method.requires_auth and not session.authenticated:
                 expired = session.login is not None
                 raise RPCError(
@@ -278,24 +278,13 @@ class DemoServer:
                     + (": the token has expired" if expired else "; call auth first"),
                 )
             result = await method.func(session, *request.args)
-            reply = result_reply(request.id, result)
+            return result_reply(request.id, result)
         except RPCError as exc:
             exc.id = request.id
-            reply = error_reply(exc)
+            return error_reply(exc)
         except Exception:
             logger.exception("client #%d: %s failed", session.id, request.method)
-            reply = error_reply(RPCError(ErrorCode.INTERNAL_ERROR, "internal error", request.id))
-        await self._send(session, reply)
-        if session.failed_logins >= self.config.max_failed_logins:
-            logger.warning("client #%d: too many failed logins; closing", session.id)
-            await session.ws.close(1008, "too many failed logins")
-
-    async def _send(self, session: Session, text: str) -> bool:
-        try:
-            await session.ws.send(text)
-        except ConnectionClosed:
-            return False
-        return True
+            return error_reply(RPCError(ErrorCode.INTERNAL_ERROR, "internal error", request.id))
 
     # -- tokens -----------------------------------------------------------------
 
@@ -328,7 +317,9 @@ class DemoServer:
         """``auth(login, password)``: check the password, return a token.
 
         Slow on purpose (:attr:`DemoConfig.auth_delay`, then a scrypt hash in a
-        thread), like the tutorial's; other calls and clients go on meanwhile.
+        thread), like the tutorial's; other clients go on meanwhile, and so do
+        this client's earlier calls, but its later calls wait for the answer
+        (see :mod:`.ordering`).
         """
         await asyncio.sleep(self.config.auth_delay)
         users = self.config.user_store
@@ -339,6 +330,7 @@ class DemoServer:
             raise RPCError(ErrorCode.INVALID_CREDENTIALS, "wrong login or password")
         token, expires = self.issue_token(user.login)
         session.login, session.expires = user.login, float(expires)
+        await self.hub.signed_in(session)
         logger.info("client #%d: authenticated as %s", session.id, user.login)
         return {"login": user.login, "name": user.name, "token": token, "expires": expires}
 
@@ -349,6 +341,7 @@ class DemoServer:
         except jwt.InvalidToken as exc:
             raise RPCError(ErrorCode.INVALID_TOKEN, f"invalid token: {exc}") from None
         session.login, session.expires = login, expires
+        await self.hub.signed_in(session)
         user = self.config.user_store.get(login)
         logger.info("client #%d: authenticated as %s (token)", session.id, login)
         return {"login": login, "name": user.name if user else "", "expires": int(expires)}
@@ -366,10 +359,7 @@ class DemoServer:
 
     async def get_users(self, session: Session) -> list[dict[str, Any]]:
         """``getUsers()``: the known users, with how many connections each has open."""
-        online: dict[str, int] = {}
-        for client in self.clients:
-            if client.authenticated and client.login is not None:
-                online[client.login] = online.get(client.login, 0) + 1
+        online = await self.hub.online()
         return [
             {"login": user.login, "name": user.name, "online": online.get(user.login, 0)}
             for user in self.config.user_store
@@ -381,10 +371,7 @@ class DemoServer:
         if len(text) > limit:
             raise RPCError(ErrorCode.INVALID_PARAMS, f"text is longer than {limit} characters")
         message = push("broadcast", **{"from": session.login, "text": text})
-        recipients = [client for client in self.clients if client.authenticated]
-        # Concurrently: a client that reads slowly must not hold up the others.
-        sent = await asyncio.gather(*(self._send(client, message) for client in recipients))
-        return {"delivered": sum(sent)}
+        return {"delivered": await self.hub.broadcast(message)}
 
     async def sleep(self, session: Session, ms: float) -> dict[str, float]:
         """``sleep(ms)``: wait *ms* milliseconds (at most :attr:`DemoConfig.max_sleep_ms`)."""

@@ -28,10 +28,11 @@ function chromiumPath() {
 
 /**
  * Launch Chromium with a fresh throw-away profile.
+ * `args`: extra command-line switches (e.g. --host-rules=...).
  * Returns { context, page, close } where close() shuts the browser down and
  * removes the profile directory (safe to call more than once).
  */
-async function launch({ viewport } = {}) {
+async function launch({ viewport, args = [] } = {}) {
   const executablePath = chromiumPath();
   if (!fs.existsSync(executablePath)) {
     throw new Error(`Chromium not found at ${executablePath} (apt-get install -y chromium, or set CHROMIUM_PATH)`);
@@ -42,7 +43,7 @@ async function launch({ viewport } = {}) {
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath,
       headless: true,
-      args: CHROMIUM_ARGS,
+      args: [...CHROMIUM_ARGS, ...args],
       viewport: viewport || { width: 1280, height: 800 },
       timeout: 30000,
       // Let our scripts handle signals so the result line is still printed.

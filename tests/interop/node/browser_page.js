@@ -6,6 +6,7 @@
 //   node browser_page.js --url http://127.0.0.1:PORT/ --script FILE.js
 //                        [--screenshot out.png] [--wait-until load]
 //                        [--viewport 1280x800] [--timeout SECONDS]
+//                        [--chromium-arg SWITCH ...]
 //
 // FILE.js holds a single async arrow function expression, e.g.
 //   async (page) => { await page.click('#send'); return await page.textContent('#log'); }
@@ -15,6 +16,8 @@
 //
 // --screenshot saves a PNG after the script has run (also when it failed).
 // --wait-until: load | domcontentloaded | networkidle | commit.
+// --chromium-arg adds a command-line switch to Chromium (repeatable), e.g.
+// --chromium-arg='--host-rules=MAP localhost:4000 127.0.0.1:54321'.
 // Exits 0 on success; on failure prints {"ok": false, "error": "..."} and
 // exits 1 (2: usage, 3: timeout).
 
@@ -27,7 +30,7 @@ const browser = require('./browser');
 const USAGE =
   'usage: node browser_page.js --url URL --script FILE.js [--screenshot out.png] ' +
   '[--wait-until load|domcontentloaded|networkidle|commit] [--viewport WxH] ' +
-  '[--arg VALUE ...] [--timeout SECONDS]';
+  '[--arg VALUE ...] [--chromium-arg SWITCH ...] [--timeout SECONDS]';
 
 function loadScript(file) {
   const source = fs.readFileSync(file, 'utf8');
@@ -46,7 +49,10 @@ function parseViewport(text) {
 }
 
 async function run(args, fn, state) {
-  const b = await browser.launch({ viewport: parseViewport(args.viewport) });
+  const b = await browser.launch({
+    viewport: parseViewport(args.viewport),
+    args: args['chromium-arg'] || [],
+  });
   state.close = b.close;
   browser.logPage(b.page);
   let value;
@@ -77,12 +83,15 @@ function main() {
   let args;
   let fn;
   const argv = process.argv.slice(2);
-  // --arg may repeat: collect those before the generic parser.
+  // --arg and --chromium-arg may repeat: collect those before the generic parser.
   const extra = [];
+  const switches = [];
   const rest = [];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--arg' && i + 1 < argv.length) extra.push(argv[++i]);
     else if (argv[i].startsWith('--arg=')) extra.push(argv[i].slice(6));
+    else if (argv[i] === '--chromium-arg' && i + 1 < argv.length) switches.push(argv[++i]);
+    else if (argv[i].startsWith('--chromium-arg=')) switches.push(argv[i].slice(15));
     else rest.push(argv[i]);
   }
   try {
@@ -95,6 +104,7 @@ function main() {
       timeout: 'number',
     });
     args.arg = extra;
+    args['chromium-arg'] = switches;
     if (!args.url) throw new common.UsageError('--url is required');
     if (!args.script) throw new common.UsageError('--script is required');
     parseViewport(args.viewport);
