@@ -41,6 +41,7 @@ __all__ = ["FrameReader", "iter_events"]
 # that stay interpreted; they are bound here once.
 _apply_mask_slice: Final = _mask.apply_mask_slice
 _apply_mask_join: Final = _mask.apply_mask_join
+_unmask_payloads: Final = _mask.unmask_payloads
 _received_text: Final = _events._received_text
 _received_binary: Final = _events._received_binary
 _received_ping: Final = _events._received_ping
@@ -572,6 +573,9 @@ def _continuations(reader: FrameReader, first: bytes) -> tuple[bytes, bool]:
     limit = reader._fast_limit
     room = reader._assembler.room()
     total = len(first)
+    # Masked: where each payload lies (unmasked into one result at the end);
+    # unmasked: the payloads.
+    bounds: list[int] = []
     pieces: list[bytes] = []
     final = False
     while size - pos >= 2:
@@ -593,7 +597,8 @@ def _continuations(reader: FrameReader, first: bytes) -> tuple[bytes, bool]:
         if n > limit or (room is not None and total + n > room) or end > size:
             break
         if masked:
-            pieces.append(_apply_mask_slice(buf, start, end, buf[start - 4 : start]))
+            bounds.append(start)
+            bounds.append(end)
         else:
             pieces.append(buf[start:end])
         total += n
@@ -601,8 +606,10 @@ def _continuations(reader: FrameReader, first: bytes) -> tuple[bytes, bool]:
         if b0 == 0x80:
             final = True
             break
-    if not pieces:
+    if pos == reader.pos:
         return first, False
     reader.pos = pos
+    if masked:
+        return _unmask_payloads(first, buf, bounds), final
     pieces.insert(0, first)
     return b"".join(pieces), final
