@@ -55,9 +55,31 @@ CORE_TESTS_IGNORED = [
 ]
 
 
+def _stale_modules() -> list[str]:
+    """The core modules whose source changed after the compiled build was made."""
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    built = {
+        name.split(".")[0]: os.path.getmtime(os.path.join(PACKAGE_DIR, name))
+        for name in os.listdir(PACKAGE_DIR)
+        if name.endswith(suffixes)
+    }
+    return [
+        name
+        for name in _compiled.CORE_MODULES
+        if os.path.getmtime(os.path.join(PACKAGE_DIR, f"{name}.py")) > built.get(name, 0.0)
+    ]
+
+
 def _require_compiled_build() -> None:
+    reason = None
     if not _compiled.built(PACKAGE_DIR):
         reason = "the compiled core is not built (pip install needs a C compiler and mypyc)"
+    elif stale := _stale_modules():
+        reason = (
+            f"the compiled core is older than the source of {', '.join(stale)}:"
+            " reinstall (pip install -e .) to test the compiled build"
+        )
+    if reason is not None:
         if ON_CI:
             pytest.fail(f"CI=true: {reason}", pytrace=False)
         pytest.skip(reason)
