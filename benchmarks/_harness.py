@@ -50,6 +50,8 @@ class Benchmark:
     description: str = ""
     #: Shown under the table (e.g. why a contender is missing).
     notes: list[str] = field(default_factory=list)
+    #: The contender every ratio of this benchmark is relative to.
+    baseline: str = BASELINE
     #: Called once all rounds ran (e.g. to add measured notes).
     finish: Callable[[], None] | None = None
 
@@ -123,9 +125,11 @@ def _fmt_rate(value: float) -> str:
     return f"{value:.1f}"
 
 
-def ratios(results: Sequence[Result]) -> dict[str, tuple[float | None, float | None]]:
-    """Median-rate and best-rate ratios of every contender to :data:`BASELINE`."""
-    base = next((r for r in results if r.contender == BASELINE), None)
+def ratios(
+    results: Sequence[Result], baseline: str = BASELINE
+) -> dict[str, tuple[float | None, float | None]]:
+    """Median-rate and best-rate ratios of every contender to *baseline*."""
+    base = next((r for r in results if r.contender == baseline), None)
     out: dict[str, tuple[float | None, float | None]] = {}
     for r in results:
         if base is None:
@@ -148,7 +152,7 @@ def print_table(benches: Sequence[tuple[Benchmark, list[Result]]], file: Any = N
     print(header, file=out)
     print("-" * len(header), file=out)
     for bench, results in benches:
-        rat = ratios(results)
+        rat = ratios(results, bench.baseline)
         for r in results:
             med, best = rat[r.contender]
             med_s = f"{med:.2f}x" if med is not None else "-"
@@ -158,6 +162,8 @@ def print_table(benches: Sequence[tuple[Benchmark, list[Result]]], file: Any = N
                 f" {_fmt_rate(r.best_rate):>10} {r.unit:<8} {med_s:>15} {best_s:>7}",
                 file=out,
             )
+        if bench.baseline != BASELINE:
+            print(f"{'':<34} note: ratios to {bench.baseline}, not {BASELINE}", file=out)
         for note in bench.notes:
             print(f"{'':<34} note: {note}", file=out)
     print(file=out)
@@ -198,7 +204,7 @@ def write_json(
     """Write every timing, rate and ratio to *path*."""
     doc: dict[str, Any] = {"environment": environment(), "settings": settings, "benchmarks": []}
     for bench, results in benches:
-        rat = ratios(results)
+        rat = ratios(results, bench.baseline)
         doc["benchmarks"].append(
             {
                 "name": bench.name,
@@ -206,6 +212,7 @@ def write_json(
                 "unit": bench.unit,
                 "work": bench.work,
                 "notes": bench.notes,
+                "baseline": bench.baseline,
                 "results": [
                     {
                         "contender": r.contender,

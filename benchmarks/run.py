@@ -33,6 +33,7 @@ from _harness import (  # noqa: E402
     run_benchmark,
     write_json,
 )
+from broadcast import adapter_benchmark, core_benchmark, socket_builders  # noqa: E402
 from workloads import all_benchmarks  # noqa: E402
 
 
@@ -103,6 +104,14 @@ def main(argv: list[str] | None = None) -> int:
         all_benchmarks(scale)
         + _e2e_builders(args.quick, holder)
         + _uvicorn_builders(args.quick, holder)
+        + [
+            ("broadcast_core", lambda: core_benchmark(scale)),
+            ("broadcast_core_deflate", lambda: core_benchmark(scale, deflate=True)),
+            ("broadcast_adapter", lambda: adapter_benchmark(scale)),
+            ("broadcast_adapter_16k", lambda: adapter_benchmark(scale, size=16384)),
+            ("broadcast_adapter_deflate", lambda: adapter_benchmark(scale, deflate=True)),
+        ]
+        + socket_builders(scale, holder)
     )
     if args.list:
         for name, _ in builders:
@@ -133,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             print_table([(bench, results)])
             sys.stdout.flush()
     finally:
-        for owner in ("e2e", "uvicorn"):
+        for owner in ("e2e", "uvicorn", "broadcast"):
             servers = holder.get(owner)
             if servers is not None:
                 servers.close()  # type: ignore[attr-defined]

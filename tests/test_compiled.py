@@ -42,6 +42,7 @@ CORE_TESTS = [
     "test_memory.py",
     "test_messages.py",
     "test_permessage_deflate.py",
+    "test_prepared.py",
     "test_properties.py",
     "test_reader.py",
     "test_states.py",

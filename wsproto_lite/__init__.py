@@ -33,6 +33,7 @@ from ._events import (
 )
 from ._frames import Opcode
 from ._handshake import accept_key
+from ._prepared import PreparedMessage
 from ._role import Role
 from ._states import ConnectionState
 from ._version import __version__
@@ -66,6 +67,7 @@ __all__ = [
     "Opcode",
     "Ping",
     "Pong",
+    "PreparedMessage",
     "ProtocolError",
     "Reject",
     "RejectData",

@@ -48,6 +48,7 @@ from ._events import (
 from ._frames import Opcode
 from ._handshake_client import ClientHandshake
 from ._handshake_server import ServerHandshake
+from ._prepared import PreparedMessage
 from ._reader import FrameReader, iter_events
 from ._role import Role
 from ._states import ConnectionState, Trigger, next_state
@@ -401,6 +402,33 @@ class Connection:
             raise LocalProtocolError(f"{type(event).__name__} events are only ever received")
         else:
             raise LocalProtocolError(f"send() takes an Event, not {type(event).__name__}")
+
+    def send_prepared(self, prepared: PreparedMessage) -> None:
+        """Queue a message framed once by :class:`~wsproto_lite.PreparedMessage`.
+
+        The fast path of a broadcast: the frame's ``bytes`` object is queued as
+        it is, so one encoding serves any number of server connections. The
+        frame goes out uncompressed even where permessage-deflate was
+        negotiated, which RFC 7692 §6 allows (RSV1 clear: not compressed);
+        use :meth:`send` to compress per connection.
+
+        :raises LocalProtocolError: (nothing is queued then) the connection is
+            not OPEN; this is a client connection, whose frames must be masked
+            (RFC 6455 §5.3); a fragmented message is being sent (its frames
+            may not be interleaved, §5.4); or a negotiated extension insists
+            on transforming the message (never permessage-deflate).
+        """
+        if type(prepared) is not PreparedMessage and not isinstance(prepared, PreparedMessage):
+            raise LocalProtocolError(
+                f"send_prepared() takes a PreparedMessage, not {type(prepared).__name__}"
+            )
+        if self._state is not _OPEN:
+            if self._state is _CLOSING:
+                raise LocalProtocolError(
+                    "cannot send a message after sending Close (RFC 6455 §5.5.1)"
+                )
+            raise LocalProtocolError(f"cannot send a message in state {self._state.name}")
+        self._out.append(self._writer.prepared(prepared))
 
     def _client_layer(self, what: str, server_does: str) -> ClientHandshake:
         if not self.client:

@@ -14,6 +14,7 @@ from typing import Final
 from . import _frames
 from ._errors import LocalProtocolError
 from ._frames import Opcode, serialize_frame
+from ._prepared import PreparedMessage
 from .extensions.base import ExtensionSession
 
 __all__ = ["FrameWriter"]
@@ -87,6 +88,33 @@ class FrameWriter:
             for session in self._sessions:
                 data = session.outbound_data(data, final)
         return serialize_frame(opcode, data, fin=final, rsv=rsv, mask=self._mask)
+
+    def prepared(self, prepared: PreparedMessage) -> bytes:
+        """The shared frame of *prepared*, where it may go as it is.
+
+        Raises :class:`~wsproto_lite.LocalProtocolError` where it may not: on a
+        client's connection, whose frames are masked (RFC 6455 §5.3); in the
+        middle of a fragmented message (§5.4); where a negotiated extension
+        insists on transforming the message even when asked not to (never
+        permessage-deflate: RFC 7692 §6 lets any message go uncompressed).
+        """
+        if self._mask:
+            raise LocalProtocolError(
+                "a prepared message is unmasked, and a client masks every frame"
+                " (RFC 6455 §5.3): use send()"
+            )
+        if self._message is not None:
+            raise LocalProtocolError(
+                f"a fragmented {self._message.name.lower()} message is in progress;"
+                " finish it (final=True) before sending another message (RFC 6455 §5.4)"
+            )
+        for session in self._sessions:
+            if session.outbound_message(prepared.opcode, prepared.size, False):
+                raise LocalProtocolError(
+                    f"the negotiated extension {type(session).__name__} transforms every"
+                    " message, which a prepared frame cannot be: use send()"
+                )
+        return prepared.frame
 
     def control(self, opcode: int, payload: bytes) -> bytes:
         """The frame of a ping, a pong or a close (never fragmented, never transformed)."""

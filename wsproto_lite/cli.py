@@ -21,13 +21,17 @@ import contextlib
 import functools
 import getpass
 import http
+import importlib.util
 import logging
 import os
+import secrets
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import __version__
 from ._close_codes import NORMAL_CLOSE_CODES
@@ -54,6 +58,10 @@ EXIT_INTERRUPTED = 130
 ECHO_MAX_SIZE = 64 << 20
 #: The demo's default message size limit: its calls are small.
 DEMO_MAX_SIZE = 64 << 10
+#: ``demo --redis-prefix`` and ``--redis-expiry`` by default (the same as
+#: :mod:`wsproto_lite.demo.shared`'s, not imported from there to keep the CLI's start quick).
+DEFAULT_REDIS_PREFIX = "wsproto_lite:demo:"
+DEFAULT_REDIS_EXPIRY = 10.0
 #: ``connect``: after the end of input, close once the server was quiet this long (s).
 LINGER = 2.0
 #: ``connect``: after the end of input, close after this long (s) in any case.
@@ -75,11 +83,12 @@ class _Fatal(Exception):
 # -- helpers ------------------------------------------------------------------------
 
 
-def _setup_logging(verbosity: int) -> None:
+def _setup_logging(verbosity: int, process: str = "") -> None:
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    who = f"[{process}] " if process else ""
     logging.basicConfig(
         level=level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        format=f"%(asctime)s {who}%(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
 
@@ -133,11 +142,11 @@ def _run_async(main: Callable[[], Any]) -> int:
 # -- demo ---------------------------------------------------------------------------
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import ConfigError, DemoConfig, load_users, run
-    from .demo.config import SECRET_ENV, secret_from_env
+def _demo_config(args: argparse.Namespace) -> tuple[Any, bool]:
+    """The demo's settings from the options, and whether the secret came from the environment."""
+    from .demo import ConfigError, DemoConfig, load_users
+    from .demo.config import secret_from_env
 
-    _setup_logging(1 + args.verbose - args.quiet)
     try:
         users = load_users(args.users) if args.users else None
         secret, from_env = secret_from_env()
@@ -152,8 +161,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         )
     except (ConfigError, ValueError) as exc:
         raise _Fatal(str(exc), EXIT_USAGE) from None
+    return config, from_env
+
+
+def _demo_warnings(args: argparse.Namespace, config: Any, from_env: bool) -> None:
+    from .demo.config import SECRET_ENV
+
     demo_log = logging.getLogger("wsproto_lite.demo")
-    if users is None and args.host not in ("127.0.0.1", "localhost", "::1"):
+    if args.users is None and args.host not in ("127.0.0.1", "localhost", "::1"):
         demo_log.warning(
             "listening on %s with the public demo login admin/secret: use --users", args.host
         )
@@ -163,6 +178,56 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             SECRET_ENV,
         )
 
+
+def _check_redis_option(args: argparse.Namespace) -> None:
+    if args.workers > 1 and args.redis is None:
+        raise _Fatal(
+            f"--workers {args.workers} needs --redis URL: without a shared store each worker"
+            " would list only its own users and broadcast to its own clients",
+            EXIT_USAGE,
+        )
+    if args.redis is None:
+        return
+    if urlsplit(args.redis).scheme not in ("redis", "rediss", "unix"):
+        raise _Fatal(
+            f"--redis {args.redis!r} is not a redis://, rediss:// or unix:// URL", EXIT_USAGE
+        )
+    if importlib.util.find_spec("redis") is None:
+        raise _Fatal(
+            "--redis needs the redis package: pip install 'wsproto-lite[demo-redis]'",
+            EXIT_USAGE,
+        )
+
+
+def _demo_hub(args: argparse.Namespace) -> Any:
+    """The demo's hub: in memory, or shared through Redis with ``--redis``."""
+    from .demo.hub import LocalHub
+
+    if args.redis is None:
+        return LocalHub()
+    from .demo.redis_hub import RedisHub
+    from .demo.shared import RedisState
+
+    try:
+        state = RedisState(args.redis, prefix=args.redis_prefix, expiry=args.redis_expiry)
+    except (RuntimeError, ValueError) as exc:
+        raise _Fatal(str(exc), EXIT_USAGE) from None
+    return RedisHub(state)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    _check_redis_option(args)
+    if args.worker is not None:
+        return _demo_worker(args)
+    if args.workers > 1:
+        return _demo_supervisor(args)
+    _setup_logging(1 + args.verbose - args.quiet)
+    from .demo import run
+
+    config, from_env = _demo_config(args)
+    _demo_warnings(args, config, from_env)
+    hub = _demo_hub(args)
+
     def listening(server: Any) -> None:
         url = _url(args.host, server.port)
         page = _url(args.host, server.port, "http")
@@ -170,9 +235,104 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         try:
-            await run(config, args.host, args.port, on_listening=listening)
+            await run(config, args.host, args.port, on_listening=listening, hub=hub)
         except OSError as exc:
             raise _listen_error(exc, args.host, args.port) from None
+        return EXIT_OK
+
+    return _run_async(main)
+
+
+def _demo_supervisor(args: argparse.Namespace) -> int:
+    """``demo --workers N``: start N workers on one port, watch them, stop them."""
+    from .demo.config import SECRET_ENV
+    from .demo.workers import HAS_REUSEPORT, NO_REUSEPORT_ENV, Listener, Supervisor, reserve_port
+
+    if sys.platform == "win32":  # pragma: no cover - no SO_REUSEPORT, no inherited sockets
+        raise _Fatal("--workers above 1 needs a POSIX system (Linux, macOS, BSD)", EXIT_USAGE)
+    _setup_logging(1 + args.verbose - args.quiet, "supervisor")
+    config, from_env = _demo_config(args)  # a bad users file fails here, once
+    _demo_warnings(args, config, from_env)
+    env = dict(os.environ)
+    if not from_env:
+        # One random key for all the workers: a token from one is good on the others.
+        env[SECRET_ENV] = secrets.token_urlsafe(32)
+    # The shared-socket mode of platforms without SO_REUSEPORT, on demand (to try it).
+    reuse_port = HAS_REUSEPORT and not os.environ.get(NO_REUSEPORT_ENV)
+    try:
+        listener = reserve_port(args.host, args.port, reuse_port=reuse_port)
+    except OSError as exc:
+        raise _listen_error(exc, args.host, args.port) from None
+
+    def command(number: int, listener: Listener) -> list[str]:
+        argv = [sys.executable, "-m", "wsproto_lite", *args.argv]
+        argv += ["--port", str(listener.port), "--worker", str(number)]
+        if listener.inherited_fd is not None:
+            argv += ["--listen-fd", str(listener.inherited_fd)]
+        return argv
+
+    def ready(listener: Listener) -> None:
+        url = _url(args.host, listener.port)
+        page = _url(args.host, listener.port, "http")
+        _announce(f"listening on {url} (open {page}/ in a browser) with {args.workers} workers")
+
+    supervisor = Supervisor(args.workers, listener, command, env=env)
+    return supervisor.run(ready)
+
+
+class _EndWatcher(asyncio.Protocol):
+    """Sets *event* when the pipe it reads ends."""
+
+    def __init__(self, event: asyncio.Event) -> None:
+        self.event = event
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.event.set()
+
+
+def _demo_worker(args: argparse.Namespace) -> int:
+    """One worker of ``demo --workers N`` (started by the supervisor, not by hand).
+
+    It ignores Ctrl-C (the supervisor turns it into SIGTERM for every worker),
+    says ``READY`` on stdout once it listens, and stops gracefully on SIGTERM or
+    when its stdin closes (the supervisor is gone).
+    """
+    from .demo import run
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _setup_logging(1 + args.verbose - args.quiet, f"worker {args.worker}")
+    config, _ = _demo_config(args)
+    hub = _demo_hub(args)
+    if args.listen_fd is not None:
+        where: dict[str, Any] = {"sock": socket.socket(fileno=args.listen_fd)}
+        host, port = None, None
+    else:
+        where = {"reuse_port": True}
+        host, port = args.host, args.port
+
+    def listening(server: Any) -> None:
+        print("READY", flush=True)
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        orphaned = asyncio.Event()
+        # The supervisor holds our stdin: its end means the supervisor is gone.
+        stdin, _ = await loop.connect_read_pipe(lambda: _EndWatcher(orphaned), sys.stdin)
+        serving = asyncio.create_task(
+            run(config, host, port, on_listening=listening, hub=hub, **where)
+        )
+        watching = asyncio.create_task(orphaned.wait())
+        try:
+            await asyncio.wait([serving, watching], return_when=asyncio.FIRST_COMPLETED)
+            if orphaned.is_set():
+                logging.getLogger("wsproto_lite.demo").warning("the supervisor is gone; stopping")
+        finally:
+            watching.cancel()
+            stdin.close()
+            if not serving.done():
+                serving.cancel()  # a graceful shutdown (serve_forever closes the server)
+            with contextlib.suppress(asyncio.CancelledError):
+                await serving
         return EXIT_OK
 
     return _run_async(main)
@@ -516,6 +676,16 @@ def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     return convert
 
 
+def _more_than_zero(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0: {text}")
+    return value
+
+
 def _at_least_one(text: str) -> int:
     try:
         value = int(text)
@@ -593,6 +763,38 @@ def build_parser() -> argparse.ArgumentParser:
         " connection with 1009 (default: %(default)s)",
     )
     demo.add_argument("--no-compression", action="store_true", help="disable permessage-deflate")
+    demo.add_argument(
+        "--workers",
+        type=_at_least_one,
+        default=1,
+        metavar="N",
+        help="serve with N processes on the same port (SO_REUSEPORT where available);"
+        " more than 1 needs --redis (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--redis",
+        metavar="URL",
+        help="share the users online and the broadcasts with other workers and hosts"
+        " through Redis (redis://[:password@]host[:port][/db]; needs"
+        " pip install 'wsproto-lite[demo-redis]')",
+    )
+    demo.add_argument(
+        "--redis-prefix",
+        default=DEFAULT_REDIS_PREFIX,
+        metavar="PREFIX",
+        help="of the demo's Redis keys and channel (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--redis-expiry",
+        type=_more_than_zero,
+        default=DEFAULT_REDIS_EXPIRY,
+        metavar="SECONDS",
+        help="a worker that stops refreshing its entry (it crashed) drops out of getUsers"
+        " after this long (default: %(default)s)",
+    )
+    # Internal: this process is worker K of a supervisor (see demo/workers.py).
+    demo.add_argument("--worker", type=_at_least_one, help=argparse.SUPPRESS)
+    demo.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
     _add_verbosity(demo)
 
     echo = commands.add_parser(
@@ -690,6 +892,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    #: The command line as given (``demo --workers`` starts its workers with it).
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if args.command == "demo":
             return _cmd_demo(args)

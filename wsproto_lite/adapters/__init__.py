@@ -7,6 +7,7 @@ protocol decision is the core's. Import the one you use::
     from wsproto_lite.adapters.asyncio import connect, serve
 """
 
+from ._broadcast import BroadcastResult, SkipReason
 from ._common import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -18,11 +19,13 @@ from ._common import (
 )
 
 __all__ = [
+    "BroadcastResult",
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
     "InvalidHandshake",
     "InvalidURI",
+    "SkipReason",
     "WebSocketURI",
     "parse_uri",
 ]

@@ -250,22 +250,38 @@ _OPEN_DOC = {
 
 
 def document(
-    function: Callable[..., Any], adapter: str, side: str, hands_to: str | None = None
+    function: Callable[..., Any],
+    adapter: str,
+    side: str,
+    hands_to: str | None = None,
+    broadcast: bool = False,
 ) -> None:
     """Put :data:`OPTIONS_DOC` where *function*'s docstring says ``{options}``.
 
     *hands_to* names what a send hands its bytes to in an adapter without a
-    write buffer (whose ``write_limit`` then has nothing to limit).
+    write buffer (whose ``write_limit`` then has nothing to limit, except
+    with *broadcast*: what a broadcast queued and the stream has not taken).
     """
     doc = function.__doc__ or ""
     line = next(line for line in doc.splitlines() if line.strip() == "{options}")
     indent = line[: len(line) - len(line.lstrip())]
-    write_limit = (
-        "bytes waiting to be written above which sends wait."
-        if hands_to is None
-        else "accepted for symmetry with the asyncio adapter; sends return once every"
-        f" byte is handed to the {hands_to}, so there is no write buffer to limit."
-    )
+    if hands_to is None:
+        write_limit = (
+            "bytes waiting to be written above which sends wait, and ``broadcast()``"
+            " skips the connection."
+        )
+    elif broadcast:
+        write_limit = (
+            f"sends return once every byte is handed to the {hands_to}, so they never"
+            " buffer; ``broadcast()``, which queues its message for the connection's"
+            f" writer, skips a connection with more than this many bytes waiting for"
+            f" the {hands_to}."
+        )
+    else:
+        write_limit = (
+            "accepted for symmetry with the asyncio adapter; sends return once every"
+            f" byte is handed to the {hands_to}, so there is no write buffer to limit."
+        )
     text = OPTIONS_DOC.format(
         ssl=_SSL_DOC[side],
         open_timeout=_OPEN_DOC[side],

@@ -222,6 +222,9 @@ class Session:
         self.closing = False
         #: The transport is closed or being torn down: nothing more is sent.
         self.aborted = False
+        #: A fragmented message is being sent (the adapter's send_fragments()):
+        #: a broadcast may not slip a message into it (RFC 6455 §5.4).
+        self.sending_fragments = False
         #: Server: the request that waits for its answer.
         self.pending_request: Handshake | HTTPRequest | None = None
         #: The server's :class:`~wsproto_lite.Accept` (received or sent).

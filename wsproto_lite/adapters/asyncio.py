@@ -49,13 +49,16 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
+from types import MappingProxyType
 from typing import Any
 
 from .._connection import Role
+from .._errors import LocalProtocolError
 from .._events import Accept, Event, Handshake, HTTPRequest, Reject
 from .._states import ConnectionState
 from ..extensions.base import Extension
-from . import _common, _session
+from . import _broadcast, _common, _session
+from ._broadcast import BroadcastResult, SkipReason
 from ._common import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -67,6 +70,7 @@ from ._common import (
 from ._session import Logger, Part, Session, Settings
 
 __all__ = [
+    "BroadcastResult",
     "ClientConnect",
     "ConnectionClosed",
     "ConnectionClosedError",
@@ -76,7 +80,9 @@ __all__ = [
     "InvalidHandshake",
     "InvalidURI",
     "Server",
+    "SkipReason",
     "WebSocket",
+    "broadcast",
     "connect",
     "serve",
 ]
@@ -94,6 +100,8 @@ Handler = Callable[["WebSocket"], Awaitable[Any]]
 
 _OPEN = ConnectionState.OPEN
 _CLOSED = ConnectionState.CLOSED
+#: What broadcast() iterates twice as it is; other iterables are listed first.
+_COLLECTIONS = (list, tuple, set, frozenset)
 
 
 class _Protocol(asyncio.Protocol):
@@ -281,6 +289,7 @@ class WebSocket(_common.WebSocketBase):
         """
         async with self._send_lock:
             first: Part | None = None
+            self._session.sending_fragments = True
             try:
                 if isinstance(fragments, AsyncIterable):
                     async for part in fragments:
@@ -292,6 +301,8 @@ class WebSocket(_common.WebSocketBase):
                 if first is not None and not isinstance(exc, ConnectionClosed):
                     self._fail(1011, "error while sending a fragmented message")
                 raise
+            finally:
+                self._session.sending_fragments = False
             if first is not None:
                 self._send_event(_session.last_fragment(first))
                 if self._write_paused:
@@ -539,6 +550,83 @@ class _MessageParts:
                 self._ws._session.abandon_message()
         if self._ws._stream is self:
             self._ws._stream = None
+
+
+# -- broadcast ----------------------------------------------------------------------
+
+
+def broadcast(
+    connections: Iterable[WebSocket], message: DataLike, *, compress: bool = False
+) -> BroadcastResult[WebSocket]:
+    """Send *message* to every connection that can take it now; never wait.
+
+    The message is encoded and framed once, and the same bytes are written to
+    every open connection whose write buffer is within ``write_limit``. A
+    connection that cannot take it now is skipped, not waited for, and
+    reported with the reason; the others are unaffected::
+
+        result = broadcast(server.connections, "news")
+        for ws, reason in result.skipped.items():
+            log.warning("%s missed the news: %s", ws.remote_address, reason.value)
+
+    A plain function, not a coroutine: the message is handed to each
+    transport before it returns. Each connection that takes it receives it
+    whole, after whatever was sent on it before.
+
+    :param connections: :class:`WebSocket` s of this adapter (e.g.
+        :attr:`Server.connections`), any iterable.
+    :param message: ``str`` for a text message, bytes-like for binary.
+    :param compress: where permessage-deflate was negotiated, compress the
+        message for each such connection (one zlib run per connection).
+        By default (``False``) those connections get the shared frame
+        uncompressed, as RFC 7692 §6 allows, which is what makes a
+        broadcast cheap; compression pays off for large, compressible
+        messages over slow links.
+    :returns: a :class:`BroadcastResult`: how many connections took the
+        message, and which were skipped, with their :class:`SkipReason`
+        (``NOT_OPEN``: handshake in progress, closing or closed; ``BUSY``: more
+        than ``write_limit`` bytes already wait to be written; ``FRAGMENTING``:
+        a :meth:`WebSocket.send_fragments` is under way).
+    :raises TypeError: *message* is neither ``str`` nor bytes-like, or one of
+        *connections* is not an asyncio :class:`WebSocket` (nothing is sent).
+    :raises LocalProtocolError: *message* is text that UTF-8 cannot encode
+        (nothing is sent).
+    """
+    targets = connections if isinstance(connections, _COLLECTIONS) else list(connections)
+    for ws in targets:
+        if not isinstance(ws, WebSocket):
+            raise TypeError(f"broadcast() takes asyncio WebSockets, not {type(ws).__name__}")
+    prepared = _broadcast.prepare(message)
+    event = prepared.message
+    sent = 0
+    skipped: dict[WebSocket, SkipReason] = {}
+    # The hot loop touches as little per connection as it can (10,000 of
+    # them do not fit in a CPU cache): the transport's flags, then the core,
+    # whose send_prepared() checks its state and refuses what it must.
+    for ws in targets:
+        transport = ws._transport
+        if transport is None or transport.is_closing():
+            skipped[ws] = SkipReason.NOT_OPEN
+            continue
+        if ws._write_paused:  # the transport's buffer is above write_limit
+            skipped[ws] = SkipReason.BUSY
+            continue
+        conn = ws._conn
+        try:
+            if compress and conn.negotiated_extensions:
+                if ws._session.sending_fragments:
+                    raise LocalProtocolError("a fragmented message is being sent")
+                conn.send(event)
+            else:
+                conn.send_prepared(prepared)
+        except LocalProtocolError:
+            reason = _broadcast.refused(ws._session, prepared)
+            if reason is not None:
+                skipped[ws] = reason
+                continue
+        transport.write(conn.data_to_send())
+        sent += 1
+    return BroadcastResult(sent, MappingProxyType(skipped))
 
 
 # -- client -------------------------------------------------------------------------

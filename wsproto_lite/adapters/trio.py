@@ -62,6 +62,7 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import asynccontextmanager, suppress
+from types import MappingProxyType
 from typing import Any
 
 import trio
@@ -71,7 +72,8 @@ from .._errors import LocalProtocolError
 from .._events import Accept, Close, Event, Handshake, HTTPRequest, Pong, Reject
 from .._states import ConnectionState
 from ..extensions.base import Extension
-from . import _common, _session
+from . import _broadcast, _common, _session
+from ._broadcast import BroadcastResult, SkipReason
 from ._common import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -82,6 +84,7 @@ from ._common import (
 from ._session import Logger, Part, Session, Settings
 
 __all__ = [
+    "BroadcastResult",
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
@@ -90,7 +93,9 @@ __all__ = [
     "InvalidURI",
     "PongWaiter",
     "Server",
+    "SkipReason",
     "WebSocket",
+    "broadcast",
     "connect",
     "connect_websocket",
     "serve",
@@ -106,6 +111,8 @@ ProcessRequest = Callable[[Handshake | HTTPRequest], Answer | Awaitable[Answer]]
 Handler = Callable[["WebSocket"], Awaitable[Any]]
 
 _OPEN = ConnectionState.OPEN
+#: What broadcast() iterates twice as it is; other iterables are listed first.
+_COLLECTIONS = (list, tuple, set, frozenset)
 # One receive_some() per 64 KiB: large enough for throughput, small enough that
 # a streamed message part stays small.
 _RECV_SIZE = 1 << 16
@@ -231,6 +238,10 @@ class WebSocket(_common.WebSocketBase):
         # frames in order on the stream.
         self._message_lock = trio.Lock()
         self._send_lock = trio.Lock()
+        # What broadcast() counts against write_limit: the bytes it queued in
+        # the core that no writer has taken yet, and those of the write under way.
+        self._unsent = 0
+        self._writing = 0
         self._closed = trio.Event()
         # Created now so that an abort before the tasks start still counts.
         # The reader is shielded: when its nursery is cancelled, the guard
@@ -391,6 +402,7 @@ class WebSocket(_common.WebSocketBase):
         """
         async with self._message_lock:
             first: Part | None = None
+            self._session.sending_fragments = True
             try:
                 if isinstance(fragments, AsyncIterable):
                     async for part in fragments:
@@ -398,14 +410,16 @@ class WebSocket(_common.WebSocketBase):
                 else:
                     for part in fragments:
                         first = await self._send_fragment(part, first)
+                if first is not None:
+                    await self._send_event(_session.last_fragment(first))
             except BaseException as exc:
                 if first is not None and not isinstance(exc, ConnectionClosed):
                     self._session.fail(1011, "error while sending a fragmented message")
                     with trio.CancelScope(shield=True):
                         await self._flush_and_abort()
                 raise
-            if first is not None:
-                await self._send_event(_session.last_fragment(first))
+            finally:
+                self._session.sending_fragments = False
 
     async def _send_fragment(self, part: Data, first: Part | None) -> Part:
         event = _session.fragment_event(part, first)
@@ -462,8 +476,11 @@ class WebSocket(_common.WebSocketBase):
         """
         conn = self._conn
         while conn.has_data_to_send:
+            data = conn.data_to_send()
+            self._unsent = 0
+            self._writing = len(data)
             try:
-                await self._stream.send_all(conn.data_to_send())
+                await self._stream.send_all(data)
             except _STREAM_ERRORS as exc:
                 self._session.logger.debug("write failed: %r", exc)
                 self._abort()
@@ -473,6 +490,8 @@ class WebSocket(_common.WebSocketBase):
                 # more can be sent on this stream.
                 self._abort()
                 raise
+            finally:
+                self._writing = 0
         return True
 
     async def _flush_pending(self) -> None:
@@ -611,6 +630,87 @@ class WebSocket(_common.WebSocketBase):
                 if wake_at is None:
                     return
                 await trio.sleep_until(wake_at)
+
+
+# -- broadcast ----------------------------------------------------------------------
+
+
+def broadcast(
+    connections: Iterable[WebSocket],
+    message: Data | bytearray | memoryview,
+    *,
+    compress: bool = False,
+) -> BroadcastResult[WebSocket]:
+    """Send *message* to every connection that can take it now; never wait.
+
+    The message is encoded and framed once, and the same bytes are queued on
+    every open connection with at most ``write_limit`` bytes waiting for its
+    stream; each connection's reader task writes them at its next turn (a
+    trio stream has no write buffer of its own, and ``send_all`` waits for
+    the peer, which a broadcast must not). A connection that cannot take it
+    now is skipped, not waited for, and reported with the reason::
+
+        result = broadcast(server.connections, "news")
+        for ws, reason in result.skipped.items():
+            log.warning("%s missed the news: %s", ws.remote_address, reason.value)
+
+    A plain function, not a coroutine. Each connection that takes the message
+    receives it whole, after whatever was sent on it before. A peer that does
+    not read makes its connection's writer wait; the bytes for it (at most
+    ``write_limit`` plus one message) wait with it, and later broadcasts skip
+    it as ``BUSY``.
+
+    :param connections: :class:`WebSocket` s of this adapter (e.g.
+        :attr:`Server.connections`), any iterable.
+    :param message: ``str`` for a text message, bytes-like for binary.
+    :param compress: where permessage-deflate was negotiated, compress the
+        message for each such connection (one zlib run per connection).
+        By default (``False``) those connections get the shared frame
+        uncompressed, as RFC 7692 §6 allows.
+    :returns: a :class:`BroadcastResult`: how many connections took the
+        message, and which were skipped, with their :class:`SkipReason`
+        (``NOT_OPEN``: closing or closed; ``BUSY``: more than ``write_limit``
+        bytes already wait for the stream; ``FRAGMENTING``: a
+        :meth:`WebSocket.send_fragments` is under way).
+    :raises TypeError: *message* is neither ``str`` nor bytes-like, or one of
+        *connections* is not a trio :class:`WebSocket` (nothing is sent).
+    :raises LocalProtocolError: *message* is text that UTF-8 cannot encode
+        (nothing is sent).
+    """
+    targets = connections if isinstance(connections, _COLLECTIONS) else list(connections)
+    for ws in targets:
+        if not isinstance(ws, WebSocket):
+            raise TypeError(f"broadcast() takes trio WebSockets, not {type(ws).__name__}")
+    prepared = _broadcast.prepare(message)
+    event = prepared.message
+    frame_size = len(prepared.frame)
+    sent = 0
+    skipped: dict[WebSocket, SkipReason] = {}
+    for ws in targets:
+        session = ws._session
+        if session.aborted or ws._finished:
+            skipped[ws] = SkipReason.NOT_OPEN
+            continue
+        if ws._unsent + ws._writing > session.settings.write_limit:
+            skipped[ws] = SkipReason.BUSY
+            continue
+        conn = ws._conn
+        try:
+            if compress and conn.negotiated_extensions:
+                if session.sending_fragments:
+                    raise LocalProtocolError("a fragmented message is being sent")
+                conn.send(event)
+            else:
+                conn.send_prepared(prepared)
+        except LocalProtocolError:
+            reason = _broadcast.refused(session, prepared)
+            if reason is not None:
+                skipped[ws] = reason
+                continue
+        ws._unsent += frame_size
+        ws._nudge()  # the reader writes it (or the task writing now does)
+        sent += 1
+    return BroadcastResult(sent, MappingProxyType(skipped))
 
 
 # -- client -------------------------------------------------------------------------
@@ -969,5 +1069,5 @@ async def serve(
     await server._run(shutdown_code, shutdown_reason, task_status)
 
 
-_common.document(connect, "trio", "client", hands_to="stream")
-_common.document(serve, "trio", "server", hands_to="stream")
+_common.document(connect, "trio", "client", hands_to="stream", broadcast=True)
+_common.document(serve, "trio", "server", hands_to="stream", broadcast=True)

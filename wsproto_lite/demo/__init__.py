@@ -8,6 +8,9 @@ See ``docs/demo.md`` for the protocol. Modules:
 - :mod:`.page` — the web page, with its Content-Security-Policy;
 - :mod:`.hub` — :class:`Hub`: the state the connections share (who is
   connected and signed in, broadcasts), in memory by default;
+- :mod:`.redis_hub`, :mod:`.shared` — :class:`RedisHub`: that state shared by
+  several workers through Redis (``--redis``);
+- :mod:`.workers` — the supervisor of ``--workers N``;
 - :mod:`.session` — :class:`Session`: one connection;
 - :mod:`.ordering` — which calls of a connection wait for which, and the order
   of replies without an id;
@@ -21,6 +24,7 @@ See ``docs/demo.md`` for the protocol. Modules:
 from .auth import ConfigError, User, UserStore, hash_password, load_users, verify_password
 from .config import SECRET_ENV, DemoConfig
 from .hub import Hub, LocalHub
+from .redis_hub import RedisHub
 from .rpc import ErrorCode, RPCError
 from .server import DemoServer, Session, run
 
@@ -33,6 +37,7 @@ __all__ = [
     "Hub",
     "LocalHub",
     "RPCError",
+    "RedisHub",
     "Session",
     "User",
     "UserStore",

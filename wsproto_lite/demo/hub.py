@@ -1,28 +1,59 @@
 """The state the demo's connections share: who is connected, who is signed in, broadcast.
 
 Everything one connection needs to know about the others goes through a
-:class:`Hub`, and nothing else in the demo touches another connection. The
-demo runs in one process and keeps it in memory (:class:`LocalHub`); to run
-several demo processes behind a load balancer, implement :class:`Hub` on a
-shared store (a Redis set per login and pub/sub for broadcasts, say) and give
-it to :class:`~.server.DemoServer`.
+:class:`Hub`, and nothing else in the demo touches another connection. By
+default the demo runs in one process and keeps it in memory
+(:class:`LocalHub`); with ``--redis`` several demo processes share it through
+Redis (:class:`~.redis_hub.RedisHub`).
 """
 
 from __future__ import annotations
 
 import abc
-import asyncio
-from collections.abc import Set
+import logging
+import os
+import socket
+from collections.abc import Iterable, Set
 from typing import TYPE_CHECKING
+
+from ..adapters.asyncio import broadcast
 
 if TYPE_CHECKING:  # pragma: no cover
     from .session import Session
 
-__all__ = ["Hub", "LocalHub"]
+__all__ = ["Hub", "LocalHub", "deliver"]
+
+logger = logging.getLogger("wsproto_lite.demo")
+
+
+def deliver(sessions: Iterable[Session], message: str) -> int:
+    """Push *message* to the authenticated *sessions* now; return how many took it.
+
+    With the library's :func:`~wsproto_lite.adapters.asyncio.broadcast`: the
+    frame is built once, and a client that does not read (more than
+    ``write_limit`` bytes already wait for it) misses the message rather than
+    holding up the others; that is logged.
+    """
+    recipients = {s.ws: s for s in sessions if s.authenticated}
+    result = broadcast(recipients, message)
+    for ws, reason in result.skipped.items():
+        logger.info("client #%d missed a broadcast: %s", recipients[ws].id, reason.value)
+    return result.sent
 
 
 class Hub(abc.ABC):
     """What the demo's connections share. Every method is called from the event loop."""
+
+    @property
+    def worker_id(self) -> str:
+        """This process among those sharing the state (``host/pid``; ``whoami`` shows it)."""
+        return f"{socket.gethostname()}/{os.getpid()}"
+
+    async def start(self) -> None:  # noqa: B027 (optional hook)
+        """Called once before the server accepts connections (connect to a store, say)."""
+
+    async def close(self) -> None:  # noqa: B027 (optional hook)
+        """Called once after the server has shut down."""
 
     @property
     @abc.abstractmethod
@@ -84,8 +115,6 @@ class LocalHub(Hub):
         return online
 
     async def broadcast(self, message: str) -> int:
-        """Send *message* to every authenticated session, concurrently: a client
-        that reads slowly does not hold up the others."""
-        recipients = [client for client in self._clients if client.authenticated]
-        sent = await asyncio.gather(*(client.send(message) for client in recipients))
-        return sum(sent)
+        """Send *message* to every authenticated session at once (see :func:`deliver`):
+        a client that reads slowly does not hold up the others."""
+        return deliver(self._clients, message)

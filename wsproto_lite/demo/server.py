@@ -132,7 +132,9 @@ class DemoServer:
 
     # -- serving ----------------------------------------------------------------
 
-    def serve(self, host: str | None = "127.0.0.1", port: int = 4000, **kwargs: Any) -> Server:
+    def serve(
+        self, host: str | None = "127.0.0.1", port: int | None = 4000, **kwargs: Any
+    ) -> Server:
         """The adapter's server for this demo: ``async with demo.serve(...) as server``.
 
         Keyword arguments go to :func:`wsproto_lite.adapters.asyncio.serve`.
@@ -351,6 +353,7 @@ class DemoServer:
         authenticated = session.authenticated
         return {
             "client": session.id,
+            "worker": self.hub.worker_id,
             "remote": session.remote,
             "authenticated": authenticated,
             "login": session.login if authenticated else None,
@@ -386,18 +389,27 @@ class DemoServer:
 async def run(
     config: DemoConfig | None = None,
     host: str | None = "127.0.0.1",
-    port: int = 4000,
+    port: int | None = 4000,
     *,
     on_listening: Callable[[Server], None] | None = None,
+    hub: Hub | None = None,
     **kwargs: Any,
 ) -> None:
     """Run the demo until cancelled.
 
     :param on_listening: called once the server listens (e.g. to print the URL).
-    :param kwargs: passed to :func:`wsproto_lite.adapters.asyncio.serve`.
+    :param hub: where the state shared by the connections lives (default: a
+        :class:`~.hub.LocalHub`); it is started before the server listens and
+        closed after the server has shut down.
+    :param kwargs: passed to :func:`wsproto_lite.adapters.asyncio.serve`
+        (``reuse_port=True``, or ``sock=`` with *host* and *port* ``None``).
     """
-    demo = DemoServer(config)
-    async with demo.serve(host, port, **kwargs) as server:
-        if on_listening is not None:
-            on_listening(server)
-        await server.serve_forever()
+    demo = DemoServer(config, hub)
+    await demo.hub.start()
+    try:
+        async with demo.serve(host, port, **kwargs) as server:
+            if on_listening is not None:
+                on_listening(server)
+            await server.serve_forever()
+    finally:
+        await demo.hub.close()

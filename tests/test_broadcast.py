@@ -1,0 +1,581 @@
+"""broadcast() in the asyncio and trio adapters, at the byte level.
+
+The peers are raw TCP clients that do the handshake by hand and read frames
+byte for byte, so a test sees exactly what went on the wire: the shared frame
+(RSV1 clear) on a permessage-deflate connection, a per-connection compressed
+frame with ``compress=True``, nothing for skipped connections, and whole
+messages for the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import socket
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+import pytest
+
+from wsproto_lite import LocalProtocolError, accept_key
+from wsproto_lite.adapters import asyncio as aio
+from wsproto_lite.adapters.asyncio import BroadcastResult, SkipReason
+
+T = TypeVar("T")
+HOST = "127.0.0.1"
+DEFLATE = "permessage-deflate"
+FAST: dict[str, Any] = {"open_timeout": 5.0, "close_timeout": 2.0, "ping_interval": None}
+
+
+def text_frame(text: str) -> bytes:
+    """A final, unmasked text frame (RFC 6455 §5.2), built independently."""
+    payload = text.encode()
+    n = len(payload)
+    if n < 126:
+        return bytes([0x81, n]) + payload
+    if n < 1 << 16:
+        return bytes([0x81, 126]) + n.to_bytes(2, "big") + payload
+    return bytes([0x81, 127]) + n.to_bytes(8, "big") + payload
+
+
+def request(key: str, extensions: str | None) -> bytes:
+    ext = f"Sec-WebSocket-Extensions: {extensions}\r\n" if extensions else ""
+    return (
+        f"GET / HTTP/1.1\r\nHost: {HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{ext}\r\n"
+    ).encode()
+
+
+def check_response(head: bytes, key: str, extensions: str | None) -> None:
+    text = head.decode("latin-1")
+    assert text.startswith("HTTP/1.1 101 ")
+    assert f"\r\nsec-websocket-accept: {accept_key(key).lower()}\r\n" in text.lower()
+    if extensions:
+        assert "sec-websocket-extensions: permessage-deflate" in text.lower()
+    else:
+        assert "sec-websocket-extensions" not in text.lower()
+
+
+def inflate(payload: bytes) -> bytes:
+    """RFC 7692 §7.2.2: append 00 00 ff ff and inflate a raw DEFLATE stream."""
+    return zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff")
+
+
+class Frames:
+    """Reads a server's frames byte for byte with *read_exactly*."""
+
+    def __init__(self, read_exactly: Callable[[int], Awaitable[bytes]]) -> None:
+        self.read_exactly = read_exactly
+
+    async def raw(self) -> bytes:
+        """One whole frame, header included, exactly as it arrived."""
+        head = await self.read_exactly(2)
+        assert head[1] & 0x80 == 0, "a server's frames are not masked"
+        n = head[1] & 0x7F
+        if n == 126:
+            ext = await self.read_exactly(2)
+            n = int.from_bytes(ext, "big")
+            head += ext
+        elif n == 127:
+            ext = await self.read_exactly(8)
+            n = int.from_bytes(ext, "big")
+            head += ext
+        return head + await self.read_exactly(n)
+
+
+# -- asyncio --------------------------------------------------------------------------------
+
+
+def run(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+    async def main() -> T:
+        return await asyncio.wait_for(coro, timeout)
+
+    return asyncio.run(main())
+
+
+class AsyncioRaw:
+    """A raw client of an asyncio test: the handshake by hand, then frames."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.frames = Frames(reader.readexactly)
+
+    @classmethod
+    async def open(
+        cls, port: int, extensions: str | None = None, rcvbuf: int | None = None
+    ) -> AsyncioRaw:
+        sock = socket.socket()
+        if rcvbuf is not None:  # before connect(): the window is set at the handshake
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (HOST, port))
+        reader, writer = await asyncio.open_connection(sock=sock)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(request(key, extensions))
+        check_response(await reader.readuntil(b"\r\n\r\n"), key, extensions)
+        return cls(reader, writer)
+
+    def close(self) -> None:
+        self.writer.transport.abort()
+
+
+class Hub:
+    """An asyncio server whose handler parks every connection in ``self.ws``."""
+
+    def __init__(self) -> None:
+        self.ws: list[aio.WebSocket] = []
+        self.arrived = asyncio.Event()
+
+    async def handler(self, ws: aio.WebSocket) -> None:
+        self.ws.append(ws)
+        self.arrived.set()
+        async for _ in ws:
+            pass
+
+    async def wait_for(self, n: int) -> list[aio.WebSocket]:
+        while len(self.ws) < n:
+            self.arrived.clear()
+            await self.arrived.wait()
+        return list(self.ws)
+
+
+async def asyncio_hub(**options: Any) -> tuple[Hub, aio.Server]:
+    hub = Hub()
+    server = await aio.serve(hub.handler, HOST, 0, **{**FAST, **options})
+    return hub, server
+
+
+def test_asyncio_every_peer_receives_exactly_the_frame() -> None:
+    async def main() -> None:
+        hub, server = await asyncio_hub()
+        async with server:
+            peers = [await AsyncioRaw.open(server.port) for _ in range(3)]
+            conns = await hub.wait_for(3)
+            result = aio.broadcast(server.connections, "héllo")
+            assert result == BroadcastResult(3, {})
+            assert result.all_sent
+            payload = bytes(range(256)) * 300  # 76,800 bytes: a 64-bit length
+            result = aio.broadcast((ws for ws in conns), bytearray(payload))
+            assert result.sent == 3
+            for peer in peers:
+                assert await peer.frames.raw() == b"\x81\x06h\xc3\xa9llo"
+                assert await peer.frames.raw() == (
+                    b"\x82\x7f" + len(payload).to_bytes(8, "big") + payload
+                )
+                peer.close()
+
+    run(main())
+
+
+def test_asyncio_deflate_peers_get_the_shared_frame_or_their_own_compressed_one() -> None:
+    text = "broadcast " * 200
+
+    async def main() -> None:
+        hub, server = await asyncio_hub()
+        async with server:
+            plain = await AsyncioRaw.open(server.port)
+            deflate = await AsyncioRaw.open(server.port, DEFLATE)
+            await hub.wait_for(2)
+            assert aio.broadcast(server.connections, text).sent == 2
+            for peer in (plain, deflate):  # the same bytes: RSV1 clear (RFC 7692 §6)
+                assert await peer.frames.raw() == text_frame(text)
+            assert aio.broadcast(server.connections, text, compress=True).sent == 2
+            assert await plain.frames.raw() == text_frame(text)
+            frame = await deflate.frames.raw()
+            assert frame[0] == 0xC1  # FIN, RSV1 (compressed), text
+            assert len(frame) < 100
+            assert inflate(frame[2:]) == text.encode()
+            plain.close()
+            deflate.close()
+
+    run(main())
+
+
+def test_asyncio_websockets_client_with_deflate_decodes_both_kinds() -> None:
+    websockets_client = pytest.importorskip("websockets.asyncio.client")
+    text = "compressible " * 300
+
+    async def main() -> None:
+        hub, server = await asyncio_hub()
+        url = f"ws://{HOST}:{server.port}/"
+        async with server, websockets_client.connect(url) as client:
+            await hub.wait_for(1)
+            assert hub.ws[0].extensions[0].startswith(DEFLATE)
+            aio.broadcast(server.connections, text)
+            aio.broadcast(server.connections, text, compress=True)
+            aio.broadcast(server.connections, b"\x00\xff")
+            assert await client.recv() == text
+            assert await client.recv() == text
+            assert await client.recv() == b"\x00\xff"
+
+    run(main())
+
+
+def test_asyncio_a_peer_that_does_not_read_is_skipped_not_waited_for() -> None:
+    """A non-reading peer fills its buffers; from then on it is skipped (BUSY),
+    the reading peer gets every message, and the server holds at most
+    write_limit plus one message for the slow one."""
+    payload = os.urandom(1 << 16)
+    limit = 4096
+
+    async def main() -> None:
+        hub, server = await asyncio_hub(write_limit=limit)
+        async with server:
+            fast = await AsyncioRaw.open(server.port)
+            slow = await AsyncioRaw.open(server.port, rcvbuf=4096)
+            await hub.wait_for(2)
+            slow_ws = next(ws for ws in hub.ws if ws.remote_address[1] == _port(slow))
+            received = 0
+
+            async def read_fast() -> None:
+                nonlocal received
+                while True:
+                    frame = await fast.frames.raw()
+                    assert frame[10:] == payload
+                    received += 1
+
+            reader = asyncio.create_task(read_fast())
+            sent_to_slow = 0
+            busy = 0
+            fast_ws = next(ws for ws in hub.ws if ws is not slow_ws)
+            for _ in range(400):  # 25 MiB at most
+                # The reading peer keeps up, however loaded the machine: it is
+                # never over the limit when the next message goes out.
+                while fast_ws._write_paused:
+                    await asyncio.sleep(0.001)
+                result = aio.broadcast(server.connections, payload)
+                assert slow_ws not in result.skipped or result.skipped == {slow_ws: SkipReason.BUSY}
+                if slow_ws in result.skipped:
+                    busy += 1
+                    if busy == 3:
+                        break
+                else:
+                    sent_to_slow += 1
+                    assert result.sent == 2
+                transport = slow_ws._transport
+                assert transport is not None
+                assert transport.get_write_buffer_size() <= limit + len(payload) + 10
+                await asyncio.sleep(0.001)
+            assert busy == 3, "the slow peer was never skipped"
+            total = sent_to_slow + busy
+            while received < total:
+                await asyncio.sleep(0.01)
+            reader.cancel()
+            # The slow peer now reads: it gets whole messages, exactly those
+            # sent to it, then is served again.
+            for _ in range(sent_to_slow):
+                assert (await slow.frames.raw())[10:] == payload
+            assert aio.broadcast([slow_ws], "again") == BroadcastResult(1, {})
+            assert await slow.frames.raw() == text_frame("again")
+            fast.close()
+            slow.close()
+
+    run(main(), timeout=60)
+
+
+def _port(peer: AsyncioRaw) -> int:
+    return int(peer.writer.get_extra_info("sockname")[1])
+
+
+def test_asyncio_connections_that_are_not_open_are_skipped() -> None:
+    async def main() -> None:
+        hub, server = await asyncio_hub()
+        async with server:
+            closed = await AsyncioRaw.open(server.port)
+            closing = await AsyncioRaw.open(server.port)
+            live = await AsyncioRaw.open(server.port)
+            conns = await hub.wait_for(3)
+            # A TCP connection whose handshake never comes: CONNECTING.
+            _, idle_writer = await asyncio.open_connection(HOST, server.port)
+            while len(server.connections) < 4:
+                await asyncio.sleep(0.01)
+            connecting = next(ws for ws in server.connections if ws not in conns)
+            closed_ws, closing_ws, _ = conns
+            closed.writer.write(b"\x88\x82abcd" + bytes([0x03 ^ 0x61, 0xE8 ^ 0x62]))
+            await closed_ws.wait_closed()
+            closing_task = asyncio.create_task(closing_ws.close())  # waits for the reply
+            assert await closing.frames.raw() == b"\x88\x02\x03\xe8"
+            assert closed_ws not in server.connections  # its handler has returned
+            result = aio.broadcast([*conns, connecting], "x")
+            assert result.sent == 1
+            assert dict(result.skipped) == {
+                closed_ws: SkipReason.NOT_OPEN,
+                closing_ws: SkipReason.NOT_OPEN,
+                connecting: SkipReason.NOT_OPEN,
+            }
+            assert await live.frames.raw() == text_frame("x")
+            closing.writer.write(b"\x88\x80abcd")  # the close reply; nothing came before it
+            await closing_task
+            for peer in (closed, closing, live):
+                peer.close()
+            idle_writer.transport.abort()
+
+    run(main())
+
+
+def test_asyncio_a_fragmented_message_is_not_interrupted() -> None:
+    async def main() -> None:
+        hub, server = await asyncio_hub()
+        async with server:
+            peer = await AsyncioRaw.open(server.port)
+            (ws,) = await hub.wait_for(1)
+            go_on = asyncio.Event()
+
+            async def parts() -> AsyncIterator[str]:
+                yield "a"
+                await go_on.wait()
+                yield "b"
+
+            sending = asyncio.create_task(ws.send_fragments(parts()))
+            assert await peer.frames.raw() == b"\x01\x01a"
+            assert aio.broadcast([ws], "news") == BroadcastResult(0, {ws: SkipReason.FRAGMENTING})
+            go_on.set()
+            await sending
+            assert await peer.frames.raw() == b"\x00\x01b"
+            assert await peer.frames.raw() == b"\x80\x00"
+            assert aio.broadcast([ws], "news").sent == 1
+            assert await peer.frames.raw() == text_frame("news")
+            peer.close()
+
+    run(main())
+
+
+def test_asyncio_client_connections_mask_their_copy() -> None:
+    async def echo(ws: aio.WebSocket) -> None:
+        async for message in ws:
+            await ws.send(message)
+
+    async def main() -> None:
+        async with aio.serve(echo, HOST, 0, **FAST) as server:
+            uri = f"ws://{HOST}:{server.port}/"
+            clients = [await aio.connect(uri, **FAST) for _ in range(2)]
+            assert aio.broadcast(clients, "up").sent == 2
+            for client in clients:
+                assert await client.recv() == "up"  # the server accepted a masked frame
+                await client.close()
+
+    run(main())
+
+
+def test_asyncio_misuse_raises_and_sends_nothing() -> None:
+    async def main() -> None:
+        hub, server = await asyncio_hub()
+        async with server:
+            peer = await AsyncioRaw.open(server.port)
+            (ws,) = await hub.wait_for(1)
+            with pytest.raises(TypeError, match="takes asyncio WebSockets, not object"):
+                aio.broadcast([ws, object()], "x")  # type: ignore[list-item]
+            with pytest.raises(TypeError, match="str or bytes, not int"):
+                aio.broadcast([ws], 42)  # type: ignore[arg-type]
+            with pytest.raises(LocalProtocolError, match="lone surrogate"):
+                aio.broadcast([ws], "\ud800")
+            assert aio.broadcast([], "nobody") == BroadcastResult(0, {})
+            aio.broadcast([ws], "only this")
+            assert await peer.frames.raw() == text_frame("only this")
+            peer.close()
+
+    run(main())
+
+
+# -- trio -----------------------------------------------------------------------------------
+
+
+trio = pytest.importorskip("trio")
+
+from wsproto_lite.adapters import trio as tri  # noqa: E402
+
+
+class TrioRaw:
+    """A raw client of a trio test."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.buf = b""
+        self.frames = Frames(self.read_exactly)
+
+    async def read_exactly(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            chunk = await self.stream.receive_some(1 << 16)
+            assert chunk, "the server closed the connection"
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    @classmethod
+    async def open(
+        cls, port: int, extensions: str | None = None, rcvbuf: int | None = None
+    ) -> TrioRaw:
+        sock = trio.socket.socket()
+        if rcvbuf is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        await sock.connect((HOST, port))
+        peer = cls(trio.SocketStream(sock))
+        key = base64.b64encode(os.urandom(16)).decode()
+        await peer.stream.send_all(request(key, extensions))
+        while b"\r\n\r\n" not in peer.buf:
+            peer.buf += await peer.stream.receive_some(1 << 16)
+        head, _, peer.buf = peer.buf.partition(b"\r\n\r\n")
+        check_response(head + b"\r\n\r\n", key, extensions)
+        return peer
+
+
+def run_trio(
+    body: Callable[[tri.Server, list[tri.WebSocket]], Awaitable[None]], **options: Any
+) -> None:
+    conns: list[tri.WebSocket] = []
+
+    async def handler(ws: tri.WebSocket) -> None:
+        conns.append(ws)
+        async for _ in ws:
+            pass
+
+    async def main() -> None:
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                server = await nursery.start(
+                    lambda task_status: tri.serve(
+                        handler, HOST, 0, task_status=task_status, **{**FAST, **options}
+                    )
+                )
+                await body(server, conns)
+                nursery.cancel_scope.cancel()
+
+    trio.run(main)
+
+
+async def arrived(conns: list[tri.WebSocket], n: int) -> list[tri.WebSocket]:
+    while len(conns) < n:
+        await trio.sleep(0.005)
+    return list(conns)
+
+
+def test_trio_every_peer_receives_exactly_the_frame() -> None:
+    payload = os.urandom(70_000)
+
+    async def body(server: tri.Server, conns: list[tri.WebSocket]) -> None:
+        peers = [await TrioRaw.open(server.port) for _ in range(3)]
+        await arrived(conns, 3)
+        assert tri.broadcast(server.connections, "héllo") == tri.BroadcastResult(3, {})
+        assert tri.broadcast(iter(conns), memoryview(payload)).sent == 3
+        for peer in peers:
+            assert await peer.frames.raw() == b"\x81\x06h\xc3\xa9llo"
+            assert await peer.frames.raw() == b"\x82\x7f" + (70_000).to_bytes(8, "big") + payload
+            await peer.stream.aclose()
+
+    run_trio(body)
+
+
+def test_trio_deflate_peers() -> None:
+    text = "broadcast " * 200
+
+    async def body(server: tri.Server, conns: list[tri.WebSocket]) -> None:
+        plain = await TrioRaw.open(server.port)
+        deflate = await TrioRaw.open(server.port, DEFLATE)
+        await arrived(conns, 2)
+        assert tri.broadcast(conns, text).sent == 2
+        assert tri.broadcast(conns, text, compress=True).sent == 2
+        for peer in (plain, deflate):
+            assert await peer.frames.raw() == text_frame(text)
+        assert await plain.frames.raw() == text_frame(text)
+        frame = await deflate.frames.raw()
+        assert frame[0] == 0xC1
+        assert inflate(frame[2:]) == text.encode()
+        await plain.stream.aclose()
+        await deflate.stream.aclose()
+
+    run_trio(body)
+
+
+def test_trio_a_peer_that_does_not_read_is_skipped_not_waited_for() -> None:
+    payload = os.urandom(1 << 16)
+    limit = 4096
+
+    async def body(server: tri.Server, conns: list[tri.WebSocket]) -> None:
+        fast = await TrioRaw.open(server.port)
+        slow = await TrioRaw.open(server.port, rcvbuf=4096)
+        await arrived(conns, 2)
+        slow_port = slow.stream.socket.getsockname()[1]
+        slow_ws = next(ws for ws in conns if ws.remote_address[1] == slow_port)
+        counts = {"fast": 0}
+
+        async def read_fast() -> None:
+            while True:
+                frame = await fast.frames.raw()
+                assert frame[10:] == payload
+                counts["fast"] += 1
+
+        sent_to_slow = busy = 0
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read_fast)
+            fast_ws = next(ws for ws in conns if ws is not slow_ws)
+            for _ in range(400):
+                # The reading peer keeps up, however loaded the machine: its
+                # writer has taken every byte when the next message goes out.
+                while fast_ws._unsent + fast_ws._writing:
+                    await trio.sleep(0.001)
+                result = tri.broadcast(conns, payload)
+                if slow_ws in result.skipped:
+                    assert dict(result.skipped) == {slow_ws: SkipReason.BUSY}
+                    busy += 1
+                    if busy == 3:
+                        break
+                else:
+                    assert result.sent == 2
+                    sent_to_slow += 1
+                # Held for the slow peer: at most write_limit plus one message.
+                assert slow_ws._unsent + slow_ws._writing <= limit + len(payload) + 10
+                await trio.sleep(0.001)
+            assert busy == 3, "the slow peer was never skipped"
+            with trio.fail_after(10):
+                while counts["fast"] < sent_to_slow + busy:
+                    await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+        for _ in range(sent_to_slow):
+            assert (await slow.frames.raw())[10:] == payload
+        with trio.fail_after(5):
+            while slow_ws._writing:  # the last write completes now that the peer reads
+                await trio.sleep(0.01)
+        assert tri.broadcast([slow_ws], "again") == tri.BroadcastResult(1, {})
+        assert await slow.frames.raw() == text_frame("again")
+        await slow.stream.aclose()
+        await fast.stream.aclose()
+
+    run_trio(body, write_limit=limit)
+
+
+def test_trio_closed_and_fragmenting_connections_are_skipped() -> None:
+    async def body(server: tri.Server, conns: list[tri.WebSocket]) -> None:
+        closed = await TrioRaw.open(server.port)
+        busy = await TrioRaw.open(server.port)
+        await arrived(conns, 2)
+        closed_ws, busy_ws = conns
+        await closed.stream.send_all(b"\x88\x80abcd")  # masked close, no payload
+        await closed_ws.wait_closed()
+        go_on = trio.Event()
+
+        async def parts() -> AsyncIterator[str]:
+            yield "a"
+            await go_on.wait()
+            yield "b"
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(busy_ws.send_fragments, parts())
+            assert await busy.frames.raw() == b"\x01\x01a"
+            result = tri.broadcast([closed_ws, busy_ws], "x")
+            assert result == tri.BroadcastResult(
+                0, {closed_ws: SkipReason.NOT_OPEN, busy_ws: SkipReason.FRAGMENTING}
+            )
+            go_on.set()
+        assert await busy.frames.raw() == b"\x00\x01b"
+        assert await busy.frames.raw() == b"\x80\x00"
+        assert tri.broadcast(conns, "y").skipped == {closed_ws: SkipReason.NOT_OPEN}
+        assert await busy.frames.raw() == text_frame("y")
+        with pytest.raises(TypeError, match="takes trio WebSockets"):
+            tri.broadcast([busy_ws, "ws"], "x")  # type: ignore[list-item]
+        await closed.stream.aclose()
+        await busy.stream.aclose()
+
+    run_trio(body)
