@@ -52,6 +52,8 @@ class Benchmark:
     notes: list[str] = field(default_factory=list)
     #: The contender every ratio of this benchmark is relative to.
     baseline: str = BASELINE
+    #: Called once all rounds ran (e.g. to add measured notes).
+    finish: Callable[[], None] | None = None
 
 
 @dataclass
@@ -105,6 +107,8 @@ def run_benchmark(bench: Benchmark, *, warmup: int, repeat: int) -> list[Result]
             del result, state
             if round_no >= warmup:
                 times[contender.name].append(elapsed)
+    if bench.finish is not None:
+        bench.finish()
     return [
         Result(
             bench.name, c.name, bench.unit, bench.work if c.work is None else c.work, times[c.name]
@@ -173,17 +177,19 @@ def environment() -> dict[str, Any]:
         "machine": platform.machine(),
         "platform": platform.platform(),
     }
-    for name in ("wsproto", "websockets", "h11"):
+    for name in ("wsproto", "websockets", "aiohttp", "picows", "h11"):
         try:
             module = __import__(name)
             info[name] = getattr(module, "__version__", "?")
         except ImportError:
             info[name] = None
     try:
-        from wsproto_lite import __version__, frames
+        import wsproto_lite
 
-        info["wsproto_lite"] = __version__
-        info["wsproto_lite_speedups"] = frames.SPEEDUPS
+        info["wsproto_lite"] = wsproto_lite.__version__
+        info["wsproto_lite_compiled"] = ",".join(
+            name.rpartition(".")[2] for name in wsproto_lite.COMPILED
+        )
     except ImportError:  # pragma: no cover
         info["wsproto_lite"] = None
     return info

@@ -9,18 +9,37 @@ byte for byte) before sending the next, on every connection concurrently.
 Servers:
 
 * ``wsproto_lite``: ``wsproto_lite.adapters.asyncio.serve`` and an
-  ``async for message in ws: await ws.send(message)`` handler;
+  ``async for message in ws: await ws.send(message)`` handler, on the build
+  this checkout has (``wsproto_lite.COMPILED``), and ``wsproto_lite[pure]``,
+  the same with ``WSPROTO_LITE_NO_SPEEDUPS=1`` (all pure Python);
 * ``websockets``: ``websockets.asyncio.server.serve``, the same handler;
+* ``aiohttp``: an ``aiohttp.web`` application whose handler does ``async for
+  msg in ws`` and ``await ws.send_str(msg.data)`` (``send_bytes`` for binary);
+* ``picows``: ``picows.ws_create_server`` with a listener whose ``on_ws_frame``
+  echoes each data frame with ``transport.send`` (text decoded with
+  ``get_payload_as_utf8_text`` and encoded again, as an application that wants
+  ``str`` must; picows leaves fragments to the application, and these frames
+  are whole) and answers a close frame;
 * ``wsproto`` and ``wsproto_lite[raw]``: a bare ``asyncio.Protocol`` callback
   echo on each core (wsproto has no asyncio server), no task per connection:
   the fair comparison of the cores, and a bound on what an adapter costs.
+
+Besides round trips per second (the client's view), the benchmark reports each
+server's **CPU time per message** (echoed message: one received, one sent),
+from the kernel's per-thread accounting of the server process
+(``/proc/PID/task/*/schedstat``, nanoseconds) over the timed runs, and its
+**idle memory per connection**: the growth of its resident set size
+(``VmRSS``) when ``IDLE_CONNECTIONS`` more connections are open and idle after
+their handshake, divided by their number. Both need Linux's ``/proc``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import glob
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,8 +53,18 @@ sys.path.insert(0, _HERE)
 import _frames as fr  # noqa: E402
 from _harness import Benchmark, Contender  # noqa: E402
 
-SERVERS = ("wsproto_lite", "wsproto_lite[raw]", "wsproto", "websockets")
+SERVERS = (
+    "wsproto_lite",
+    "wsproto_lite[pure]",
+    "wsproto_lite[raw]",
+    "wsproto",
+    "websockets",
+    "aiohttp",
+    "picows",
+)
 MESSAGE_SIZE = 32
+#: Connections opened (and left idle) to measure a server's memory per connection.
+IDLE_CONNECTIONS = 200
 #: Seconds to wait for any answer from a server before failing.
 TIMEOUT = 20.0
 
@@ -62,6 +91,52 @@ async def _serve_websockets() -> None:
     async with serve(_echo_handler, "127.0.0.1", 0, ping_interval=None) as server:
         _ready(server.sockets[0].getsockname()[1])
         await server.serve_forever()
+
+
+async def _serve_aiohttp() -> None:
+    from aiohttp import WSMsgType, web
+
+    async def handler(request: Any) -> Any:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for msg in ws:
+            if msg.type is WSMsgType.TEXT:
+                await ws.send_str(msg.data)
+            elif msg.type is WSMsgType.BINARY:
+                await ws.send_bytes(msg.data)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/bench", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server = site._server
+    assert server is not None
+    _ready(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+    await asyncio.Event().wait()
+
+
+async def _serve_picows() -> None:
+    from picows import WSListener, WSMsgType, ws_create_server
+
+    text, binary, close = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CLOSE
+
+    class Echo(WSListener):  # type: ignore[misc]
+        def on_ws_frame(self, transport: Any, frame: Any) -> None:
+            kind = frame.msg_type
+            if kind is text:
+                transport.send(text, frame.get_payload_as_utf8_text().encode())
+            elif kind is binary:
+                transport.send(binary, frame.get_payload_as_bytes())
+            elif kind is close:
+                transport.send_close(frame.get_close_code(), frame.get_close_message())
+                transport.disconnect()
+
+    server = await ws_create_server(lambda request: Echo(), "127.0.0.1", 0)
+    _ready(server.sockets[0].getsockname()[1])
+    await server.serve_forever()
 
 
 class _WsprotoEcho(asyncio.Protocol):
@@ -157,9 +232,12 @@ def serve_main(kind: str) -> None:
     """Run the echo server *kind* until killed (child process)."""
     runners: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
         "wsproto_lite": _serve_wsproto_lite,
+        "wsproto_lite[pure]": _serve_wsproto_lite,  # (with WSPROTO_LITE_NO_SPEEDUPS=1)
         "websockets": _serve_websockets,
         "wsproto": lambda: _serve_protocol(_WsprotoEcho),
         "wsproto_lite[raw]": lambda: _serve_protocol(_LiteEcho),
+        "aiohttp": _serve_aiohttp,
+        "picows": _serve_picows,
     }
     asyncio.run(runners[kind]())
 
@@ -257,8 +335,12 @@ class _ServerProcess:
         # stderr goes to a file, never a pipe nobody reads: a server that logs
         # enough would block on a full pipe and look like a hang.
         self.log = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115 (closed in stop)
+        env = dict(os.environ)
+        if kind.endswith("[pure]"):  # the same source, all of it pure Python
+            env["WSPROTO_LITE_NO_SPEEDUPS"] = "1"
         self.proc = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), "--server", kind],
+            env=env,
             stdout=subprocess.PIPE,
             stderr=self.log,
             text=True,
@@ -269,6 +351,25 @@ class _ServerProcess:
             self.proc.wait()
             raise RuntimeError(f"{kind} server did not start: {line!r} {self.stderr()[-400:]}")
         self.port = int(line.split()[1])
+
+    def cpu_ns(self) -> int:
+        """CPU time the server process has used so far, in nanoseconds (Linux)."""
+        total = 0
+        for path in glob.glob(f"/proc/{self.proc.pid}/task/*/schedstat"):
+            try:
+                with open(path, encoding="ascii") as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):  # a thread that just ended
+                pass
+        return total
+
+    def rss_kib(self) -> int:
+        """The server process's resident set size, in KiB (Linux)."""
+        with open(f"/proc/{self.proc.pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise RuntimeError("no VmRSS")  # pragma: no cover
 
     def stderr(self) -> str:
         """What the server wrote to stderr so far."""
@@ -300,6 +401,26 @@ class E2E:
             except Exception as exc:  # a missing adapter or library: note and skip
                 self.notes.append(f"{kind}: skipped ({str(exc).strip()[:200]})")
         self.frames, self.replies = _messages()
+        #: Server CPU nanoseconds per round trip, per server kind, per benchmark.
+        self.cpu: dict[tuple[int, str], list[float]] = {}
+        self.idle_memory: dict[str, float] | None = None
+
+    def measure_idle_memory(self) -> dict[str, float]:
+        """KiB of server memory per idle open connection, per server kind."""
+        if self.idle_memory is None:
+            self.idle_memory = {}
+            for kind, server in self.servers.items():
+                before = server.rss_kib()
+                clients = self.loop.run_until_complete(self._open(server.port, IDLE_CONNECTIONS))
+                self.loop.run_until_complete(asyncio.sleep(0.2))  # let the server settle
+                after = server.rss_kib()
+                self.loop.run_until_complete(self._close_all(clients))
+                self.idle_memory[kind] = (after - before) / IDLE_CONNECTIONS
+        return self.idle_memory
+
+    @staticmethod
+    async def _close_all(clients: list[_Client]) -> None:
+        await asyncio.gather(*(c.close() for c in clients))
 
     def close(self) -> None:
         """Stop the servers and the loop."""
@@ -328,14 +449,20 @@ class E2E:
                 except Exception as exc:
                     raise RuntimeError(f"{kind}: could not open {connections} connections") from exc
 
-            def run(clients: list[_Client]) -> tuple[int, list[_Client]]:
+            def run(
+                clients: list[_Client], server: _ServerProcess = server, kind: str = kind
+            ) -> tuple[int, list[_Client]]:
                 async def go() -> int:
                     results = await asyncio.gather(
                         *(c.echo(self.frames, self.replies, per_conn) for c in clients)
                     )
                     return sum(results)
 
-                return self.loop.run_until_complete(go()), clients
+                cpu = server.cpu_ns()
+                ok = self.loop.run_until_complete(go())
+                cpu = server.cpu_ns() - cpu
+                self.cpu.setdefault((connections, kind), []).append(cpu / total)
+                return ok, clients
 
             def check(result: tuple[int, list[_Client]]) -> None:
                 ok, clients = result
@@ -360,6 +487,21 @@ class E2E:
         )
         bench.notes.append("wsproto and wsproto_lite[raw Protocol]: bare asyncio.Protocol echo")
         bench.notes.extend(self.notes)
+
+        def finish() -> None:
+            """Server CPU per message (the warm-up rounds included: every round
+            is the same work) and, with 50 connections or more, memory."""
+            memory = self.measure_idle_memory() if connections >= 50 else {}
+            for kind in self.servers:
+                samples = self.cpu.get((connections, kind))
+                if not samples:
+                    continue
+                line = f"{kind}: server CPU {statistics.median(samples) / 1000:.1f} µs/message"
+                if kind in memory:
+                    line += f", idle memory {memory[kind]:.1f} KiB/connection"
+                bench.notes.append(line)
+
+        bench.finish = finish
         return bench
 
 

@@ -8,69 +8,160 @@ same bytes.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import json
 import random
-import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import _frames as fr
 import _peers as peers
 from _harness import Benchmark, Contender
 
-#: Rows in every benchmark, in this order (a missing library is left out).
-LIBRARIES = ("wsproto_lite", "wsproto", "websockets")
+
+@dataclass
+class Peer:
+    """One row of the tables: a library (or a build of ours) and its loops.
+
+    A missing loop means the library has no such API (e.g. aiohttp's handshake
+    belongs to its web server): the row is left out of that workload, with a note.
+    """
+
+    name: str
+    server: Callable[..., Any] | None = None  # (deflate=, max_size=) -> state
+    client: Callable[..., Any] | None = None  # (max_size=) -> state
+    #: The server side's sending half, when it is not the same object as ``server``'s.
+    sender: Callable[[], Any] | None = None
+    receive: Callable[[Any, Sequence[bytes]], tuple[int, Any]] | None = None
+    send_text: Callable[[Any, Sequence[str]], tuple[int, Any]] | None = None
+    send_binary: Callable[[Any, Sequence[bytes]], tuple[int, Any]] | None = None
+    handshakes: Callable[[bytes, int], tuple[int, Any]] | None = None
+    deflate: bool = True
+    notes: list[str] = field(default_factory=list)
 
 
-def _available() -> dict[str, bool]:
-    return {
-        "wsproto_lite": peers.lite_available(),
-        "wsproto": peers.wsproto_available(),
-        "websockets": peers.websockets_available(),
-    }
+def _lite_peer(name: str, lib: Any) -> Peer:
+    p = functools.partial
+    return Peer(
+        name,
+        server=p(peers.lite_server, lib=lib),
+        client=p(peers.lite_client, lib=lib),
+        receive=p(peers.lite_receive, lib=lib),
+        send_text=p(peers.lite_send_text, lib=lib),
+        send_binary=p(peers.lite_send_binary, lib=lib),
+        handshakes=p(peers.lite_handshakes, lib=lib),
+    )
 
 
-@contextlib.contextmanager
-def pure_masking() -> Iterator[None]:
-    """Make wsproto_lite use its pure-Python masking for the duration."""
-    from wsproto_lite import _mask
+@functools.cache
+def all_peers() -> tuple[list[Peer], list[str]]:
+    """The rows available here, in table order, and a note per missing one.
 
-    # Every masking function a module imported, swapped for its pure twin.
-    pure = {
-        "apply_mask": _mask.apply_mask_python,
-        "apply_mask_slice": _mask.apply_mask_slice_python,
-        "apply_mask_join": _mask.apply_mask_join_python,
-        "mask_frame": _mask.mask_frame_python,
-    }
-    patched = []
-    for name, module in list(sys.modules.items()):
-        if (name == "wsproto_lite" or name.startswith("wsproto_lite.")) and name != (
-            "wsproto_lite._mask"
-        ):
-            for attr, replacement in pure.items():
-                current = getattr(module, attr, None)
-                if current is not None and current is getattr(_mask, attr):
-                    patched.append((module, attr, current))
-                    setattr(module, attr, replacement)
-    try:
-        yield
-    finally:
-        for module, attr, original in patched:
-            setattr(module, attr, original)
+    ``wsproto_lite`` is the build this checkout has (compiled core and C masking
+    when they were built: see ``wsproto_lite.COMPILED``); ``wsproto_lite[pure]``
+    is a second copy of the same source loaded entirely as pure Python (only
+    when the first has anything compiled). ``websockets[pure]`` is websockets
+    with its C masking swapped for its pure-Python one.
+    """
+    import wsproto_lite
 
-
-def _speedups_active() -> bool:
-    try:
-        from wsproto_lite import _frames as frames
-    except ImportError:  # pragma: no cover
-        return False
-    return bool(getattr(frames, "SPEEDUPS", False))
+    rows = [_lite_peer("wsproto_lite", wsproto_lite)]
+    missing = []
+    if wsproto_lite.COMPILED:
+        rows.append(_lite_peer("wsproto_lite[pure]", peers.load_pure_lite()))
+    if peers.wsproto_available():
+        rows.append(
+            Peer(
+                "wsproto",
+                # (wsproto has no size limit to set)
+                server=lambda deflate=False, max_size=None: peers.wsproto_server(deflate=deflate),
+                client=lambda max_size=None: peers.wsproto_client(),
+                receive=peers.wsproto_receive,
+                send_text=peers.wsproto_send_text,
+                send_binary=peers.wsproto_send_binary,
+                handshakes=peers.wsproto_handshakes,
+            )
+        )
+    else:
+        missing.append("wsproto is not installed (pip install wsproto): no baseline, no ratios")
+    if peers.websockets_available():
+        rows.append(
+            Peer(
+                "websockets",
+                server=peers.websockets_server,
+                client=peers.websockets_client,
+                receive=peers.websockets_receive,
+                send_text=peers.websockets_send_text,
+                send_binary=peers.websockets_send_binary,
+                handshakes=peers.websockets_handshakes,
+            )
+        )
+        if peers.websockets_speedups_available():
+            rows.append(
+                Peer(
+                    "websockets[pure]",
+                    server=peers.websockets_server,
+                    client=peers.websockets_client,
+                    receive=peers.websockets_pure(peers.websockets_receive),
+                    send_text=peers.websockets_pure(peers.websockets_send_text),
+                    send_binary=peers.websockets_pure(peers.websockets_send_binary),
+                    handshakes=peers.websockets_pure(peers.websockets_handshakes),
+                )
+            )
+    else:
+        missing.append("websockets is not installed (pip install websockets)")
+    if peers.aiohttp_available():
+        rows.append(
+            Peer(
+                "aiohttp",
+                server=peers.aiohttp_server,
+                sender=peers.aiohttp_writer,
+                client=lambda max_size=None: peers.aiohttp_writer(client=True),
+                receive=peers.aiohttp_receive,
+                send_text=peers.aiohttp_send_text,
+                send_binary=peers.aiohttp_send_binary,
+                notes=["aiohttp: no handshake row (its handshake is its web server's)"],
+            )
+        )
+    else:
+        missing.append("aiohttp is not installed (pip install aiohttp): its rows are skipped")
+    if peers.picows_available():
+        rows.append(
+            Peer(
+                "picows",
+                server=peers.picows_server,
+                client=peers.picows_client,
+                receive=peers.picows_receive,
+                send_text=peers.picows_send_text,
+                send_binary=peers.picows_send_binary,
+                deflate=False,
+                notes=[
+                    "picows: no permessage-deflate, no handshake row (its own HTTP parser"
+                    " runs only inside its asyncio protocol)"
+                ],
+            )
+        )
+    else:
+        missing.append("picows is not installed (pip install picows): its rows are skipped")
+    return rows, missing
 
 
 def _check_messages(count: int, expect_count: int, last: Any, expect_last: Any) -> None:
     assert count == expect_count, f"{count} messages, expected {expect_count}"
     assert last == expect_last, "the last message's payload is wrong"
+
+
+def _bench(name: str, unit: str, work: float, rows: list[Contender], description: str) -> Benchmark:
+    """A benchmark with the notes of the peers missing here or lacking the workload."""
+    peers_here, missing = all_peers()
+    bench = Benchmark(name, unit, work, rows, description)
+    names = {c.name for c in rows}
+    for peer in peers_here:
+        if peer.name not in names:
+            bench.notes.extend(n for n in peer.notes if n not in bench.notes)
+    bench.notes.extend(missing)
+    return bench
 
 
 def _receive_contenders(
@@ -80,54 +171,23 @@ def _receive_contenders(
     *,
     deflate: bool = False,
     max_size: int | None = 1 << 20,
-    pure_row: bool = False,
     copy_row: bool = False,
 ) -> list[Contender]:
-    """wsproto_lite, wsproto and websockets servers receiving *chunks*."""
-    have = _available()
+    """A server of every peer receiving *chunks*."""
 
     def check(result: tuple[int, Any]) -> None:
         _check_messages(result[0], count, result[1], last)
 
     rows: list[Contender] = []
-    if have["wsproto_lite"]:
+    for peer in all_peers()[0]:
+        if peer.receive is None or peer.server is None or (deflate and not peer.deflate):
+            continue
+        receive, server = peer.receive, peer.server
         rows.append(
             Contender(
-                "wsproto_lite",
-                lambda conn: peers.lite_receive(conn, chunks),
-                lambda: peers.lite_server(deflate=deflate, max_size=max_size),
-                check,
-            )
-        )
-        if pure_row and _speedups_active():
-
-            def run_pure(conn: Any) -> tuple[int, Any]:
-                with pure_masking():
-                    return peers.lite_receive(conn, chunks)
-
-            rows.append(
-                Contender(
-                    "wsproto_lite[pure]",
-                    run_pure,
-                    lambda: peers.lite_server(deflate=deflate, max_size=max_size),
-                    check,
-                )
-            )
-    if have["wsproto"]:
-        rows.append(
-            Contender(
-                "wsproto",
-                lambda ws: peers.wsproto_receive(ws, chunks),
-                lambda: peers.wsproto_server(deflate=deflate),
-                check,
-            )
-        )
-    if have["websockets"]:
-        rows.append(
-            Contender(
-                "websockets",
-                lambda proto: peers.websockets_receive(proto, chunks),
-                lambda: peers.websockets_server(deflate=deflate, max_size=max_size),
+                peer.name,
+                functools.partial(lambda st, r: r(st, chunks), r=receive),
+                functools.partial(server, deflate=deflate, max_size=max_size),
                 check,
             )
         )
@@ -163,7 +223,7 @@ def recv_small_text(scale: float) -> Benchmark:
     messages = [f"{i:016d}" for i in range(n)]
     data = fr.stream(fr.frame(fr.TEXT, m.encode()) for m in messages)
     chunks = fr.chunked(data)
-    return Benchmark(
+    return _bench(
         f"1 recv text 16 B x{n}",
         "msg/s",
         n,
@@ -187,11 +247,11 @@ def recv_large_binary(scale: float, size: int, count: int) -> Benchmark:
     data = fr.stream(fr.frame(fr.BINARY, p) for p in payloads)
     chunks = fr.chunked(data)
     label = f"{size >> 20} MiB" if size >= 1 << 20 else f"{size >> 10} KiB"
-    bench = Benchmark(
+    bench = _bench(
         f"2 recv binary {label} x{n}",
         "MB/s",
         n * size / 1e6,
-        _receive_contenders(chunks, n, payloads[-1], max_size=None, pure_row=True, copy_row=True),
+        _receive_contenders(chunks, n, payloads[-1], max_size=None, copy_row=True),
         f"server receives {n} masked {label} binary frames fed in 64 KiB chunks"
         " (size limits raised for all)",
     )
@@ -230,7 +290,7 @@ def recv_fragmented_text(scale: float) -> Benchmark:
             opcode = fr.TEXT if k == 0 else fr.CONTINUATION
             frames.append(fr.frame(opcode, raw[k * 128 : (k + 1) * 128], fin=k == 7))
     chunks = fr.chunked(fr.stream(frames))
-    return Benchmark(
+    return _bench(
         f"3 recv text 1 KiB/8 frags x{n}",
         "msg/s",
         n,
@@ -241,6 +301,27 @@ def recv_fragmented_text(scale: float) -> Benchmark:
 
 
 # -- 4. sending -------------------------------------------------------------------------
+
+
+def _send_contenders(
+    payloads: Sequence[Any], check: Callable[[Any], None], *, text: bool, client: bool
+) -> list[Contender]:
+    rows = []
+    for peer in all_peers()[0]:
+        send = peer.send_text if text else peer.send_binary
+        make = peer.client if client else (peer.sender or peer.server)
+        if send is None or make is None:
+            continue
+        prepare = functools.partial(make, max_size=None) if client else make
+        rows.append(
+            Contender(
+                peer.name,
+                functools.partial(lambda st, f: f(st, payloads), f=send),
+                prepare,
+                check,
+            )
+        )
+    return rows
 
 
 def send_small_text(scale: float) -> Benchmark:
@@ -254,40 +335,11 @@ def send_small_text(scale: float) -> Benchmark:
         assert result[0] == expect_total, f"{result[0]} bytes, expected {expect_total}"
         assert bytes(result[1]) == expect_last, "the last frame is wrong"
 
-    have = _available()
-    rows = []
-    if have["wsproto_lite"]:
-        rows.append(
-            Contender(
-                "wsproto_lite",
-                lambda c: peers.lite_send_text(c, messages),
-                peers.lite_server,
-                check,
-            )
-        )
-    if have["wsproto"]:
-        rows.append(
-            Contender(
-                "wsproto",
-                lambda c: peers.wsproto_send_text(c, messages),
-                peers.wsproto_server,
-                check,
-            )
-        )
-    if have["websockets"]:
-        rows.append(
-            Contender(
-                "websockets",
-                lambda c: peers.websockets_send_text(c, messages),
-                peers.websockets_server,
-                check,
-            )
-        )
-    return Benchmark(
+    return _bench(
         f"4 send text 16 B x{n} (server)",
         "msg/s",
         n,
-        rows,
+        _send_contenders(messages, check, text=True, client=False),
         f"server sends {n} 16-byte text messages, taking the bytes after each",
     )
 
@@ -304,52 +356,9 @@ def send_large_binary(scale: float) -> Benchmark:
         opcode, payload = fr.unmask_frame(bytes(result[1]))
         assert opcode == fr.BINARY and payload == payloads[-1], "the last frame is wrong"
 
-    have = _available()
-    rows = []
-    if have["wsproto_lite"]:
-        rows.append(
-            Contender(
-                "wsproto_lite",
-                lambda c: peers.lite_send_binary(c, payloads),
-                lambda: peers.lite_client(max_size=None),
-                check,
-            )
-        )
-        if _speedups_active():
-
-            def run_pure(c: Any) -> tuple[int, Any]:
-                with pure_masking():
-                    return peers.lite_send_binary(c, payloads)
-
-            rows.append(
-                Contender(
-                    "wsproto_lite[pure]",
-                    run_pure,
-                    lambda: peers.lite_client(max_size=None),
-                    check,
-                )
-            )
-    if have["wsproto"]:
-        rows.append(
-            Contender(
-                "wsproto",
-                lambda c: peers.wsproto_send_binary(c, payloads),
-                peers.wsproto_client,
-                check,
-            )
-        )
-    if have["websockets"]:
-        rows.append(
-            Contender(
-                "websockets",
-                lambda c: peers.websockets_send_binary(c, payloads),
-                lambda: peers.websockets_client(max_size=None),
-                check,
-            )
-        )
-    copy = _copy_contender(payloads)
-    rows.append(copy)
-    bench = Benchmark(
+    rows = _send_contenders(payloads, check, text=False, client=True)
+    rows.append(_copy_contender(payloads))
+    bench = _bench(
         f"4 send binary 64 KiB x{n} (client)",
         "MB/s",
         n * size / 1e6,
@@ -387,15 +396,13 @@ def _json_messages(n: int) -> list[str]:
 
 def recv_deflate(scale: float) -> Benchmark | str:
     """Workload 5: compressed ~1 KiB JSON text messages (context takeover, 15-bit window)."""
-    if not peers.lite_deflate_available():
-        return "5 recv deflate: skipped, wsproto_lite/extensions/permessage_deflate.py is missing"
     n = max(500, int(10_000 * scale))
     messages = _json_messages(n)
     deflater = fr.Deflater()
     data = fr.stream(fr.frame(fr.TEXT, deflater.message(m.encode()), rsv1=True) for m in messages)
     chunks = fr.chunked(data)
     ratio = len(data) / sum(len(m) for m in messages)
-    bench = Benchmark(
+    bench = _bench(
         f"5 recv deflate JSON ~1 KiB x{n}",
         "msg/s",
         n,
@@ -409,12 +416,6 @@ def recv_deflate(scale: float) -> Benchmark | str:
 # -- 6. handshakes ----------------------------------------------------------------------
 
 
-def _runner(
-    fn: Callable[[bytes, int], tuple[int, Any]], request: bytes, n: int
-) -> Callable[[Any], tuple[int, Any]]:
-    return lambda _: fn(request, n)
-
-
 def handshakes(scale: float) -> Benchmark:
     """Workload 6: server handshakes, request bytes in, response bytes out."""
     n = max(500, int(10_000 * scale))
@@ -425,16 +426,14 @@ def handshakes(scale: float) -> Benchmark:
         out = bytes(result[1])
         assert out.startswith(b"HTTP/1.1 101") and fr.WS_ACCEPT in out, out[:200]
 
-    have = _available()
-    fns: dict[str, Callable[[bytes, int], tuple[int, Any]]] = {}
-    if have["wsproto_lite"]:
-        fns["wsproto_lite"] = peers.lite_handshakes
-    if have["wsproto"]:
-        fns["wsproto"] = peers.wsproto_handshakes
-    if have["websockets"]:
-        fns["websockets"] = peers.websockets_handshakes
-    rows = [Contender(name, _runner(fn, request, n), check=check) for name, fn in fns.items()]
-    return Benchmark(
+    rows = [
+        Contender(
+            peer.name, functools.partial(lambda _, f: f(request, n), f=peer.handshakes), check=check
+        )
+        for peer in all_peers()[0]
+        if peer.handshakes is not None
+    ]
+    return _bench(
         f"6 server handshakes x{n}",
         "hs/s",
         n,

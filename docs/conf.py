@@ -8,6 +8,7 @@ Run the examples embedded in the pages: ``sphinx-build -b doctest docs docs/_bui
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -16,6 +17,9 @@ ROOT = DOCS.parent
 # Document the source tree itself, installed or not.
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(DOCS / "_ext"))
+# The pure-Python build (the same source): autodoc reads the docstrings and the
+# ``#:`` comments of the .py files, which a compiled build's modules do not have.
+os.environ["WSPROTO_LITE_NO_SPEEDUPS"] = "1"
 
 import wsproto_lite  # noqa: E402
 

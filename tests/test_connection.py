@@ -391,6 +391,45 @@ def test_empty_fragments_when_streaming(general: bool) -> None:
     ]
 
 
+@pytest.mark.parametrize("fast", [True, False], ids=["fast paths", "general path"])
+@pytest.mark.parametrize(
+    ("following", "expect"),
+    [
+        # Taken with the first fragment (the fast path's run of continuations):
+        (cframe(0x0, "é€".encode() * 50, fin=False) + cframe(0x0, b"!"), "whole"),
+        # Each of these ends the run; the general path then reads the frame.
+        (cframe(0x0, b"x" * 10, enc=16), 1002),  # a non-minimal 16-bit length
+        (cframe(0x0, b"x" * 200, enc=64), 1002),  # a non-minimal 64-bit length
+        (cframe(0x0, b"x", rsv=0x40), 1002),  # an RSV bit without an extension
+        (frame(0x0, b"x", masked=False), 1002),  # unmasked, from a client
+        (cframe(0x0, b"x" * 1000), 1009),  # over the message limit
+        (cframe(0x1, b"x"), 1002),  # a new message in the middle of one
+        (cframe(0x0, b"\xff"), 1007),  # invalid text
+        (cframe(0x0, b"xyz", fin=False)[:-1], "partial"),  # not all here yet
+    ],
+    ids=["run", "16-bit", "64-bit", "rsv", "unmasked", "too-big", "new-message", "utf8", "partial"],
+)
+def test_fragment_runs_stop_before_anything_unusual(
+    fast: bool, following: bytes, expect: object
+) -> None:
+    """A text fragment and what follows it in one chunk: the fast path takes the
+    ordinary continuations that follow with the first fragment, and leaves the
+    rest to the general path, which gives the same outcome as with no fast
+    path at all."""
+    conn = server(max_message_size=700)
+    conn._reader.fast = fast
+    first = cframe(0x1, "ab€".encode(), fin=False)
+    events = feed(conn, first + following)
+    if expect == "whole":
+        assert events == [TextMessage("ab€" + "é€" * 50 + "!")]
+    elif expect == "partial":
+        assert events == []
+        assert feed(conn, cframe(0x0, b"xyz", fin=False)[-1:]) == []  # the rest of it
+        assert feed(conn, cframe(0x0, b"!")) == [TextMessage("ab€xyz!")]
+    else:
+        assert_failed(conn, events, expect)  # type: ignore[arg-type]
+
+
 def test_client_receives_rfc_fragmented_example() -> None:
     conn = client()
     assert feed(conn, bytes.fromhex("010348656c"), bytes.fromhex("80026c6f")) == [

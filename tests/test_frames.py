@@ -326,3 +326,17 @@ def test_python_mask_refuses_bad_key_length(key: bytes) -> None:
         pytest.skip("no pure-Python implementation exposed")
     with pytest.raises(ValueError):
         python_impl(b"data", key)
+
+
+@pytest.mark.parametrize("text", [True, False])
+def test_the_writers_small_frame_path_is_serialize_frame(text: bool) -> None:
+    """FrameWriter writes a server's small whole messages itself (a hot path):
+    byte for byte what serialize_frame gives, at every length it takes, and
+    serialize_frame from 126 bytes on."""
+    from wsproto_lite._writer import FrameWriter
+
+    writer = FrameWriter(client=False)
+    opcode = Opcode.TEXT if text else Opcode.BINARY
+    for n in (0, 1, 17, 124, 125, 126, 127, 1000, 65535, 65536):
+        payload = bytes(range(256)) * (n // 256) + bytes(range(n % 256))
+        assert writer.message(text, payload, True, True) == serialize_frame(opcode, payload)

@@ -289,6 +289,70 @@ def test_c_slice_and_join_match_python(data: bytes, cuts: list[int], key: bytes)
         )
 
 
+UnmaskFn = Callable[[bytes, bytes | bytearray | memoryview, list[int]], bytes]
+
+
+@pytest.fixture(params=["python", "c"])
+def unmask_payloads(request: pytest.FixtureRequest) -> UnmaskFn:
+    if request.param == "python":
+        return _mask.unmask_payloads_python
+    _c_impl()
+    return _speedups.unmask_payloads  # type: ignore[return-value]
+
+
+def _frames_of(payloads: list[bytes], keys: list[bytes]) -> tuple[bytes, list[int]]:
+    """Masked frames (a 2-byte stand-in header, the key, the payload) and the bounds."""
+    data = b""
+    bounds = []
+    for payload, key in zip(payloads, keys, strict=True):
+        data += b"\x00\x80" + key
+        bounds += [len(data), len(data) + len(payload)]
+        data += reference(payload, key)
+    return data, bounds
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+@pytest.mark.parametrize("sizes", [[], [0], [1], [5, 0, 3], [128] * 7, [65_530, 17, 3]])
+def test_unmask_payloads_is_the_payloads_unmasked_each_with_its_key(
+    unmask_payloads: UnmaskFn, kind: Callable[[bytes], object], sizes: list[int]
+) -> None:
+    payloads = [os.urandom(n) for n in sizes]
+    keys = [os.urandom(4) for _ in sizes]
+    data, bounds = _frames_of(payloads, keys)
+    out = unmask_payloads(b"first", kind(data), bounds)  # type: ignore[arg-type]
+    assert type(out) is bytes
+    assert out == b"first" + b"".join(payloads)
+
+
+@pytest.mark.parametrize("bounds", [[3, 5], [5, 4], [4, 11], [4], [4, 6, 8]])
+def test_unmask_payloads_bounds_are_checked(unmask_payloads: UnmaskFn, bounds: list[int]) -> None:
+    match = "pairs of bounds" if len(bounds) & 1 else "4 <= start <= end <= len"
+    with pytest.raises(ValueError, match=match):
+        unmask_payloads(b"", b"0123456789", bounds)
+
+
+def test_unmask_payloads_bad_input(unmask_payloads: UnmaskFn) -> None:
+    with pytest.raises(TypeError):
+        unmask_payloads(b"", "text", [4, 4])  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        unmask_payloads(b"", b"0123456789", ["4", "5"])  # type: ignore[list-item]
+
+
+@given(
+    payloads=st.lists(st.binary(max_size=300), max_size=8),
+    keys=st.lists(st.binary(min_size=4, max_size=4), min_size=8, max_size=8),
+    prefix=st.binary(max_size=10),
+)
+def test_c_unmask_payloads_matches_python(
+    payloads: list[bytes], keys: list[bytes], prefix: bytes
+) -> None:
+    _c_impl()
+    data, bounds = _frames_of(payloads, keys[: len(payloads)])
+    expected = _mask.unmask_payloads_python(prefix, data, bounds)
+    assert _speedups.unmask_payloads(prefix, data, bounds) == expected
+    assert expected == prefix + b"".join(payloads)
+
+
 FrameFn = Callable[[bytes, bytes | bytearray | memoryview, bytes], bytes]
 
 
@@ -364,6 +428,11 @@ def test_selection_honours_the_environment_and_a_missing_extension(
         assert reloaded.SPEEDUPS is False
         assert reloaded.apply_mask is reloaded.apply_mask_python
         monkeypatch.setenv("WSPROTO_LITE_NO_SPEEDUPS", "0")  # "0" means: use it if present
+        if _speedups is not None:
+            reloaded = importlib.reload(mask_module)
+            assert reloaded.SPEEDUPS is True
+            assert reloaded.apply_mask is _speedups.apply_mask
+            assert reloaded.mask_frame is _speedups.mask_frame
         monkeypatch.setitem(sys.modules, "wsproto_lite._speedups", None)  # import fails
         monkeypatch.delattr(wsproto_lite, "_speedups", raising=False)
         assert importlib.reload(mask_module).SPEEDUPS is False

@@ -23,8 +23,9 @@ strict about this order, and so is the Autobahn suite).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator, Sequence
-from enum import Enum
+from typing import Final, NoReturn, SupportsIndex, overload
 
 from ._close_codes import CloseCode, is_valid_on_wire
 from ._errors import LocalProtocolError, RemoteProtocolError
@@ -49,6 +50,7 @@ from ._handshake_client import ClientHandshake
 from ._handshake_server import ServerHandshake
 from ._prepared import PreparedMessage
 from ._reader import FrameReader, iter_events
+from ._role import Role
 from ._states import ConnectionState, Trigger, next_state
 from ._writer import FrameWriter
 from .extensions import Extension, ExtensionSession
@@ -57,13 +59,20 @@ __all__ = ["Connection", "Role"]
 
 # Enum members are looked up through their class on every access (30-70 ns for
 # ConnectionState.OPEN on CPython 3.11): the hot paths use these module
-# constants instead.
-_CONNECTING = ConnectionState.CONNECTING
-_REJECTING = ConnectionState.REJECTING
-_OPEN = ConnectionState.OPEN
-_CLOSING = ConnectionState.CLOSING
-_CLOSED = ConnectionState.CLOSED
-_PING, _PONG = Opcode.PING, Opcode.PONG
+# constants instead. (Final: a compiled build reads them, and the event
+# classes below, as constants rather than looking each up in the module's
+# globals at every use.)
+_CONNECTING: Final = ConnectionState.CONNECTING
+_REJECTING: Final = ConnectionState.REJECTING
+_OPEN: Final = ConnectionState.OPEN
+_CLOSING: Final = ConnectionState.CLOSING
+_CLOSED: Final = ConnectionState.CLOSED
+_PING: Final = Opcode.PING
+_PONG: Final = Opcode.PONG
+_TEXT_MESSAGE: Final = TextMessage
+_DATA_EVENTS: Final = (TextMessage, BinaryMessage)
+_PING_EVENT: Final = Ping
+_CLOSE_EVENT: Final = Close
 
 #: Headers of an automatic response that the connection sets itself.
 _AUTO_RESPONSE_OWN = frozenset(
@@ -71,19 +80,29 @@ _AUTO_RESPONSE_OWN = frozenset(
 )
 
 
-class Role(Enum):
-    """Which end of the connection this is."""
-
-    #: Sends the handshake request; masks its frames (RFC 6455 §5.3).
-    CLIENT = "client"
-    #: Answers the handshake; its frames are unmasked.
-    SERVER = "server"
-
-
-def _check_limit(name: str, value: int | None) -> int | None:
-    if value is not None and (not isinstance(value, int) or value < 0):
+def _check_limit(name: str, value: SupportsIndex | None) -> int | None:
+    # (Typed SupportsIndex rather than int: a compiled build checks an int
+    # argument's type itself, with a TypeError, where this check must raise
+    # LocalProtocolError. So any integer, e.g. numpy's, is taken.)
+    if value is None:
+        return None
+    try:
+        limit = operator.index(value)
+    except TypeError:
+        limit = -1
+    if limit < 0:
         raise LocalProtocolError(f"{name} must be a non-negative int or None")
-    return value
+    return limit
+
+
+def _check_auto_response_headers(value: HeadersLike) -> Headers:
+    headers = _normalize_headers(value)
+    for name, _ in headers:
+        if name.lower() in _AUTO_RESPONSE_OWN:
+            raise LocalProtocolError(
+                f"auto_response_headers may not set {name!r}: the connection sets it"
+            )
+    return headers
 
 
 def _trim_reason(reason: str) -> str:
@@ -127,8 +146,8 @@ class Connection:
         role: Role,
         *,
         extensions: Sequence[Extension] = (),
-        max_message_size: int | None = 1 << 20,
-        max_frame_size: int | None = None,
+        max_message_size: SupportsIndex | None = 1 << 20,
+        max_frame_size: SupportsIndex | None = None,
         max_handshake_size: int = 1 << 16,
         max_header_count: int = 128,
         stream: bool = False,
@@ -138,8 +157,8 @@ class Connection:
     ) -> None:
         if not isinstance(role, Role):
             raise LocalProtocolError(f"role must be Role.CLIENT or Role.SERVER, not {role!r}")
-        _check_limit("max_message_size", max_message_size)
-        _check_limit("max_frame_size", max_frame_size)
+        message_limit = _check_limit("max_message_size", max_message_size)
+        frame_limit = _check_limit("max_frame_size", max_frame_size)
         if max_handshake_size < 256:
             raise LocalProtocolError("max_handshake_size must be at least 256 bytes")
         if extension_sessions and handshake:
@@ -155,8 +174,7 @@ class Connection:
         self.max_header_count = max_header_count
         #: The largest handshake head accepted, in bytes (431 beyond).
         self.max_handshake_size = max_handshake_size
-        self._auto_response_headers: Headers = ()
-        self.auto_response_headers = auto_response_headers
+        self._auto_response_headers = _check_auto_response_headers(auto_response_headers)
         self._extensions = list(extensions)
         #: The subprotocol agreed in the handshake, if any.
         self.subprotocol: str | None = None
@@ -179,8 +197,8 @@ class Connection:
         self._reader = FrameReader(
             client=self.client,
             stream=stream,
-            max_message_size=max_message_size,
-            max_frame_size=max_frame_size,
+            max_message_size=message_limit,
+            max_frame_size=frame_limit,
         )
         self._writer = FrameWriter(self.client)
         if extension_sessions:
@@ -198,7 +216,7 @@ class Connection:
         return self._reader.max_message_size
 
     @max_message_size.setter
-    def max_message_size(self, value: int | None) -> None:
+    def max_message_size(self, value: SupportsIndex | None) -> None:
         self._reader.max_message_size = _check_limit("max_message_size", value)
 
     @property
@@ -207,7 +225,7 @@ class Connection:
         return self._reader.max_frame_size
 
     @max_frame_size.setter
-    def max_frame_size(self, value: int | None) -> None:
+    def max_frame_size(self, value: SupportsIndex | None) -> None:
         self._reader.max_frame_size = _check_limit("max_frame_size", value)
 
     @property
@@ -226,13 +244,7 @@ class Connection:
 
     @auto_response_headers.setter
     def auto_response_headers(self, value: HeadersLike) -> None:
-        headers = _normalize_headers(value)
-        for name, _ in headers:
-            if name.lower() in _AUTO_RESPONSE_OWN:
-                raise LocalProtocolError(
-                    f"auto_response_headers may not set {name!r}: the connection sets it"
-                )
-        self._auto_response_headers = headers
+        self._auto_response_headers = _check_auto_response_headers(value)
 
     @property
     def state(self) -> ConnectionState:
@@ -257,14 +269,21 @@ class Connection:
 
     # -- input --------------------------------------------------------------------
 
-    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+    # Two overloads for the type checker; the implementation takes any object
+    # and checks it itself (a compiled build would otherwise reject a str with
+    # a TypeError before the LocalProtocolError of the check below).
+    @overload
+    def receive_data(self, data: bytes) -> None: ...
+    @overload
+    def receive_data(self, data: bytearray | memoryview) -> None: ...
+    def receive_data(self, data: object) -> None:
         """Buffer bytes received from the peer; ``b""`` means end of stream.
 
         Nothing is parsed here (see :meth:`events`), and nothing is raised for
         anything the peer sent. Data after end of stream, or once the
         connection is CLOSED, is ignored on purpose.
         """
-        if type(data) is not bytes and not isinstance(data, (bytearray, memoryview)):
+        if not isinstance(data, (bytes, bytearray, memoryview)):
             raise LocalProtocolError(
                 f"receive_data() takes bytes, not {type(data).__name__} (encode text first)"
             )
@@ -309,11 +328,11 @@ class Connection:
                 if self._eof and self._state is not _CLOSED:
                     return self._on_eof()
                 return None
-            if type(event) is Ping:
+            if isinstance(event, _PING_EVENT):
                 # RFC 6455 §5.5.2: answer with a pong carrying the same payload, as
                 # soon as practical; still allowed while CLOSING (§5.5.1 only stops data).
                 self._out.append(self._writer.control(_PONG, event.payload))
-            elif type(event) is Close:
+            elif isinstance(event, _CLOSE_EVENT):
                 self._close_received_now(event.code)
             return event
         if state is _CONNECTING or state is _REJECTING:
@@ -346,8 +365,22 @@ class Connection:
             message says why and what to do instead). Nothing is queued then,
             and the state does not change. Any other exception is a bug.
         """
-        if isinstance(event, (TextMessage, BinaryMessage)):
-            self._send_message(event, compress)
+        if isinstance(event, _DATA_EVENTS):
+            # (The per-message path, written out here rather than in a method:
+            # a call is a fifth of it in pure Python.)
+            if self._state is not _OPEN:
+                self._cannot_send_message()
+            if isinstance(event, _TEXT_MESSAGE):
+                try:
+                    payload = event.data.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise LocalProtocolError(
+                        "TextMessage.data must be valid text: it contains a lone surrogate,"
+                        " which UTF-8 cannot encode (RFC 6455 §5.6)"
+                    ) from None
+                self._out.append(self._writer.message(True, payload, event.final, compress))
+            else:
+                self._out.append(self._writer.message(False, event.data, event.final, compress))
         elif isinstance(event, (Ping, Pong)):
             if self._state is not _OPEN and self._state is not _CLOSING:
                 raise LocalProtocolError(
@@ -432,25 +465,10 @@ class Connection:
 
     # -- sending data -------------------------------------------------------------
 
-    def _send_message(self, event: TextMessage | BinaryMessage, compress: bool) -> None:
-        if self._state is not _OPEN:
-            if self._state is _CLOSING:
-                raise LocalProtocolError(
-                    "cannot send a message after sending Close (RFC 6455 §5.5.1)"
-                )
-            raise LocalProtocolError(f"cannot send a message in state {self._state.name}")
-        if type(event) is TextMessage:
-            try:
-                payload = event.data.encode("utf-8")
-            except UnicodeEncodeError:
-                raise LocalProtocolError(
-                    "TextMessage.data must be valid text: it contains a lone surrogate,"
-                    " which UTF-8 cannot encode (RFC 6455 §5.6)"
-                ) from None
-            self._out.append(self._writer.message(True, payload, event.final, compress))
-        else:
-            assert isinstance(event, BinaryMessage)
-            self._out.append(self._writer.message(False, event.data, event.final, compress))
+    def _cannot_send_message(self) -> NoReturn:
+        if self._state is _CLOSING:
+            raise LocalProtocolError("cannot send a message after sending Close (RFC 6455 §5.5.1)")
+        raise LocalProtocolError(f"cannot send a message in state {self._state.name}")
 
     def _send_close(self, event: Close) -> None:
         if self._state is not _OPEN:

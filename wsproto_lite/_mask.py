@@ -14,7 +14,11 @@ Three variants save the connection a copy of every payload it unmasks or masks:
   the C version unmasks the pieces of a frame that arrived in several reads
   straight into one result;
 * ``mask_frame(header, payload, key)`` is ``header + key + apply_mask(payload,
-  key)``, a masked frame to send: the C version writes it in one copy.
+  key)``, a masked frame to send: the C version writes it in one copy;
+* ``unmask_payloads(prefix, data, bounds)`` is ``prefix`` followed by the
+  payloads ``data[s:e]`` of consecutive masked frames (``bounds`` is ``[s0, e0,
+  s1, e1, …]``), each unmasked with the key just before it (``data[s-4:s]``):
+  the C version writes a run of fragments into one result.
 
 The pure-Python versions slice and join: their masking costs far more than
 the copies. The names without ``_python`` are the C versions when
@@ -46,6 +50,8 @@ __all__ = [
     "apply_mask_slice_python",
     "mask_frame",
     "mask_frame_python",
+    "unmask_payloads",
+    "unmask_payloads_python",
 ]
 
 _Buffer = bytes | bytearray | memoryview
@@ -194,6 +200,29 @@ def mask_frame_python(header: bytes, payload: _Buffer, key: bytes) -> bytes:
     return header + key + apply_mask_python(payload, key)
 
 
+def unmask_payloads_python(prefix: bytes, data: _Buffer, bounds: Sequence[int]) -> bytes:
+    """*prefix* + the payloads ``data[s:e]`` for each pair of *bounds*, each unmasked
+    with the 4 bytes before it (the frame's masking key, RFC 6455 §5.2).
+
+    Requires an even number of bounds and ``4 <= s <= e <= len(data)`` for each
+    pair (``ValueError`` otherwise, as the C version).
+    """
+    if len(bounds) & 1:
+        raise ValueError("unmask_payloads() needs pairs of bounds")
+    parts = [prefix]
+    size = len(data)
+    pairs = iter(bounds)
+    for start, end in zip(pairs, pairs, strict=True):  # (an even number of bounds)
+        if not 4 <= start <= end <= size:
+            raise ValueError(
+                "unmask_payloads() needs 4 <= start <= end <= len(data),"
+                f" got start={start}, end={end}, len(data)={size}"
+            )
+        key = data[start - 4 : start]
+        parts.append(apply_mask_python(data[start:end], key if type(key) is bytes else bytes(key)))
+    return b"".join(parts)
+
+
 def _speedups() -> ModuleType | None:
     """The C extension, unless it is missing or ``WSPROTO_LITE_NO_SPEEDUPS`` is set."""
     if os.environ.get("WSPROTO_LITE_NO_SPEEDUPS", "") not in ("", "0"):
@@ -216,8 +245,11 @@ apply_mask_slice: Callable[[_Buffer, int, int, bytes], bytes] = apply_mask_slice
 apply_mask_join: Callable[[Sequence[_Buffer], bytes], bytes] = apply_mask_join_python
 #: ``mask_frame(header, payload, key) -> bytes``: the active implementation.
 mask_frame: Callable[[bytes, _Buffer, bytes], bytes] = mask_frame_python
+#: ``unmask_payloads(prefix, data, bounds) -> bytes``: the active implementation.
+unmask_payloads: Callable[[bytes, _Buffer, Sequence[int]], bytes] = unmask_payloads_python
 if _c is not None:
     apply_mask = _c.apply_mask
     apply_mask_slice = _c.apply_mask_slice
     apply_mask_join = _c.apply_mask_join
     mask_frame = _c.mask_frame
+    unmask_payloads = _c.unmask_payloads

@@ -23,32 +23,37 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterator, Sequence
+from typing import Final
 
+from . import _events, _mask
 from ._close_codes import CloseCode
 from ._errors import RemoteProtocolError
-from ._events import (
-    Close,
-    Event,
-    _received_binary,
-    _received_ping,
-    _received_pong,
-    _received_text,
-)
+from ._events import Close, Event
 from ._frames import FIN, MASK_BIT, Opcode, decode_header, parse_close_payload
-from ._mask import apply_mask_join, apply_mask_slice
 from ._messages import MessageAssembler, invalid_utf8
 from .extensions.base import ExtensionSession
 
 __all__ = ["FrameReader", "iter_events"]
 
-_unpack_Q = struct.Struct("!Q").unpack_from
+# Module-level names are Final where they can be: a compiled build then reads
+# them as constants instead of looking each up in the module's globals at every
+# use. The masking functions and the parser's event builders come from modules
+# that stay interpreted; they are bound here once.
+_apply_mask_slice: Final = _mask.apply_mask_slice
+_apply_mask_join: Final = _mask.apply_mask_join
+_unmask_payloads: Final = _mask.unmask_payloads
+_received_text: Final = _events._received_text
+_received_binary: Final = _events._received_binary
+_received_ping: Final = _events._received_ping
+_received_pong: Final = _events._received_pong
+_unpack_Q: Final = struct.Struct("!Q").unpack_from
 
-_OPCODE_BY_VALUE = {int(op): op for op in Opcode}
+_OPCODE_BY_VALUE: Final = {int(op): op for op in Opcode}
 #: Output bound per extension call when no message limit applies (streaming).
-_EXT_CHUNK = 1 << 16
+_EXT_CHUNK: Final = 1 << 16
 #: Gathered pieces of at least this size are kept as views of the input chunk
 #: rather than copied: a view costs ~150 ns and 184 bytes, a copy of 1 KiB as much.
-_GATHER_VIEW_MIN = 1024
+_GATHER_VIEW_MIN: Final = 1024
 
 
 class FrameReader:
@@ -208,7 +213,7 @@ class FrameReader:
                     return None
                 self.pos = pos + n
                 if self._mask_key is not None:
-                    payload = apply_mask_slice(buf, pos, pos + n, self._mask_key)
+                    payload = _apply_mask_slice(buf, pos, pos + n, self._mask_key)
                 else:
                     payload = buf[pos : pos + n]
                 self._frame_active = False
@@ -232,12 +237,12 @@ class FrameReader:
                 if self._remaining:
                     return None  # (n was all there is)
                 self._gather = None
-                chunk = b"".join(gather) if key is None else apply_mask_join(gather, key)
+                chunk = b"".join(gather) if key is None else _apply_mask_join(gather, key)
             elif key is not None:
                 offset = self._mask_offset
                 if offset:
                     key = key[offset:] + key[:offset]
-                chunk = apply_mask_slice(buf, pos, pos + n, key)
+                chunk = _apply_mask_slice(buf, pos, pos + n, key)
                 self._mask_offset = (offset + n) & 3
             else:
                 chunk = buf[pos : pos + n]
@@ -318,7 +323,7 @@ class FrameReader:
                 self._enter_frame(opcode, bool(b0 & FIN), n, start, self._mask_expected)
             return None
         if self._mask_expected:
-            payload = apply_mask_slice(buf, start, end, buf[start - 4 : start])
+            payload = _apply_mask_slice(buf, start, end, buf[start - 4 : start])
         else:
             payload = buf[start:end]
         self.pos = end
@@ -337,6 +342,15 @@ class FrameReader:
             assembler.start(opcode == 1)
         if b0 & FIN:
             self._in_message = False
+        elif not self._stream:
+            # The continuations that follow, whole, are taken with it: one
+            # feed (so one UTF-8 decode) per run of fragments, not per fragment.
+            payload, final = _continuations(self, payload)
+            if final:
+                self._in_message = False
+            elif not payload:
+                return None
+            return assembler.feed(payload, final)
         elif not payload:
             return None  # an empty fragment adds nothing (and ends nothing)
         return assembler.feed(payload, not self._in_message)
@@ -518,7 +532,7 @@ def iter_events(reader: FrameReader, next_event: Callable[[], Event | None]) -> 
                 if end > size:
                     break
                 if masked:
-                    payload = apply_mask_slice(buf, start, end, buf[start - 4 : start])
+                    payload = _apply_mask_slice(buf, start, end, buf[start - 4 : start])
                 else:
                     payload = buf[start:end]
                 if b0 == 0x82:
@@ -536,3 +550,66 @@ def iter_events(reader: FrameReader, next_event: Callable[[], Event | None]) -> 
         if event is None:
             return
         yield event
+
+
+def _continuations(reader: FrameReader, first: bytes) -> tuple[bytes, bool]:
+    """After a non-final fragment (*first*, not yet fed to the assembler): take the
+    continuations of the same message that follow it whole in the buffer, up to
+    and including a final one; return the payloads joined, and whether the
+    message ended. One feed, so one UTF-8 decode, per run instead of per fragment.
+
+    Each is checked as ``_fast_frame`` checks a frame (an ordinary continuation:
+    no RSV bits, the right mask bit, a minimal 7- or 16-bit length within the
+    frame limit and the room the message has left); the run stops before
+    anything else, which the next step reads as usual. Invalid UTF-8 anywhere in
+    the run fails it with the same error, before anything after the run is read
+    (RFC 6455 §8.1: fail fast). Not used when streaming (parts are events then).
+    """
+    buf = reader.buf
+    pos = reader.pos
+    size = len(buf)
+    masked = reader._mask_expected
+    key_size = 4 if masked else 0
+    limit = reader._fast_limit
+    room = reader._assembler.room()
+    total = len(first)
+    # Masked: where each payload lies (unmasked into one result at the end);
+    # unmasked: the payloads.
+    bounds: list[int] = []
+    pieces: list[bytes] = []
+    final = False
+    while size - pos >= 2:
+        b0 = buf[pos]
+        b1 = buf[pos + 1]
+        if (b0 != 0x00 and b0 != 0x80) or (b1 & 0x80) != masked:
+            break  # not a continuation without RSV bits, or the wrong mask bit
+        n = b1 & 0x7F
+        if n < 126:
+            start = pos + 2 + key_size
+        elif n == 126 and size - pos >= 4:
+            n = (buf[pos + 2] << 8) | buf[pos + 3]
+            if n < 126:
+                break
+            start = pos + 4 + key_size
+        else:
+            break  # (a 64-bit length, or a 16-bit one not all here yet)
+        end = start + n
+        if n > limit or (room is not None and total + n > room) or end > size:
+            break
+        if masked:
+            bounds.append(start)
+            bounds.append(end)
+        else:
+            pieces.append(buf[start:end])
+        total += n
+        pos = end
+        if b0 == 0x80:
+            final = True
+            break
+    if pos == reader.pos:
+        return first, False
+    reader.pos = pos
+    if masked:
+        return _unmask_payloads(first, buf, bounds), final
+    pieces.insert(0, first)
+    return b"".join(pieces), final

@@ -441,6 +441,90 @@ mask_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+PyDoc_STRVAR(unmask_payloads_doc,
+"unmask_payloads(prefix, data, bounds, /)\n"
+"--\n"
+"\n"
+"Return prefix + the payloads data[s:e] of consecutive masked frames, each\n"
+"unmasked with the 4-byte key just before it (data[s-4:s], RFC 6455 5.2),\n"
+"in one copy. *bounds* is a list or tuple [s0, e0, s1, e1, ...] with\n"
+"4 <= s <= e <= len(data) for each pair (ValueError otherwise).");
+
+static PyObject *
+unmask_payloads(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer prefix, data;
+    PyObject *prefix_copy = NULL, *data_copy = NULL, *seq = NULL, *result = NULL;
+    Py_ssize_t count, i, total;
+
+    (void)module;
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError,
+                     "unmask_payloads() takes exactly 3 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (get_contiguous(args[0], &prefix, &prefix_copy) < 0) {
+        return NULL;
+    }
+    if (get_contiguous(args[1], &data, &data_copy) < 0) {
+        PyBuffer_Release(&prefix);
+        Py_XDECREF(prefix_copy);
+        return NULL;
+    }
+    seq = PySequence_Fast(args[2], "unmask_payloads() needs a list or tuple of bounds");
+    if (seq == NULL) {
+        goto done;
+    }
+    count = PySequence_Fast_GET_SIZE(seq);
+    if (count & 1) {
+        PyErr_SetString(PyExc_ValueError, "unmask_payloads() needs pairs of bounds");
+        goto done;
+    }
+    /* First check every pair and add up the length... */
+    total = prefix.len;
+    for (i = 0; i < count; i += 2) {
+        Py_ssize_t start = PyLong_AsSsize_t(PySequence_Fast_GET_ITEM(seq, i));
+        Py_ssize_t end = PyLong_AsSsize_t(PySequence_Fast_GET_ITEM(seq, i + 1));
+        if ((start == -1 || end == -1) && PyErr_Occurred()) {
+            goto done;
+        }
+        if (start < 4 || start > end || end > data.len) {
+            PyErr_Format(PyExc_ValueError,
+                         "unmask_payloads() needs 4 <= start <= end <= len(data),"
+                         " got start=%zd, end=%zd, len(data)=%zd", start, end, data.len);
+            goto done;
+        }
+        total += end - start;  /* (each at most len(data): no overflow in practice) */
+        if (total < 0) {
+            PyErr_SetString(PyExc_OverflowError, "unmask_payloads(): the result is too long");
+            goto done;
+        }
+    }
+    /* ...then one result: the prefix, and each payload unmasked into place. */
+    result = PyBytes_FromStringAndSize(NULL, total);
+    if (result != NULL) {
+        unsigned char *dst = (unsigned char *)PyBytes_AS_STRING(result);
+        const unsigned char *src = (const unsigned char *)data.buf;
+        if (prefix.len > 0) {
+            memcpy(dst, prefix.buf, (size_t)prefix.len);
+            dst += prefix.len;
+        }
+        for (i = 0; i < count; i += 2) {
+            Py_ssize_t start = PyLong_AsSsize_t(PySequence_Fast_GET_ITEM(seq, i));
+            Py_ssize_t end = PyLong_AsSsize_t(PySequence_Fast_GET_ITEM(seq, i + 1));
+            mask_bytes(dst, src + start, (size_t)(end - start), src + start - 4);
+            dst += end - start;
+        }
+    }
+done:
+    Py_XDECREF(seq);
+    PyBuffer_Release(&data);
+    Py_XDECREF(data_copy);
+    PyBuffer_Release(&prefix);
+    Py_XDECREF(prefix_copy);
+    return result;
+}
+
 static PyMethodDef speedups_methods[] = {
     {"apply_mask", (PyCFunction)(void (*)(void))apply_mask, METH_FASTCALL, apply_mask_doc},
     {"apply_mask_slice", (PyCFunction)(void (*)(void))apply_mask_slice, METH_FASTCALL,
@@ -448,6 +532,8 @@ static PyMethodDef speedups_methods[] = {
     {"apply_mask_join", (PyCFunction)(void (*)(void))apply_mask_join, METH_FASTCALL,
      apply_mask_join_doc},
     {"mask_frame", (PyCFunction)(void (*)(void))mask_frame, METH_FASTCALL, mask_frame_doc},
+    {"unmask_payloads", (PyCFunction)(void (*)(void))unmask_payloads, METH_FASTCALL,
+     unmask_payloads_doc},
     {NULL, NULL, 0, NULL},
 };
 

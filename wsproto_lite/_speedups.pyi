@@ -18,3 +18,9 @@ def apply_mask_join(pieces: Sequence[bytes | bytearray | memoryview], key: bytes
 
 def mask_frame(header: bytes, payload: bytes | bytearray | memoryview, key: bytes, /) -> bytes:
     """Return ``header + key + apply_mask(payload, key)``: a masked frame, in one copy."""
+
+def unmask_payloads(
+    prefix: bytes, data: bytes | bytearray | memoryview, bounds: Sequence[int], /
+) -> bytes:
+    """Return *prefix* and the payloads ``data[s:e]`` of consecutive masked frames
+    (*bounds*: ``[s0, e0, s1, e1, …]``), each unmasked with the key before it."""
