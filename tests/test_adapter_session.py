@@ -83,6 +83,7 @@ def open_pair(**options: Any) -> tuple[Session, Connection]:
     assert session.answer(None)
     assert not session.reading_paused
     client.receive_data(session.take_output())
+    session.transport_holds(0, 0.0)  # as a transport says once it wrote it
     assert isinstance(client.next_event(), Accept)
     return session, client
 
@@ -95,6 +96,7 @@ def from_client(client: Connection, *events: Any) -> bytes:
 
 def to_client(session: Session, client: Connection) -> list[Any]:
     client.receive_data(session.take_output())
+    session.transport_holds(0, session.latency)  # written (the time does not matter)
     return list(client.events())
 
 
@@ -566,3 +568,177 @@ def test_document_fills_in_the_options() -> None:
     assert "\n        :param max_queue: how much received data" in doc
     assert "wsproto_lite.sync.client" in doc and "handed to the kernel" in doc
     assert doc.index(":param uri:") < doc.index(":param compression:") < doc.index(":raises")
+
+
+# -- output: write_limit, the pong held back, a peer that reads nothing ---------------------
+
+
+def test_output_is_blocked_above_write_limit_until_a_quarter_of_it() -> None:
+    session, client = open_pair(write_limit=1000)
+    assert not session.output_blocked and session.output_size == 0
+    assert session.send(BinaryMessage(bytes(900)))
+    assert session.output_size == 904 and not session.output_blocked
+    data = session.take_output()
+    assert len(data) == 904
+    session.transport_holds(904, 1.0)  # the transport took it all, wrote nothing yet
+    assert not session.output_blocked
+    assert session.send(BinaryMessage(bytes(200)))
+    assert session.output_blocked  # 904 + 204 > 1000
+    assert session.output_size == 1108
+    data += session.take_output()
+    session.transport_holds(904 + 204, 2.0)
+    session.transport_holds(300, 3.0)  # still over a quarter (250)
+    assert session.output_blocked
+    session.transport_holds(250, 4.0)
+    assert not session.output_blocked
+    assert session.output_size == 250
+    # What the output held is what the client gets, in order.
+    assert session.take_output() == b""
+    client.receive_data(data)
+    assert [len(e.data) for e in client.events()] == [900, 200]
+
+
+def test_while_blocked_only_the_latest_pong_is_kept() -> None:
+    """RFC 6455 §5.5.3: an endpoint MAY answer only the most recent of several pings."""
+    session, client = open_pair(write_limit=100)
+    assert session.send(BinaryMessage(bytes(200)))
+    session.transport_holds(len(session.take_output()), 0.0)  # nothing written yet
+    assert session.output_blocked
+    pings = [Ping(b"%d" % i) for i in range(1000)]
+    session.receive_data(from_client(client, *pings))
+    session.process(1.0)
+    assert not session.has_output  # no pong queued: one held back
+    assert session.held_bytes == 204 + 5  # the message, and the pong of ping 999
+    session.transport_holds(0, 2.0)  # the peer read everything
+    assert not session.output_blocked
+    client.receive_data(session.take_output())
+    assert list(client.events()) == [Pong(b"999")]
+
+
+def test_pongs_are_queued_as_usual_while_the_output_moves() -> None:
+    session, client = open_pair(write_limit=1000)
+    session.receive_data(from_client(client, Ping(b"a"), Ping(b"b")))
+    session.process(0.0)
+    assert to_client(session, client) == [Pong(b"a"), Pong(b"b")]
+
+
+def test_reading_goes_on_while_the_output_is_blocked() -> None:
+    # A peer that stopped reading because its own output is blocked must not
+    # be stopped in turn: messages are still parsed and delivered.
+    session, client = open_pair(write_limit=10)
+    assert session.send(TextMessage("x" * 100))
+    session.transport_holds(len(session.take_output()), 0.0)
+    assert session.output_blocked and not session.reading_paused
+    session.receive_data(from_client(client, TextMessage("in")))
+    assert session.process(0.0)
+    assert take(session, 0.0) == TextMessage("in")
+
+
+def test_a_peer_that_takes_nothing_for_close_timeout_is_failed() -> None:
+    session, _ = open_pair(write_limit=100, close_timeout=5.0, ping_interval=None)
+    assert session.tick(0.0) == (False, None)  # no clock runs
+    assert session.send(BinaryMessage(bytes(1000)))
+    session.transport_holds(len(session.take_output()), 1.0)
+    assert session.tick(1.0) == (False, 6.0)  # the output's clock
+    session.transport_holds(900, 4.0)  # the peer read a little: the clock restarts
+    assert session.tick(4.0) == (False, 9.0)
+    assert not session.must_abort
+    assert session.tick(9.0) == (False, None)
+    assert session.must_abort
+    assert (session.close_code, session.close_reason) == (1011, "the peer does not read")
+    assert session.failed and session.should_close_transport
+    assert session.tick(10.0) == (False, None)  # nothing more to do
+
+
+def test_the_output_clock_stops_once_the_peer_reads() -> None:
+    session, _ = open_pair(write_limit=100, close_timeout=5.0, ping_interval=None)
+    assert session.send(BinaryMessage(bytes(1000)))
+    session.transport_holds(len(session.take_output()), 0.0)
+    assert session.tick(0.0) == (False, 5.0)
+    session.transport_holds(0, 3.0)
+    assert session.tick(3.0) == (False, None)
+    assert session.tick(100.0) == (False, None) and not session.must_abort
+
+
+def test_a_keepalive_timeout_behind_blocked_output_aborts_at_once() -> None:
+    session, client = open_pair(write_limit=100, ping_interval=1.0, ping_timeout=1.0)
+    assert session.tick(0.0) == (False, 1.0)
+    assert session.tick(1.0) == (False, 2.0)  # a ping, then its pong's deadline
+    to_client(session, client)
+    assert session.send(BinaryMessage(bytes(1000)))
+    session.transport_holds(len(session.take_output()), 1.5)
+    assert session.tick(2.0) == (False, None)
+    assert session.must_abort and session.close_code == 1011
+
+
+def test_a_keepalive_timeout_asks_to_write_the_close_frame_then_close() -> None:
+    session, client = open_pair(ping_interval=1.0, ping_timeout=1.0, close_timeout=3.0)
+    session.tick(0.0)
+    session.tick(1.0)
+    to_client(session, client)
+    assert session.tick(2.0) == (False, 5.0)  # failed: the closing timeout runs
+    assert session.should_close_transport and not session.must_abort
+    assert to_client(session, client) == [Close(1011, "keepalive ping timeout")]
+    assert session.tick(5.0) == (False, None) and session.must_abort
+
+
+# -- the other clocks ---------------------------------------------------------------------
+
+
+def test_the_opening_timeout() -> None:
+    session = Session(Role.SERVER, settings(open_timeout=2.0))
+    session.start_clock(10.0)
+    assert session.tick(10.0) == (False, 12.0)
+    assert session.tick(12.0) == (False, None)
+    assert session.must_abort and session.open_timed_out
+    done = Session(Role.SERVER, settings(open_timeout=2.0, ping_interval=None))
+    done.start_clock(0.0)
+    client = Connection(Role.CLIENT)
+    client.send(Handshake(host="example.com"))
+    done.receive_data(client.data_to_send())
+    done.process(1.0)
+    assert done.tick(1.0) == (False, 2.0)  # the request waits for its answer: still
+    done.answer(None)
+    assert done.tick(1.5) == (False, None)  # OPEN: the opening timeout is over
+    assert done.tick(5.0) == (False, None) and not done.must_abort
+    never = Session(Role.SERVER, settings(open_timeout=None))
+    never.start_clock(0.0)
+    assert never.tick(100.0) == (False, None)
+
+
+def test_the_closing_timeout() -> None:
+    session, client = open_pair(close_timeout=3.0, ping_interval=None)
+    session.start_close(1000, "bye")
+    assert session.tick(1.0) == (False, 4.0)
+    assert session.tick(3.9) == (False, 4.0)
+    assert session.tick(4.0) == (False, None) and session.must_abort
+    # A peer that answers in time ends it before.
+    session, client = open_pair(close_timeout=3.0, ping_interval=None)
+    session.start_close(1000, "bye")
+    assert session.tick(1.0) == (False, 4.0)
+    client.receive_data(session.take_output())
+    client.next_event()
+    session.receive_data(client.data_to_send())  # the client's reply
+    session.process(2.0)
+    assert session.should_close_transport  # the server closes TCP first
+    assert session.tick(2.0) == (False, 4.0)  # (the transport bounds its writing)
+    # Without a closing timeout, nothing times out.
+    session, _ = open_pair(close_timeout=None, ping_interval=None)
+    session.start_close(1000, "")
+    assert session.tick(1000.0) == (False, None)
+
+
+def test_the_answer_time_runs_on_the_clock() -> None:
+    session, client = open_pair(ping_interval=None)
+    session.receive_data(from_client(client, TextMessage("one"), Ping(b"p")))
+    assert take(session, 0.0) == TextMessage("one")
+    assert session.tick(0.1) == (False, 0.5)  # the application may still answer
+    assert session.tick(0.5) == (False, None)  # it did not: the ping is answered
+    assert to_client(session, client) == [Pong(b"p")]
+
+
+def test_no_clock_runs_once_the_transport_is_gone() -> None:
+    session, _ = open_pair(ping_interval=1.0, close_timeout=1.0)
+    session.transport_closed()
+    assert session.tick(0.0) == (False, None)
+    assert session.output_size == 0 and not session.output_blocked
