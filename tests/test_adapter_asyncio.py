@@ -395,7 +395,7 @@ def test_ping_pong() -> None:
             second = await ws.ping("second")
             # The pong of the second also settles the first (RFC 6455 §5.5.3).
             await second
-            assert first.done()
+            assert first.is_set()
             await ws.send("still open")
             assert await ws.recv() == "still open"
 

@@ -29,14 +29,14 @@ from wsproto_lite import (
 )
 from wsproto_lite._errors import LocalProtocolError
 from wsproto_lite._states import ConnectionState
-from wsproto_lite.adapters import _common
-from wsproto_lite.adapters._common import (
+from wsproto_lite.adapters import WebSocketError, _common
+from wsproto_lite.adapters._common import parse_uri
+from wsproto_lite.adapters._errors import (
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
     InvalidHandshake,
     InvalidURI,
-    parse_uri,
 )
 from wsproto_lite.adapters._session import (
     ANSWER_TIME,
@@ -742,3 +742,19 @@ def test_no_clock_runs_once_the_transport_is_gone() -> None:
     session.transport_closed()
     assert session.tick(0.0) == (False, None)
     assert session.output_size == 0 and not session.output_blocked
+
+
+def test_the_adapters_exceptions_share_one_base() -> None:
+    for error in (
+        ConnectionClosed.create(1000),
+        ConnectionClosed.create(1011),
+        InvalidHandshake("refused", 403),
+        InvalidURI("not a WebSocket URI"),
+    ):
+        assert isinstance(error, WebSocketError)
+    assert issubclass(InvalidURI, ValueError)  # as before: a bad argument
+    from wsproto_lite.adapters import asyncio, sync, trio
+
+    for adapter in (asyncio, sync, trio):
+        assert adapter.WebSocketError is WebSocketError
+        assert adapter.ConnectionClosed is ConnectionClosed

@@ -290,9 +290,10 @@ def test_asyncio_connections_that_are_not_open_are_skipped() -> None:
             conns = await hub.wait_for(3)
             # A TCP connection whose handshake never comes: CONNECTING.
             _, idle_writer = await asyncio.open_connection(HOST, server.port)
-            while len(server.connections) < 4:
+            while len(server._tasks) < 4:  # (handshakes in progress are not connections)
                 await asyncio.sleep(0.01)
-            connecting = next(ws for ws in server.connections if ws not in conns)
+            connecting = next(ws for ws in server._tasks if ws not in conns)
+            assert connecting not in server.connections
             closed_ws, closing_ws, _ = conns
             closed.writer.write(b"\x88\x82abcd" + bytes([0x03 ^ 0x61, 0xE8 ^ 0x62]))
             await closed_ws.wait_closed()

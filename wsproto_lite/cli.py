@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 
 from . import __version__
 from ._close_codes import NORMAL_CLOSE_CODES
-from .adapters._common import (
+from .adapters import (  # the public names (the CLI is a program on the public API)
     ConnectionClosed,
     InvalidHandshake,
     InvalidURI,

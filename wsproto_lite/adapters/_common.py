@@ -1,9 +1,10 @@
 """What every adapter shows its users the same way.
 
-URIs and the client's request, exceptions, the server's default answer, the
-WebSocket's read-only properties and the documentation of the options. Free of
-any I/O, like the session (:mod:`._session`), so that the asyncio, trio and
-blocking adapters behave the same way and stay small.
+URIs and the client's request, the WebSocket's read-only properties and the
+documentation of the options. Free of any I/O, like the session
+(:mod:`._session`, which this module builds on and which does not import it),
+so that the asyncio, trio and blocking adapters behave the same way and stay
+small. The exceptions are in :mod:`._errors`.
 """
 
 from __future__ import annotations
@@ -11,95 +12,22 @@ from __future__ import annotations
 import ssl as ssl_module
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from .._close_codes import NORMAL_CLOSE_CODES
-from .._events import Accept, Handshake, HTTPRequest, Reject
+from .._events import Accept, Handshake
 from .._states import ConnectionState
-
-if TYPE_CHECKING:
-    from ._session import Session
+from ._errors import InvalidURI
+from ._session import Session
 
 __all__ = [
-    "ConnectionClosed",
-    "ConnectionClosedError",
-    "ConnectionClosedOK",
-    "InvalidHandshake",
-    "InvalidURI",
     "WebSocketBase",
     "WebSocketURI",
     "client_request",
     "client_ssl",
-    "default_answer",
     "document",
     "parse_uri",
 ]
-
-
-class InvalidURI(ValueError):
-    """The URI given to ``connect()`` is not a valid ``ws://`` or ``wss://`` URI."""
-
-
-class InvalidHandshake(Exception):
-    """The opening handshake did not succeed (client side).
-
-    :param message: what happened.
-    :param status: the HTTP status the server answered with, if it answered.
-    :param headers: the response headers, if any.
-    :param body: the response body, if any.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        status: int | None = None,
-        headers: Sequence[tuple[str, str]] = (),
-        body: bytes = b"",
-    ) -> None:
-        super().__init__(message)
-        #: The HTTP status of the server's answer (``None`` if it sent none).
-        self.status = status
-        #: The headers of the server's answer.
-        self.headers = tuple(headers)
-        #: The body of the server's answer.
-        self.body = body
-
-
-class ConnectionClosed(Exception):
-    """The connection is closed: raised by ``recv()``/``send()`` afterwards.
-
-    :param code: the close code received from the peer, or 1006 when the
-        connection ended without a closing handshake.
-    :param reason: the close reason.
-    """
-
-    def __init__(self, code: int, reason: str = "") -> None:
-        super().__init__(f"connection closed: {code} {reason}".rstrip())
-        #: The close code.
-        self.code = code
-        #: The close reason.
-        self.reason = reason
-
-    @property
-    def ok(self) -> bool:
-        """Whether the close was normal (1000, 1001, or 1005: no code given)."""
-        return self.code in NORMAL_CLOSE_CODES
-
-    @classmethod
-    def create(cls, code: int, reason: str = "") -> ConnectionClosed:
-        """The right subclass for *code*: :class:`ConnectionClosedOK` or ``…Error``."""
-        if code in NORMAL_CLOSE_CODES:
-            return ConnectionClosedOK(code, reason)
-        return ConnectionClosedError(code, reason)
-
-
-class ConnectionClosedOK(ConnectionClosed):
-    """The connection closed normally (1000, 1001 or 1005)."""
-
-
-class ConnectionClosedError(ConnectionClosed):
-    """The connection closed with an error code, or without a closing handshake."""
 
 
 @dataclass(frozen=True)
@@ -153,30 +81,6 @@ def parse_uri(uri: str) -> WebSocketURI:
         port=port if port is not None else (443 if secure else 80),
         resource=resource,
     )
-
-
-def default_answer(
-    request: Handshake | HTTPRequest, subprotocols: Sequence[str] | None
-) -> Accept | Reject:
-    """How a server answers when the application's hook does not decide.
-
-    A WebSocket handshake is accepted with the first of the server's
-    *subprotocols* that the client offered (none when there is no match); a
-    plain HTTP request gets ``426 Upgrade Required``.
-    """
-    if isinstance(request, HTTPRequest):
-        return Reject(
-            426,
-            [("Upgrade", "websocket"), ("Content-Type", "text/plain; charset=utf-8")],
-            b"This service requires the WebSocket protocol.\n",
-        )
-    chosen = None
-    if subprotocols:
-        for name in subprotocols:
-            if name in request.subprotocols:
-                chosen = name
-                break
-    return Accept(subprotocol=chosen)
 
 
 def client_request(
@@ -308,6 +212,19 @@ class WebSocketBase:
         ``.origin`` and ``.subprotocols`` the parsed values.
         """
         return self._session.conn.request
+
+    @property
+    def response(self) -> Accept:
+        """The server's :class:`~wsproto_lite.Accept` (received by a client, sent
+        by a server): ``.subprotocol``, ``.extensions``, ``.headers``.
+
+        :raises RuntimeError: the opening handshake is not done (never for
+            the WebSockets that ``connect()`` returns and handlers receive).
+        """
+        response = self._session.response
+        if response is None:
+            raise RuntimeError("the opening handshake is not done")
+        return response
 
     @property
     def subprotocol(self) -> str | None:

@@ -71,7 +71,7 @@ from .._events import (
 from .._states import ConnectionState
 from ..extensions.base import Extension
 from ..extensions.permessage_deflate import PerMessageDeflate
-from ._common import ConnectionClosed, ConnectionClosedError, InvalidHandshake, default_answer
+from ._errors import ConnectionClosed, ConnectionClosedError, InvalidHandshake
 
 #: A message: ``str`` for text, ``bytes`` for binary.
 Data = str | bytes
@@ -160,6 +160,30 @@ class Settings:
             options["logger"] or logging.getLogger(f"wsproto_lite.{name}"),
             tuple(options["subprotocols"] or ()) if server else (),
         )
+
+
+def default_answer(
+    request: Handshake | HTTPRequest, subprotocols: Sequence[str] | None
+) -> Accept | Reject:
+    """How a server answers when the application's hook does not decide.
+
+    A WebSocket handshake is accepted with the first of the server's
+    *subprotocols* that the client offered (none when there is no match); a
+    plain HTTP request gets ``426 Upgrade Required``.
+    """
+    if isinstance(request, HTTPRequest):
+        return Reject(
+            426,
+            [("Upgrade", "websocket"), ("Content-Type", "text/plain; charset=utf-8")],
+            b"This service requires the WebSocket protocol.\n",
+        )
+    chosen = None
+    if subprotocols:
+        for name in subprotocols:
+            if name in request.subprotocols:
+                chosen = name
+                break
+    return Accept(subprotocol=chosen)
 
 
 def internal_error() -> Reject:
@@ -590,7 +614,7 @@ class Session:
 
         *result* is what ``process_request`` returned and *error* what it
         raised, if it did: either gets ``500`` (logged), ``None`` the default
-        answer (:func:`~wsproto_lite.adapters._common.default_answer`).
+        answer (:func:`default_answer`).
         """
         request = self.pending_request
         assert request is not None, "no request to answer"

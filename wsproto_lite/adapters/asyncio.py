@@ -54,18 +54,19 @@ from typing import Any
 
 from .._connection import Role
 from .._errors import LocalProtocolError
-from .._events import Accept, Event, Handshake, HTTPRequest, Reject
+from .._events import Accept, Event, Handshake, HTTPRequest, Pong, Reject
 from .._states import ConnectionState
 from ..extensions.base import Extension
 from . import _broadcast, _common, _session
 from ._broadcast import BroadcastResult, SkipReason
-from ._common import (
+from ._common import WebSocketURI
+from ._errors import (
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
     InvalidHandshake,
     InvalidURI,
-    WebSocketURI,
+    WebSocketError,
 )
 from ._session import Logger, Part, Session, Settings
 
@@ -79,9 +80,11 @@ __all__ = [
     "DataLike",
     "InvalidHandshake",
     "InvalidURI",
+    "PongWaiter",
     "Server",
     "SkipReason",
     "WebSocket",
+    "WebSocketError",
     "broadcast",
     "connect",
     "serve",
@@ -139,6 +142,49 @@ class _Protocol(asyncio.Protocol):
         self.ws._output_moved()  # a pong held back goes out
 
 
+class PongWaiter:
+    """What :meth:`WebSocket.ping` returns: await it for the round trip in seconds.
+
+    ::
+
+        pong = await ws.ping()
+        latency = await pong
+
+    Awaiting raises :class:`ConnectionClosed` if the connection closed before
+    the pong arrived. The same object, with the same meaning, as the trio
+    adapter's (and, with ``wait()`` instead of ``await``, the blocking one's).
+    """
+
+    __slots__ = ("_error", "_event", "latency")
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self._error: ConnectionClosed | None = None
+        #: The round trip in seconds, once the pong arrived (``None`` before).
+        self.latency: float | None = None
+
+    def __await__(self) -> Generator[Any, None, float]:
+        return self._wait().__await__()
+
+    async def _wait(self) -> float:
+        await self._event.wait()
+        if self._error is not None:
+            raise self._error
+        assert self.latency is not None
+        return self.latency
+
+    def is_set(self) -> bool:
+        """Whether the pong arrived."""
+        return self.latency is not None
+
+    def _settle(self, result: float | ConnectionClosed) -> None:
+        if isinstance(result, ConnectionClosed):
+            self._error = result
+        else:
+            self.latency = result
+        self._event.set()
+
+
 class WebSocket(_common.WebSocketBase):
     """An open WebSocket connection, on either side.
 
@@ -180,11 +226,6 @@ class WebSocket(_common.WebSocketBase):
         # One timer, at the session's next deadline (see _schedule).
         self._timer: asyncio.TimerHandle | None = None
         self._deadline: float | None = None
-
-    @property
-    def response(self) -> Accept | None:
-        """The server's :class:`~wsproto_lite.Accept` (received or sent)."""
-        return self._session.response
 
     # -- receiving ----------------------------------------------------------------
 
@@ -341,10 +382,10 @@ class WebSocket(_common.WebSocketBase):
             raise self._session.closed_exception()
         self._flush()
 
-    async def ping(self, data: DataLike | None = None) -> asyncio.Future[float]:
-        """Send a ping; return an awaitable that resolves when its pong arrives.
+    async def ping(self, data: DataLike | None = None) -> PongWaiter:
+        """Send a ping; return a :class:`PongWaiter` to await for the pong.
 
-        The awaitable's result is the round-trip time in seconds. A pong also
+        Awaiting the waiter gives the round-trip time in seconds. A pong also
         answers every ping sent before the one it echoes (RFC 6455 §5.5.3).
         *data* (at most 125 bytes; ``str`` is UTF-8 encoded) defaults to four
         random bytes not used by another pending ping. Usage::
@@ -355,23 +396,23 @@ class WebSocket(_common.WebSocketBase):
         :raises ConnectionClosed: the connection is closing or closed.
         :raises RuntimeError: a ping with the same data is already pending.
         """
-        waiter: asyncio.Future[float] = self._loop.create_future()
-
-        def settle(result: float | ConnectionClosed) -> None:
-            if waiter.done():
-                return
-            if isinstance(result, ConnectionClosed):
-                waiter.set_exception(result)
-                waiter.exception()  # retrieved: no "never retrieved" log if unawaited
-            else:
-                waiter.set_result(result)
-
-        if not self._session.ping(data, self._loop.time(), settle):
+        waiter = PongWaiter()
+        if not self._session.ping(data, self._loop.time(), waiter._settle):
             raise self._session.closed_exception()
         self._flush()
         if self._write_paused:
             await self._drain()
         return waiter
+
+    async def pong(self, data: DataLike = b"") -> None:
+        """Send an unsolicited pong (a one-way heartbeat). Pings are answered on their own.
+
+        :raises ConnectionClosed: the connection is closing or closed.
+        """
+        payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        self._send_event(Pong(payload))
+        if self._write_paused:
+            await self._drain()
 
     async def _drain(self) -> None:
         """Wait until the write buffer is below the low-water mark again."""
@@ -848,8 +889,9 @@ class Server:
 
     @property
     def connections(self) -> frozenset[WebSocket]:
-        """The connections being served (handshake in progress included)."""
-        return frozenset(self._tasks)
+        """The connections whose handshake is done, until they are closed (the
+        same in every adapter: handshakes in progress are not included)."""
+        return frozenset(ws for ws in self._tasks if ws._session.response is not None)
 
     async def serve_forever(self) -> None:
         """Serve until :meth:`close` is called; shut down if cancelled."""

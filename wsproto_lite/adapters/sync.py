@@ -72,12 +72,13 @@ from .._connection import Role
 from .._events import Accept, Close, Event, Handshake, HTTPRequest, Pong, Reject
 from ..extensions.base import Extension
 from . import _common, _session
-from ._common import (
+from ._errors import (
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
     InvalidHandshake,
     InvalidURI,
+    WebSocketError,
 )
 from ._session import Logger, Part, Session, Settings
 
@@ -91,6 +92,7 @@ __all__ = [
     "PongWaiter",
     "Server",
     "WebSocket",
+    "WebSocketError",
     "connect",
     "serve",
 ]
@@ -377,12 +379,6 @@ class WebSocket(_common.WebSocketBase):
         self._timer_at: float | None = None
         self._deadline: float | None = None
         self._posted = False  # a _refresh() is on its way to the I/O thread
-
-    @property
-    def response(self) -> Accept:
-        """The server's :class:`~wsproto_lite.Accept` (received or sent)."""
-        assert self._session.response is not None
-        return self._session.response
 
     # -- receiving ----------------------------------------------------------------
 
@@ -1000,7 +996,8 @@ class Server:
 
     @property
     def connections(self) -> frozenset[WebSocket]:
-        """The connections being served: handshake done, handler not finished."""
+        """The connections whose handshake is done, until they are closed (the
+        same in every adapter: handshakes in progress are not included)."""
         with self._lock:
             return frozenset(p.ws for p in self._peers.values() if p.accepted)
 

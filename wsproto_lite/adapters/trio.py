@@ -74,12 +74,13 @@ from .._states import ConnectionState
 from ..extensions.base import Extension
 from . import _broadcast, _common, _session
 from ._broadcast import BroadcastResult, SkipReason
-from ._common import (
+from ._errors import (
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
     InvalidHandshake,
     InvalidURI,
+    WebSocketError,
 )
 from ._session import Logger, Part, Session, Settings
 
@@ -95,6 +96,7 @@ __all__ = [
     "Server",
     "SkipReason",
     "WebSocket",
+    "WebSocketError",
     "broadcast",
     "connect",
     "connect_websocket",
@@ -264,12 +266,6 @@ class WebSocket(_common.WebSocketBase):
         self._nursery = nursery
         nursery.start_soon(self._run_reader, name=f"wsproto_lite reader {self._remote_address}")
         self._wake_writer()
-
-    @property
-    def response(self) -> Accept:
-        """The server's :class:`~wsproto_lite.Accept` (received or sent)."""
-        assert self._session.response is not None
-        return self._session.response
 
     # -- receiving ----------------------------------------------------------------
 
@@ -557,6 +553,16 @@ class WebSocket(_common.WebSocketBase):
             self._wake_writer()
             if session.must_abort:
                 return
+            if self._nursery is None and self._writer is None and session.has_output:
+                # No writer can start (the nursery is closing): write here,
+                # within the clock's deadline.
+                try:
+                    with trio.move_on_at(math.inf if deadline is None else deadline):
+                        await self._write(session.take_output(), shield=False)
+                except _STREAM_ERRORS as exc:
+                    session.logger.debug("write failed: %r", exc)
+                    return
+                continue
             closing = session.should_close_transport
             if closing and not session.output_size:
                 return  # written out (the writer looked): the stream closes
@@ -583,7 +589,11 @@ class WebSocket(_common.WebSocketBase):
             self._writer.unpark_all()
         elif self._nursery is not None:
             self._writer = trio.lowlevel.ParkingLot()
-            self._nursery.start_soon(self._run_writer)
+            try:
+                self._nursery.start_soon(self._run_writer)
+            except RuntimeError:  # the nursery is closing: the reader writes
+                self._writer = self._nursery = None
+                self._after()
 
     async def _run_writer(self) -> None:
         """Write what the session queues, in pieces, telling it how much is left.
@@ -591,7 +601,7 @@ class WebSocket(_common.WebSocketBase):
         Ends after :data:`_WRITER_IDLE` seconds without output, and at the end
         of the connection.
         """
-        session, stream = self._session, self._stream
+        session = self._session
         lot = self._writer
         assert lot is not None
         try:
@@ -604,28 +614,39 @@ class WebSocket(_common.WebSocketBase):
                     if idle.cancelled_caught and not session.has_output:
                         return
                     continue
-                data = memoryview(session.take_output())
-                blocked = session.output_blocked
-                for start in range(0, len(data), _RECV_SIZE):
-                    session.transport_holds(len(data) - start, trio.current_time())
-                    if session.output_blocked and not blocked:
-                        blocked = True
-                        self._after()  # the reader runs the output's clock
-                    # Shielded: a write cut short by a cancellation would leave
-                    # half a frame on the stream. _finish() stops it.
-                    with trio.CancelScope(shield=True) as self._write_scope:
-                        await stream.send_all(data[start : start + _RECV_SIZE])
-                    self._write_scope = None
-                session.transport_holds(0, trio.current_time())
-                if not session.output_blocked and self._drained is not None:
-                    self._drained.unpark_all()
-                if blocked:
-                    self._after()
+                await self._write(session.take_output())
         except _STREAM_ERRORS as exc:
             session.logger.debug("write failed: %r", exc)
             self._abort()
         finally:
             self._writer = None
+            if session.has_output and not session.aborted:
+                # Cancelled with the nursery, output left: another writer, or
+                # the reader, takes it.
+                self._after()
+
+    async def _write(self, output: bytes, shield: bool = True) -> None:
+        """Write *output*, in pieces, telling the session how much is left.
+
+        Each piece is written *shield*-ed: a write cut short by a cancellation
+        would leave half a frame on the stream (_finish() stops it).
+        """
+        session, stream = self._session, self._stream
+        data = memoryview(output)
+        blocked = session.output_blocked
+        for start in range(0, len(data), _RECV_SIZE):
+            session.transport_holds(len(data) - start, trio.current_time())
+            if session.output_blocked and not blocked:
+                blocked = True
+                self._after()  # the reader runs the output's clock
+            with trio.CancelScope(shield=shield) as self._write_scope:
+                await stream.send_all(data[start : start + _RECV_SIZE])
+            self._write_scope = None
+        session.transport_holds(0, trio.current_time())
+        if not session.output_blocked and self._drained is not None:
+            self._drained.unpark_all()
+        if blocked:
+            self._after()
 
     async def _finish(self) -> None:
         """Close the stream and wake everyone who waits (the reader's last act)."""
@@ -883,7 +904,8 @@ class Server:
 
     @property
     def connections(self) -> frozenset[WebSocket]:
-        """The open connections (those whose handshake is done)."""
+        """The connections whose handshake is done, until they are closed (the
+        same in every adapter: handshakes in progress are not included)."""
         return frozenset(p.ws for p in self._peers if p.ws is not None)
 
     async def _run(self, code: int, reason: str, task_status: trio.TaskStatus[Server]) -> None:
