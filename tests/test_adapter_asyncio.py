@@ -1209,3 +1209,25 @@ def test_both_sides_flooding_each_other_do_not_deadlock() -> None:
             await asyncio.wait_for(flood(ws), 20)
 
     run(main())
+
+
+def test_pong_and_connections_mean_what_they_mean_in_every_adapter() -> None:
+    async def main() -> None:
+        async def handler(ws: WebSocket) -> None:
+            assert ws.response is not None and ws in server.connections
+            await ws.pong(b"heartbeat")  # unsolicited: the client ignores it
+            await ws.send("after the pong")
+            await ws.wait_closed()
+
+        async with serve(handler, HOST, 0, ping_interval=None) as server:
+            # A TCP connection whose handshake never comes is not a connection yet.
+            _, silent = await asyncio.open_connection(HOST, server.port)
+            async with connect(uri(server), ping_interval=None) as ws:
+                assert await ws.recv() == "after the pong"
+                assert len(server.connections) == 1
+                waiter = await ws.ping()
+                assert not waiter.is_set() or waiter.latency is not None
+                assert await waiter >= 0 and waiter.is_set()
+            silent.close()
+
+    run(main())

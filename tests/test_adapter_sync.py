@@ -931,3 +931,22 @@ def test_closing_300_idle_connections_at_once_is_quick() -> None:
 def _masked_close(code: int) -> bytes:
     key = b"\x00\x00\x00\x00"
     return bytes((0x88, 0x82)) + key + code.to_bytes(2, "big")
+
+
+def test_server_close_returns_at_once_and_wait_closed_waits() -> None:
+    server = serve(echo, "127.0.0.1", 0, **FAST)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    with connect(uri(server), **FAST) as ws:
+        ws.send("before")
+        assert ws.recv() == "before"
+        assert not server.wait_closed(0)
+        server.close(4000, "maintenance")
+        with pytest.raises(ConnectionClosedError) as info:
+            ws.recv(timeout=5)
+        assert (info.value.code, info.value.reason) == (4000, "maintenance")
+    assert server.wait_closed(5)
+    thread.join(5)
+    assert not thread.is_alive()
+    server.close()  # again: nothing more happens
+    server.shutdown()

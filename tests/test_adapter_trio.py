@@ -975,3 +975,24 @@ def test_a_peer_that_reads_nothing_for_close_timeout_is_failed_with_1011() -> No
         assert 0.4 < took < 5
 
     run_with_server(receiver, body, **LIMIT_OPTIONS, close_timeout=0.5)
+
+
+def test_server_close_and_wait_closed_shut_down_as_a_cancellation_does() -> None:
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(partial(serve, echo, "127.0.0.1", 0, **FAST))
+            assert server.sockets and server.port == server.sockets[0].getsockname()[1]
+            async with connect(uri(server), **FAST) as ws:
+                await ws.send("before")
+                assert await ws.recv() == "before"
+                (served,) = server.connections
+                assert served.response.subprotocol is None
+                server.close(4000, "maintenance")
+                with pytest.raises(ConnectionClosedError) as info:
+                    await ws.recv()
+                assert (info.value.code, info.value.reason) == (4000, "maintenance")
+            with trio.fail_after(5):
+                await server.wait_closed()
+            assert not server.connections
+
+    run(main)

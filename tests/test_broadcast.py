@@ -580,3 +580,150 @@ def test_trio_closed_and_fragmenting_connections_are_skipped() -> None:
         await busy.stream.aclose()
 
     run_trio(body)
+
+
+# -- blocking sockets -----------------------------------------------------------------------
+
+import threading  # noqa: E402
+
+from wsproto_lite.adapters import sync as syn  # noqa: E402
+
+
+class SyncRaw:
+    """A raw blocking client: the handshake by hand, then frames."""
+
+    def __init__(self, port: int, rcvbuf: int | None = None) -> None:
+        sock = socket.socket()
+        if rcvbuf is not None:  # before connect(): the window is set at the handshake
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.settimeout(10)
+        sock.connect((HOST, port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall(request(key, None))
+        self.sock, self.buf = sock, b""
+        while b"\r\n\r\n" not in self.buf:
+            self.buf += sock.recv(4096)
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        check_response(head + b"\r\n\r\n", key, None)
+
+    def exactly(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            assert chunk, "closed"
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def frame(self) -> bytes:
+        head = self.exactly(2)
+        n = head[1] & 0x7F
+        ext = self.exactly({126: 2, 127: 8}.get(n, 0))
+        if ext:
+            n = int.from_bytes(ext, "big")
+        return head + ext + self.exactly(n)
+
+
+class SyncHub:
+    """A blocking server whose handler parks every connection in ``self.ws``."""
+
+    def __init__(self, **options: Any) -> None:
+        self.ws: list[syn.WebSocket] = []
+        self.server = syn.serve(self.handler, HOST, 0, **{**FAST, **options})
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def handler(self, ws: syn.WebSocket) -> None:
+        self.ws.append(ws)
+        for _ in ws:
+            pass
+
+    def wait_for(self, n: int) -> list[syn.WebSocket]:
+        for _ in range(500):
+            if len(self.ws) >= n:
+                return list(self.ws)
+            threading.Event().wait(0.01)
+        raise AssertionError(f"{len(self.ws)} connections, not {n}")
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+def test_sync_every_peer_receives_exactly_the_frame() -> None:
+    hub = SyncHub()
+    try:
+        peers = [SyncRaw(hub.server.port) for _ in range(3)]
+        conns = hub.wait_for(3)
+        assert syn.broadcast(hub.server.connections, "héllo") == BroadcastResult(3, {})
+        payload = bytes(range(256)) * 300
+        assert syn.broadcast(iter(conns), bytearray(payload)).sent == 3
+        for peer in peers:
+            assert peer.frame() == b"\x81\x06h\xc3\xa9llo"
+            assert peer.frame() == b"\x82\x7f" + len(payload).to_bytes(8, "big") + payload
+            peer.sock.close()
+        with pytest.raises(TypeError):
+            syn.broadcast([object()], "x")  # type: ignore[list-item]
+    finally:
+        hub.close()
+
+
+def test_sync_a_peer_that_does_not_read_is_skipped_not_waited_for() -> None:
+    limit = 1 << 16
+    hub = SyncHub(write_limit=limit, close_timeout=60)
+    try:
+        slow, fast = SyncRaw(hub.server.port, rcvbuf=4096), SyncRaw(hub.server.port)
+        conns = hub.wait_for(2)
+        slow_port = slow.sock.getsockname()[1]
+        slow_ws = next(ws for ws in conns if ws.remote_address[1] == slow_port)
+        payload = os.urandom(70_000)
+        busy = 0
+        for _ in range(400):
+            result = syn.broadcast(conns, payload)
+            assert fast.frame()[10:] == payload  # the reading peer gets every one
+            if slow_ws in result.skipped:
+                assert dict(result.skipped) == {slow_ws: SkipReason.BUSY}
+                busy += 1
+                if busy == 3:
+                    break
+            # Held for the slow peer: at most write_limit plus one message.
+            assert slow_ws._session.output_size <= limit + len(payload) + 10
+        assert busy == 3, "the slow peer was never skipped"
+        for sock in (slow.sock, fast.sock):
+            sock.close()
+    finally:
+        hub.close()
+
+
+def test_sync_closed_and_fragmenting_connections_are_skipped() -> None:
+    hub = SyncHub()
+    try:
+        closed, busy = SyncRaw(hub.server.port), SyncRaw(hub.server.port)
+        closed_ws, busy_ws = hub.wait_for(2)
+        if closed_ws.remote_address[1] != closed.sock.getsockname()[1]:
+            closed_ws, busy_ws = busy_ws, closed_ws
+        closed.sock.sendall(b"\x88\x80abcd")  # masked close, no payload
+        assert closed_ws.wait_closed(5)
+        go_on = threading.Event()
+
+        def parts() -> Any:
+            yield "a"
+            go_on.wait(5)
+            yield "b"
+
+        sender = threading.Thread(target=busy_ws.send_fragments, args=(parts(),))
+        sender.start()
+        assert busy.frame() == b"\x01\x01a"
+        result = syn.broadcast([closed_ws, busy_ws], "x")
+        assert result == BroadcastResult(
+            0, {closed_ws: SkipReason.NOT_OPEN, busy_ws: SkipReason.FRAGMENTING}
+        )
+        go_on.set()
+        sender.join(5)
+        assert busy.frame() == b"\x00\x01b"
+        assert busy.frame() == b"\x80\x00"
+        assert syn.broadcast([busy_ws], "y") == BroadcastResult(1, {})
+        assert busy.frame() == text_frame("y")
+        for sock in (closed.sock, busy.sock):
+            sock.close()
+    finally:
+        hub.close()

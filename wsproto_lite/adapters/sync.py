@@ -66,12 +66,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from types import MappingProxyType
 from typing import Any, cast
 
 from .._connection import Role
+from .._errors import LocalProtocolError
 from .._events import Accept, Close, Event, Handshake, HTTPRequest, Pong, Reject
 from ..extensions.base import Extension
-from . import _common, _session
+from . import _broadcast, _common, _session
+from ._broadcast import BroadcastResult, SkipReason
 from ._errors import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -83,6 +86,7 @@ from ._errors import (
 from ._session import Logger, Part, Session, Settings
 
 __all__ = [
+    "BroadcastResult",
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
@@ -91,8 +95,10 @@ __all__ = [
     "InvalidURI",
     "PongWaiter",
     "Server",
+    "SkipReason",
     "WebSocket",
     "WebSocketError",
+    "broadcast",
     "connect",
     "serve",
 ]
@@ -501,17 +507,20 @@ class WebSocket(_common.WebSocketBase):
         """
         with self._message_lock:
             first: Part | None = None
+            self._session.sending_fragments = True  # (broadcast() may not slip in)
             try:
                 for part in fragments:
                     event = _session.fragment_event(part, first)
                     self._send_event(event)
                     first = first or event
+                if first is not None:
+                    self._send_event(_session.last_fragment(first))
             except BaseException as exc:
                 if first is not None and not isinstance(exc, ConnectionClosed):
                     self._fail(1011, "error while sending a fragmented message")
                 raise
-            if first is not None:
-                self._send_event(_session.last_fragment(first))
+            finally:
+                self._session.sending_fragments = False
 
     def ping(self, data: Data | None = None) -> PongWaiter:
         """Send a ping; return a :class:`PongWaiter` that is set when its pong arrives.
@@ -862,6 +871,85 @@ def _open(
     return WebSocket(sock, session, loop, tls, server_hostname, on_request, on_closed)
 
 
+# -- broadcast ----------------------------------------------------------------------
+
+#: What broadcast() iterates twice as it is; other iterables are listed first.
+_COLLECTIONS = (list, tuple, set, frozenset)
+
+
+def broadcast(
+    connections: Iterable[WebSocket],
+    message: Data | bytearray | memoryview,
+    *,
+    compress: bool = False,
+) -> BroadcastResult[WebSocket]:
+    """Send *message* to every connection that can take it now; never wait.
+
+    The message is encoded and framed once, and the same bytes are handed to
+    every open connection with at most ``write_limit`` bytes waiting to be
+    written: what its socket takes at once is written by the calling thread,
+    the rest by the connection's I/O thread. A connection that cannot take it
+    now is skipped, not waited for, and reported with the reason; the others
+    are unaffected::
+
+        result = broadcast(server.connections, "news")
+        for ws, reason in result.skipped.items():
+            log.warning("%s missed the news: %s", ws.remote_address, reason.value)
+
+    Safe from any thread. Each connection that takes the message receives it
+    whole, after whatever was sent on it before.
+
+    :param connections: :class:`WebSocket` s of this adapter (e.g.
+        :attr:`Server.connections`), any iterable.
+    :param message: ``str`` for a text message, bytes-like for binary.
+    :param compress: where permessage-deflate was negotiated, compress the
+        message for each such connection (one zlib run per connection).
+        By default (``False``) those connections get the shared frame
+        uncompressed, as RFC 7692 §6 allows.
+    :returns: a :class:`BroadcastResult`: how many connections took the
+        message, and which were skipped, with their :class:`SkipReason`
+        (``NOT_OPEN``: closing or closed; ``BUSY``: more than ``write_limit``
+        bytes already wait to be written; ``FRAGMENTING``: a
+        :meth:`WebSocket.send_fragments` is under way).
+    :raises TypeError: *message* is neither ``str`` nor bytes-like, or one of
+        *connections* is not a blocking :class:`WebSocket` (nothing is sent).
+    :raises LocalProtocolError: *message* is text that UTF-8 cannot encode
+        (nothing is sent).
+    """
+    targets = connections if isinstance(connections, _COLLECTIONS) else list(connections)
+    for ws in targets:
+        if not isinstance(ws, WebSocket):
+            raise TypeError(f"broadcast() takes blocking WebSockets, not {type(ws).__name__}")
+    prepared = _broadcast.prepare(message)
+    event = prepared.message
+    sent = 0
+    skipped: dict[WebSocket, SkipReason] = {}
+    for ws in targets:
+        session, conn = ws._session, ws._conn
+        with ws._lock:
+            if ws._finished or session.aborted:
+                skipped[ws] = SkipReason.NOT_OPEN
+                continue
+            if session.output_size > session.settings.write_limit:
+                skipped[ws] = SkipReason.BUSY
+                continue
+            try:
+                if compress and conn.negotiated_extensions:
+                    if session.sending_fragments:
+                        raise LocalProtocolError("a fragmented message is being sent")
+                    conn.send(event)
+                else:
+                    conn.send_prepared(prepared)
+            except LocalProtocolError:
+                reason = _broadcast.refused(session, prepared)
+                if reason is not None:
+                    skipped[ws] = reason
+                    continue
+            ws._step(_now())
+        sent += 1
+    return BroadcastResult(sent, MappingProxyType(skipped))
+
+
 # -- client -------------------------------------------------------------------------
 
 
@@ -1035,6 +1123,22 @@ class Server:
             with self._lock:
                 self._serving = None
             self._accept_done.set()
+
+    def close(self, code: int = 1001, reason: str = "going away") -> None:
+        """Start a graceful shutdown (in a thread of its own) and return at once;
+        :meth:`wait_closed` waits for its end. Thread-safe.
+
+        The same as the other adapters' ``close()``; :meth:`shutdown` does it
+        and waits.
+        """
+        with self._lock:
+            if self._stopping:
+                return
+        threading.Thread(target=self.shutdown, args=(code, reason), daemon=True).start()
+
+    def wait_closed(self, timeout: float | None = None) -> bool:
+        """Wait until the server is shut down; ``False`` if *timeout* expired first."""
+        return self._shutdown_done.wait(timeout)
 
     def shutdown(self, code: int = 1001, reason: str = "going away") -> None:
         """Shut the server down gracefully and wait until it is done; thread-safe.

@@ -871,7 +871,8 @@ class _Peer:
 class Server:
     """A running server, as ``await nursery.start(serve, ...)`` returns it.
 
-    The server stops when :func:`serve` is cancelled.
+    The server stops, gracefully, when :func:`serve` is cancelled or
+    :meth:`close` is called.
     """
 
     def __init__(
@@ -896,6 +897,29 @@ class Server:
         self._stopping = False
         self._handlers_scope = trio.CancelScope(shield=True)
         self._stopped = trio.Event()
+        self._accepting = trio.CancelScope()  # cancelled by close()
+        self._close_with: tuple[int, str] | None = None
+
+    def close(self, code: int = 1001, reason: str = "going away") -> None:
+        """Start a graceful shutdown (as cancelling :func:`serve` does);
+        :meth:`wait_closed` waits for its end.
+
+        Stops accepting connections, closes every open connection with *code*
+        and *reason*, drops handshakes in progress, waits up to
+        ``close_timeout`` for the handlers to return, then cancels them.
+        """
+        if self._close_with is None:
+            self._close_with = (code, reason)
+        self._accepting.cancel()
+
+    async def wait_closed(self) -> None:
+        """Wait until the server is shut down."""
+        await self._stopped.wait()
+
+    @property
+    def sockets(self) -> tuple[Any, ...]:
+        """The listening sockets (trio sockets)."""
+        return tuple(listener.socket for listener in self.listeners)
 
     @property
     def port(self) -> int:
@@ -912,15 +936,16 @@ class Server:
         async with trio.open_nursery() as outer:
             handlers: trio.Nursery = await outer.start(self._handler_nursery)
             try:
-                async with trio.open_nursery() as accepting:
-                    for listener in self.listeners:
-                        accepting.start_soon(self._accept_loop, listener, handlers)
-                    task_status.started(self)
+                with self._accepting:
+                    async with trio.open_nursery() as accepting:
+                        for listener in self.listeners:
+                            accepting.start_soon(self._accept_loop, listener, handlers)
+                        task_status.started(self)
             finally:
-                # Cancelled (or an accept loop failed): shut down gracefully,
-                # within close_timeout, whatever cancelled us.
+                # Cancelled, closed (or an accept loop failed): shut down
+                # gracefully, within close_timeout, whatever stopped us.
                 with trio.CancelScope(shield=True):
-                    await self._shutdown(handlers, code, reason)
+                    await self._shutdown(handlers, *(self._close_with or (code, reason)))
 
     async def _handler_nursery(self, task_status: trio.TaskStatus[trio.Nursery]) -> None:
         # Shielded: connections outlive the cancellation that stops the server
