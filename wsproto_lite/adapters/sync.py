@@ -171,6 +171,8 @@ class _Loop:
         self._links: set[WebSocket] = set()
         self._linger = linger
         self._stopping = False
+        #: What the connections read into (one at a time: this thread).
+        self.buffer = bytearray(_RECV_SIZE)
         self._done = threading.Event()
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 
@@ -765,8 +767,13 @@ class WebSocket(_common.WebSocketBase):
 
     def _receive(self) -> tuple[bytes, bool]:
         """Read once: ``(data, end of input)``."""
+        buffer = self._loop.buffer
         try:
-            data = self._sock.recv(_RECV_SIZE)
+            # Into the I/O thread's buffer, then copied at its size: recv(n)
+            # would allocate n bytes for every read and shrink them, which
+            # leaves the heap fragmented under load.
+            size = self._sock.recv_into(buffer)
+            data = bytes(memoryview(buffer)[:size]) if size else b""
         except (BlockingIOError, InterruptedError):
             return b"", False
         except OSError as exc:
