@@ -610,9 +610,13 @@ def _flood(kind: str, sizes: Sizes, path: str) -> Outcome:
         finally:
             flood.stop()
         ended = flood.ended
-    # Measured from 1 s in (a large message is queued by then), to the end.
-    after = [rss for t, rss in samples if t >= min(1.0, seconds / 4)] or [start_rss]
-    half = [rss for t, rss in samples if t >= seconds / 2] or after[-1:]
+    # Measured while the flood lasts (until the end, or until the server
+    # drops the connection, which frees what it held), from 1 s in (a large
+    # message is queued by then).
+    until = seconds if ended is None else ended
+    start = min(1.0, until / 4)
+    after = [rss for t, rss in samples if start <= t <= until] or [start_rss]
+    half = [rss for t, rss in samples if start + (until - start) / 2 <= t <= until] or after[-1:]
     growth, second_half = after[-1] - after[0], half[-1] - half[0]
     ok = second_half < 4 * MIB
     text = f"{growth / MIB:+.1f} MiB (second half {second_half / MIB:+.1f} MiB)"
