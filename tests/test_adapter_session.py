@@ -38,13 +38,12 @@ from wsproto_lite.adapters._errors import (
     InvalidHandshake,
     InvalidURI,
 )
+from wsproto_lite.adapters._options import DEFAULTS, SERVER_DEFLATE, Options, Settings
 from wsproto_lite.adapters._session import (
     ANSWER_TIME,
     MAX_REJECT_BODY,
     QUEUE_UNIT,
-    SERVER_DEFLATE,
     Session,
-    Settings,
     fragment_event,
     handler_ended,
     join,
@@ -53,23 +52,12 @@ from wsproto_lite.adapters._session import (
 )
 from wsproto_lite.extensions.permessage_deflate import PerMessageDeflate
 
-OPTIONS: dict[str, Any] = {
-    "compression": False,
-    "extensions": None,
-    "open_timeout": 10.0,
-    "close_timeout": 10.0,
-    "ping_interval": 20.0,
-    "ping_timeout": 20.0,
-    "max_message_size": 1 << 20,
-    "max_queue": 16,
-    "write_limit": 1 << 16,
-    "logger": None,
-    "subprotocols": None,
-}
 
-
-def settings(side: str = "server", **options: Any) -> Settings:
-    return Settings.create(f"test.{side}", {**OPTIONS, **options})
+def settings(
+    side: str = "server", subprotocols: list[str] | None = None, **options: Any
+) -> Settings:
+    """The settings of *options*; compression off unless asked (plain frames)."""
+    return Settings.create(f"test.{side}", {"compression": False, **options}, subprotocols)
 
 
 def open_pair(**options: Any) -> tuple[Session, Connection]:
@@ -553,21 +541,24 @@ def test_client_request_and_ssl() -> None:
         _common.client_ssl(secure, False)
 
 
-def test_document_fills_in_the_options() -> None:
-    def connect() -> None:
-        """Connect.
+def test_the_options_are_declared_once_with_a_default_and_a_docstring_each() -> None:
+    assert set(DEFAULTS) == set(Options.__annotations__)
+    defaults = Settings.create("test.server", {})
+    assert defaults.open_timeout == defaults.close_timeout == 10.0
+    assert (defaults.ping_interval, defaults.ping_timeout) == (20.0, 20.0)
+    assert (defaults.max_message_size, defaults.max_queue) == (1 << 20, 16)
+    assert defaults.write_limit == 1 << 16 and defaults.extensions == (SERVER_DEFLATE,)
+    with pytest.raises(TypeError, match="serve\\(\\) got an unexpected keyword argument 'timeout'"):
+        Settings.create("test.server", {"timeout": 1})
+    with pytest.raises(TypeError, match="connect\\(\\)"):
+        Settings.create("test.client", {"max_size": 1})
+    ours, others = Settings.split({"open_timeout": 1, "backlog": 5})
+    assert (ours, others) == ({"open_timeout": 1}, {"backlog": 5})
+    # Every adapter takes them by keyword, and refuses what is not one.
+    from wsproto_lite.adapters import sync
 
-        :param uri: where.
-        {options}
-        :raises OSError: when.
-        """
-
-    _common.document(connect, "sync", "client", hands_to="kernel")
-    doc = connect.__doc__ or ""
-    assert "{options}" not in doc
-    assert "\n        :param max_queue: how much received data" in doc
-    assert "wsproto_lite.sync.client" in doc and "handed to the kernel" in doc
-    assert doc.index(":param uri:") < doc.index(":param compression:") < doc.index(":raises")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'max_size'"):
+        sync.connect("ws://127.0.0.1:1/", max_size=1)  # type: ignore[call-arg]
 
 
 # -- output: write_limit, the pong held back, a peer that reads nothing ---------------------

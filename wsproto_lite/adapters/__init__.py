@@ -13,6 +13,7 @@ every adapter.
 
 from ._broadcast import BroadcastResult, SkipReason
 from ._common import WebSocketURI, parse_uri
+from ._options import Options
 from ._errors import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -29,6 +30,7 @@ __all__ = [
     "ConnectionClosedOK",
     "InvalidHandshake",
     "InvalidURI",
+    "Options",
     "SkipReason",
     "WebSocketError",
     "WebSocketURI",

@@ -1,7 +1,7 @@
 """What every adapter shows its users the same way.
 
-URIs and the client's request, the WebSocket's read-only properties and the
-documentation of the options. Free of any I/O, like the session
+URIs and the client's request, and the WebSocket's read-only properties (the
+options are declared in :mod:`._options`). Free of any I/O, like the session
 (:mod:`._session`, which this module builds on and which does not import it),
 so that the asyncio, trio and blocking adapters behave the same way and stay
 small. The exceptions are in :mod:`._errors`.
@@ -10,7 +10,7 @@ small. The exceptions are in :mod:`._errors`.
 from __future__ import annotations
 
 import ssl as ssl_module
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,7 +25,6 @@ __all__ = [
     "WebSocketURI",
     "client_request",
     "client_ssl",
-    "document",
     "parse_uri",
 ]
 
@@ -119,81 +118,6 @@ def client_ssl(
     if ssl is False:
         raise ValueError("connect() got ssl=False for a wss:// URI")
     return ssl if isinstance(ssl, ssl_module.SSLContext) else ssl_module.create_default_context()
-
-
-#: The shared part of the ``connect()`` and ``serve()`` docstrings: adapters
-#: put it where their docstring says ``{options}`` (see :func:`document`).
-OPTIONS_DOC = """\
-:param compression: offer (client) or accept (server) permessage-deflate (RFC 7692).
-:param extensions: further :class:`~wsproto_lite.extensions.Extension` s to negotiate.
-:param ssl: {ssl}
-:param open_timeout: {open_timeout}
-:param close_timeout: seconds the closing handshake may take before the
-    transport is closed anyway (a server's graceful shutdown also waits that
-    long for its handlers).
-:param ping_interval: seconds between keepalive pings (``None``: none).
-:param ping_timeout: seconds a keepalive ping waits for its pong before the
-    connection is closed with 1011 (``None``: wait forever).
-:param max_message_size: the largest message accepted (1009 beyond).
-:param max_queue: how much received data may wait for an application that does
-    not read: a message, then at most ``max_queue`` × 64 KiB of bytes not parsed
-    yet, after which reading stops (``None``: no limit).
-:param write_limit: {write_limit}
-:param logger: defaults to ``logging.getLogger("wsproto_lite.{adapter}.{side}")``."""
-
-_SSL_DOC = {
-    "client": "for ``wss://``, an :class:`ssl.SSLContext` (default: the system's"
-    " trusted CAs, :func:`ssl.create_default_context`).",
-    "server": "an :class:`ssl.SSLContext` to serve ``wss://``.",
-}
-_OPEN_DOC = {
-    "client": "seconds for TCP, TLS and the handshake together (``None``: no"
-    " limit); :class:`TimeoutError` beyond.",
-    "server": "seconds a client has to complete TLS and the handshake.",
-}
-
-
-def document(
-    function: Callable[..., Any],
-    adapter: str,
-    side: str,
-    hands_to: str | None = None,
-    broadcast: bool = False,
-) -> None:
-    """Put :data:`OPTIONS_DOC` where *function*'s docstring says ``{options}``.
-
-    *hands_to* names what a send hands its bytes to in an adapter without a
-    write buffer (whose ``write_limit`` then has nothing to limit, except
-    with *broadcast*: what a broadcast queued and the stream has not taken).
-    """
-    doc = function.__doc__ or ""
-    line = next(line for line in doc.splitlines() if line.strip() == "{options}")
-    indent = line[: len(line) - len(line.lstrip())]
-    if hands_to is None:
-        write_limit = (
-            "bytes waiting to be written above which sends wait, and ``broadcast()``"
-            " skips the connection."
-        )
-    elif broadcast:
-        write_limit = (
-            f"sends return once every byte is handed to the {hands_to}, so they never"
-            " buffer; ``broadcast()``, which queues its message for the connection's"
-            f" writer, skips a connection with more than this many bytes waiting for"
-            f" the {hands_to}."
-        )
-    else:
-        write_limit = (
-            "accepted for symmetry with the asyncio adapter; sends return once every"
-            f" byte is handed to the {hands_to}, so there is no write buffer to limit."
-        )
-    text = OPTIONS_DOC.format(
-        ssl=_SSL_DOC[side],
-        open_timeout=_OPEN_DOC[side],
-        write_limit=write_limit,
-        adapter=adapter,
-        side=side,
-    )
-    function.__doc__ = doc.replace(line, "\n".join(indent + row for row in text.splitlines()))
 
 
 class WebSocketBase:

@@ -46,11 +46,8 @@ Clocks
 
 from __future__ import annotations
 
-import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from .._connection import Connection, Role
 from .._errors import LocalProtocolError
@@ -69,15 +66,13 @@ from .._events import (
     TextMessage,
 )
 from .._states import ConnectionState
-from ..extensions.base import Extension
-from ..extensions.permessage_deflate import PerMessageDeflate
 from ._errors import ConnectionClosed, ConnectionClosedError, InvalidHandshake
+from ._options import Logger, Settings
 
 #: A message: ``str`` for text, ``bytes`` for binary.
 Data = str | bytes
 #: What may be sent: ``str`` for text, any bytes-like object for binary.
 DataLike = str | bytes | bytearray | memoryview
-Logger = logging.Logger | logging.LoggerAdapter[Any]
 Part = TextMessage | BinaryMessage
 #: Called once with a ping's round trip in seconds, or with the exception that
 #: says why its pong will never come.
@@ -89,78 +84,10 @@ QUEUE_UNIT = 1 << 16
 #: Seconds an application that took a message has to answer it before the
 #: events that follow are parsed anyway (see the module's docstring).
 ANSWER_TIME = 0.5
-#: What ``compression=True`` gives a server: 12-bit windows both ways (the
-#: client's only if it offered ``client_max_window_bits``, RFC 7692 §7.1.2.2)
-#: and zlib's ``mem_level`` 5, about 50 KiB per busy connection instead of
-#: about 300 KiB with zlib's defaults, for about 9 % more bytes on the wire
-#: (``benchmarks/deflate_memory.py``; docs/guides/compression.md).
-SERVER_DEFLATE = PerMessageDeflate(
-    server_max_window_bits=12, client_max_window_bits=12, mem_level=5
-)
 #: The most of a rejection's body a client keeps for ``InvalidHandshake.body``.
 MAX_REJECT_BODY = 1 << 16
 _OPEN = ConnectionState.OPEN
 _CONNECTING = ConnectionState.CONNECTING
-
-# -- options --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The options of ``connect()`` and ``serve()``, checked, with defaults applied."""
-
-    extensions: tuple[Extension, ...]
-    max_message_size: int | None
-    open_timeout: float | None
-    close_timeout: float | None
-    ping_interval: float | None
-    ping_timeout: float | None
-    max_queue: int | None
-    write_limit: int
-    logger: Logger
-    #: Server: the subprotocols it speaks, preferred first.
-    subprotocols: tuple[str, ...] = ()
-
-    @classmethod
-    def create(cls, name: str, options: Mapping[str, Any]) -> Settings:
-        """Check the arguments of ``connect()`` or ``serve()`` (*options*, by name).
-
-        *name* (``"asyncio.client"``…) names the default logger, and tells
-        whether ``subprotocols`` are the ones a server speaks.
-
-        :raises ValueError: an option is out of range.
-        """
-
-        def number(key: str, least: int = 0, kind: Any = (int, float)) -> Any:
-            value = options[key]
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, kind) or value < least
-            ):
-                raise ValueError(f"{key} must be None or at least {least}, not {value!r}")
-            return value
-
-        extensions = list(options["extensions"] or ())
-        server = name.endswith("server")
-        if options["compression"] and all(e.name != PerMessageDeflate.name for e in extensions):
-            extensions.append(SERVER_DEFLATE if server else PerMessageDeflate())
-        if options["write_limit"] is None:
-            raise ValueError("write_limit must be a number of bytes, not None")
-        interval = number("ping_interval")
-        if interval == 0:
-            raise ValueError("ping_interval must be more than 0 seconds, or None")
-        return cls(
-            tuple(extensions),
-            number("max_message_size", kind=int),
-            number("open_timeout"),
-            number("close_timeout"),
-            interval,
-            number("ping_timeout"),
-            number("max_queue", 1, int),
-            number("write_limit", kind=int),
-            options["logger"] or logging.getLogger(f"wsproto_lite.{name}"),
-            tuple(options["subprotocols"] or ()) if server else (),
-        )
-
 
 def default_answer(
     request: Handshake | HTTPRequest, subprotocols: Sequence[str] | None

@@ -56,7 +56,6 @@ from .._connection import Role
 from .._errors import LocalProtocolError
 from .._events import Accept, Event, Handshake, HTTPRequest, Pong, Reject
 from .._states import ConnectionState
-from ..extensions.base import Extension
 from . import _broadcast, _common, _session
 from ._broadcast import BroadcastResult, SkipReason
 from ._common import WebSocketURI
@@ -68,7 +67,8 @@ from ._errors import (
     InvalidURI,
     WebSocketError,
 )
-from ._session import Logger, Part, Session, Settings
+from ._options import Settings
+from ._session import Part, Session
 
 __all__ = [
     "BroadcastResult",
@@ -782,18 +782,8 @@ def connect(
     subprotocols: Sequence[str] | None = None,
     extra_headers: Sequence[tuple[str, str]] | Mapping[str, str] | None = None,
     origin: str | None = None,
-    compression: bool = True,
-    extensions: Sequence[Extension] | None = None,
     ssl: ssl_module.SSLContext | bool | None = None,
-    open_timeout: float | None = 10.0,
-    close_timeout: float | None = 10.0,
-    ping_interval: float | None = 20.0,
-    ping_timeout: float | None = 20.0,
-    max_message_size: int | None = 1 << 20,
-    max_queue: int | None = 16,
-    write_limit: int = 1 << 16,
-    logger: Logger | None = None,
-    **kwargs: Any,
+    **options: Any,
 ) -> ClientConnect:
     """Open a WebSocket connection to *uri*: ``ws = await connect(uri)`` or
     ``async with connect(uri) as ws:`` (which closes it on exit).
@@ -802,16 +792,20 @@ def connect(
     :param subprotocols: subprotocols to offer, most preferred first.
     :param extra_headers: headers added to the handshake request.
     :param origin: the ``Origin`` header.
-    {options}
-    :param kwargs: passed to :meth:`asyncio.loop.create_connection` (e.g.
+    :param ssl: for ``wss://``, an :class:`ssl.SSLContext` (default: the
+        system's trusted CAs, :func:`ssl.create_default_context`).
+    :param options: the :class:`~wsproto_lite.adapters.Options` (``open_timeout=``,
+        ``max_message_size=``…), the same in every adapter; any other keyword
+        argument is passed to :meth:`asyncio.loop.create_connection` (e.g.
         ``sock=``, ``local_addr=``).
     :raises InvalidURI: *uri* is not a WebSocket URI (raised at once).
     :raises InvalidHandshake: the server refused (``.status``, ``.headers``,
         ``.body``) or answered something invalid.
-    :raises TimeoutError: *open_timeout* expired.
+    :raises TimeoutError: ``open_timeout`` expired.
     :raises OSError: the TCP connection could not be made.
     """
-    settings = Settings.create("asyncio.client", locals())  # the arguments, by name
+    ours, kwargs = Settings.split(options)
+    settings = Settings.create("asyncio.client", ours)
     parsed, request = _common.client_request(uri, subprotocols, extra_headers, origin)
     return ClientConnect(parsed, request, _common.client_ssl(parsed, ssl), settings, kwargs)
 
@@ -1006,18 +1000,8 @@ def serve(
     *,
     process_request: ProcessRequest | None = None,
     subprotocols: Sequence[str] | None = None,
-    compression: bool = True,
-    extensions: Sequence[Extension] | None = None,
     ssl: ssl_module.SSLContext | None = None,
-    open_timeout: float | None = 10.0,
-    close_timeout: float | None = 10.0,
-    ping_interval: float | None = 20.0,
-    ping_timeout: float | None = 20.0,
-    max_message_size: int | None = 1 << 20,
-    max_queue: int | None = 16,
-    write_limit: int = 1 << 16,
-    logger: Logger | None = None,
-    **kwargs: Any,
+    **options: Any,
 ) -> Server:
     """Create a WebSocket server; ``async with serve(...) as server:`` or
     ``server = await serve(...)``.
@@ -1035,13 +1019,12 @@ def serve(
         ``None`` for the default: accept a handshake with the first matching
         subprotocol, answer 426 to plain HTTP.
     :param subprotocols: subprotocols this server speaks, preferred first.
-    {options}
-    :param kwargs: passed to :meth:`asyncio.loop.create_server` (e.g.
+    :param ssl: an :class:`ssl.SSLContext` to serve ``wss://``.
+    :param options: the :class:`~wsproto_lite.adapters.Options` (``open_timeout=``,
+        ``max_message_size=``…), the same in every adapter; any other keyword
+        argument is passed to :meth:`asyncio.loop.create_server` (e.g.
         ``sock=``, ``reuse_port=``, ``backlog=``).
     """
-    settings = Settings.create("asyncio.server", locals())  # the arguments, by name
+    ours, kwargs = Settings.split(options)
+    settings = Settings.create("asyncio.server", ours, subprotocols)
     return Server(handler, host, port, process_request, ssl, settings, kwargs)
-
-
-_common.document(connect, "asyncio", "client")
-_common.document(serve, "asyncio", "server")

@@ -67,12 +67,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from types import MappingProxyType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .._connection import Role
 from .._errors import LocalProtocolError
 from .._events import Accept, Close, Event, Handshake, HTTPRequest, Pong, Reject
-from ..extensions.base import Extension
 from . import _broadcast, _common, _session
 from ._broadcast import BroadcastResult, SkipReason
 from ._errors import (
@@ -83,7 +82,11 @@ from ._errors import (
     InvalidURI,
     WebSocketError,
 )
-from ._session import Logger, Part, Session, Settings
+from ._options import Options, Settings
+from ._session import Part, Session
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "BroadcastResult",
@@ -966,17 +969,8 @@ def connect(
     subprotocols: Sequence[str] | None = None,
     extra_headers: Sequence[tuple[str, str]] | dict[str, str] | None = None,
     origin: str | None = None,
-    compression: bool = True,
-    extensions: Sequence[Extension] | None = None,
     ssl: ssl_module.SSLContext | bool | None = None,
-    open_timeout: float | None = 10.0,
-    close_timeout: float | None = 10.0,
-    ping_interval: float | None = 20.0,
-    ping_timeout: float | None = 20.0,
-    max_message_size: int | None = 1 << 20,
-    max_queue: int | None = 16,
-    write_limit: int = 1 << 16,
-    logger: Logger | None = None,
+    **options: Unpack[Options],
 ) -> WebSocket:
     """Open a WebSocket connection to *uri*; ``with connect(uri) as ws:`` closes it on exit.
 
@@ -984,15 +978,19 @@ def connect(
     :param subprotocols: subprotocols to offer, most preferred first.
     :param extra_headers: headers added to the handshake request.
     :param origin: the ``Origin`` header.
-    {options}
+    :param ssl: for ``wss://``, an :class:`ssl.SSLContext` (default: the
+        system's trusted CAs, :func:`ssl.create_default_context`).
+    :param options: the :class:`~wsproto_lite.adapters.Options` (``open_timeout=``,
+        ``max_message_size=``…), the same in every adapter.
     :raises InvalidURI: *uri* is not a WebSocket URI.
     :raises InvalidHandshake: the server refused (``.status``, ``.headers``,
         ``.body``) or answered something invalid.
-    :raises TimeoutError: *open_timeout* expired.
+    :raises TimeoutError: ``open_timeout`` expired.
     :raises OSError: the TCP connection could not be made (:class:`ssl.SSLError`:
         the TLS handshake failed).
     """
-    settings = Settings.create("sync.client", locals())  # the arguments, by name
+    settings = Settings.create("sync.client", options)
+    open_timeout = settings.open_timeout
     parsed, request = _common.client_request(uri, subprotocols, extra_headers, origin)
     ssl_context = _common.client_ssl(parsed, ssl)
     session = Session(Role.CLIENT, settings)
@@ -1347,17 +1345,8 @@ def serve(
     *,
     process_request: ProcessRequest | None = None,
     subprotocols: Sequence[str] | None = None,
-    compression: bool = True,
-    extensions: Sequence[Extension] | None = None,
     ssl: ssl_module.SSLContext | None = None,
-    open_timeout: float | None = 10.0,
-    close_timeout: float | None = 10.0,
-    ping_interval: float | None = 20.0,
-    ping_timeout: float | None = 20.0,
-    max_message_size: int | None = 1 << 20,
-    max_queue: int | None = 16,
-    write_limit: int = 1 << 16,
-    logger: Logger | None = None,
+    **options: Unpack[Options],
 ) -> Server:
     """Create a WebSocket server, listening at once; run it with :meth:`Server.serve_forever`.
 
@@ -1374,11 +1363,10 @@ def serve(
         ``None`` for the default: accept a handshake with the first matching
         subprotocol, answer 426 to plain HTTP.
     :param subprotocols: subprotocols this server speaks, preferred first.
-    {options}
+    :param ssl: an :class:`ssl.SSLContext` to serve ``wss://``.
+    :param options: the :class:`~wsproto_lite.adapters.Options` (``open_timeout=``,
+        ``max_message_size=``…), the same in every adapter.
     """
-    settings = Settings.create("sync.server", locals())  # the arguments, by name
+    settings = Settings.create("sync.server", options, subprotocols)
     return Server(_listen(host, port), handler, process_request, ssl, settings)
 
-
-_common.document(connect, "sync", "client")
-_common.document(serve, "sync", "server")

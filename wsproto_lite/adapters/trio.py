@@ -9,6 +9,9 @@ A server runs until it is cancelled, then shuts down gracefully (every
 connection is closed with 1001)::
 
     import trio
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
     from wsproto_lite.adapters.trio import serve
 
     async def echo(ws):
@@ -63,7 +66,7 @@ from collections.abc import (
 )
 from contextlib import asynccontextmanager, suppress
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -71,7 +74,6 @@ from .._connection import Role
 from .._errors import LocalProtocolError
 from .._events import Accept, Close, Event, Handshake, HTTPRequest, Pong, Reject
 from .._states import ConnectionState
-from ..extensions.base import Extension
 from . import _broadcast, _common, _session
 from ._broadcast import BroadcastResult, SkipReason
 from ._errors import (
@@ -82,7 +84,11 @@ from ._errors import (
     InvalidURI,
     WebSocketError,
 )
-from ._session import Logger, Part, Session, Settings
+from ._options import Options, Settings
+from ._session import Part, Session
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "BroadcastResult",
@@ -756,30 +762,21 @@ async def connect_websocket(
     subprotocols: Sequence[str] | None = None,
     extra_headers: Sequence[tuple[str, str]] | dict[str, str] | None = None,
     origin: str | None = None,
-    compression: bool = True,
-    extensions: Sequence[Extension] | None = None,
     ssl: ssl_module.SSLContext | bool | None = None,
-    open_timeout: float | None = 10.0,
-    close_timeout: float | None = 10.0,
-    ping_interval: float | None = 20.0,
-    ping_timeout: float | None = 20.0,
-    max_message_size: int | None = 1 << 20,
-    max_queue: int | None = 16,
-    write_limit: int = 1 << 16,
-    logger: Logger | None = None,
+    **options: Unpack[Options],
 ) -> WebSocket:
     """Open a WebSocket connection whose tasks run in *nursery*; close it yourself.
 
     For an application that manages its own nursery; :func:`connect` is the
     usual way. The parameters are those of :func:`connect`.
     """
-    settings = Settings.create("trio.client", locals())  # the arguments, by name
+    settings = Settings.create("trio.client", options)
     parsed, request = _common.client_request(uri, subprotocols, extra_headers, origin)
     ssl_context = _common.client_ssl(parsed, ssl)
     session = Session(Role.CLIENT, settings)
     session.conn.send(request)
     try:
-        with trio.fail_at(_deadline(open_timeout)):
+        with trio.fail_at(_deadline(settings.open_timeout)):
             stream: trio.abc.Stream = await trio.open_tcp_stream(parsed.host, parsed.port)
             try:
                 if ssl_context is not None:
@@ -792,7 +789,7 @@ async def connect_websocket(
                 raise
     except trio.TooSlowError:
         raise TimeoutError(
-            f"timed out after {open_timeout} s while opening the connection to {uri}"
+            f"timed out after {settings.open_timeout} s while opening the connection to {uri}"
         ) from None
     ws = WebSocket(stream, session)
     ws._start(nursery)
@@ -806,17 +803,8 @@ async def connect(
     subprotocols: Sequence[str] | None = None,
     extra_headers: Sequence[tuple[str, str]] | dict[str, str] | None = None,
     origin: str | None = None,
-    compression: bool = True,
-    extensions: Sequence[Extension] | None = None,
     ssl: ssl_module.SSLContext | bool | None = None,
-    open_timeout: float | None = 10.0,
-    close_timeout: float | None = 10.0,
-    ping_interval: float | None = 20.0,
-    ping_timeout: float | None = 20.0,
-    max_message_size: int | None = 1 << 20,
-    max_queue: int | None = 16,
-    write_limit: int = 1 << 16,
-    logger: Logger | None = None,
+    **options: Unpack[Options],
 ) -> AsyncIterator[WebSocket]:
     """Open a WebSocket connection to *uri*: ``async with connect(uri) as ws:``.
 
@@ -828,20 +816,30 @@ async def connect(
     :param subprotocols: subprotocols to offer, most preferred first.
     :param extra_headers: headers added to the handshake request.
     :param origin: the ``Origin`` header.
-    {options}
+    :param ssl: for ``wss://``, an :class:`ssl.SSLContext` (default: the
+        system's trusted CAs, :func:`ssl.create_default_context`).
+    :param options: the :class:`~wsproto_lite.adapters.Options` (``open_timeout=``,
+        ``max_message_size=``…), the same in every adapter.
     :raises InvalidURI: *uri* is not a WebSocket URI.
     :raises InvalidHandshake: the server refused (``.status``, ``.headers``,
         ``.body``) or answered something invalid.
-    :raises TimeoutError: *open_timeout* expired.
+    :raises TimeoutError: ``open_timeout`` expired.
     :raises OSError: the TCP connection could not be made.
     """
-    options = dict(locals())  # the arguments, by name, for connect_websocket()
     error: Exception | None = None
     async with trio.open_nursery() as nursery:
         # Errors are carried out of the nursery by hand: raised inside it, they
         # would reach the caller wrapped in an ExceptionGroup.
         try:
-            ws = await connect_websocket(nursery, **options)
+            ws = await connect_websocket(
+                nursery,
+                uri,
+                subprotocols=subprotocols,
+                extra_headers=extra_headers,
+                origin=origin,
+                ssl=ssl,
+                **options,
+            )
         except Exception as exc:
             error = exc
         else:
@@ -1084,20 +1082,11 @@ async def serve(
     *,
     process_request: ProcessRequest | None = None,
     subprotocols: Sequence[str] | None = None,
-    compression: bool = True,
-    extensions: Sequence[Extension] | None = None,
     ssl: ssl_module.SSLContext | None = None,
-    open_timeout: float | None = 10.0,
-    close_timeout: float | None = 10.0,
-    ping_interval: float | None = 20.0,
-    ping_timeout: float | None = 20.0,
-    max_message_size: int | None = 1 << 20,
-    max_queue: int | None = 16,
-    write_limit: int = 1 << 16,
-    logger: Logger | None = None,
     shutdown_code: int = 1001,
     shutdown_reason: str = "going away",
     task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
+    **options: Unpack[Options],
 ) -> None:
     """Serve WebSocket connections until cancelled, then shut down gracefully.
 
@@ -1121,15 +1110,14 @@ async def serve(
         ``None`` for the default: accept a handshake with the first matching
         subprotocol, answer 426 to plain HTTP.
     :param subprotocols: subprotocols this server speaks, preferred first.
-    {options}
+    :param ssl: an :class:`ssl.SSLContext` to serve ``wss://``.
+    :param options: the :class:`~wsproto_lite.adapters.Options` (``open_timeout=``,
+        ``max_message_size=``…), the same in every adapter.
     :param shutdown_code: the close code sent to every client on shutdown.
     :param shutdown_reason: the close reason sent with it.
     """
-    settings = Settings.create("trio.server", locals())  # the arguments, by name
+    settings = Settings.create("trio.server", options, subprotocols)
     listeners = await trio.open_tcp_listeners(port or 0, host=host)
     server = Server(listeners, handler, process_request, ssl, settings)
     await server._run(shutdown_code, shutdown_reason, task_status)
 
-
-_common.document(connect, "trio", "client", hands_to="stream", broadcast=True)
-_common.document(serve, "trio", "server", hands_to="stream", broadcast=True)
