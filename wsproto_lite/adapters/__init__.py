@@ -13,7 +13,6 @@ every adapter.
 
 from ._broadcast import BroadcastResult, SkipReason
 from ._common import WebSocketURI, parse_uri
-from ._options import Options
 from ._errors import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -22,6 +21,7 @@ from ._errors import (
     InvalidURI,
     WebSocketError,
 )
+from ._options import Options
 
 __all__ = [
     "BroadcastResult",

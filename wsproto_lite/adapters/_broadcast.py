@@ -1,4 +1,4 @@
-"""What ``broadcast()`` does the same way in the asyncio and trio adapters.
+"""What ``broadcast()`` does the same way in every adapter.
 
 A broadcast encodes the message and builds its frame once
 (:class:`~wsproto_lite.PreparedMessage`), then hands the same ``bytes`` to
@@ -11,15 +11,17 @@ for its transport, and how the bytes leave.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from types import MappingProxyType
 from typing import Generic, TypeVar
 
+from .._errors import LocalProtocolError
 from .._prepared import PreparedMessage
 from ._session import Session, message_event
 
-__all__ = ["BroadcastResult", "SkipReason", "prepare", "refused"]
+__all__ = ["BroadcastResult", "SkipReason", "broadcast", "offer", "prepare", "refused"]
 
 W = TypeVar("W")
 
@@ -92,3 +94,67 @@ def refused(session: Session, prepared: PreparedMessage) -> SkipReason | None:
         return SkipReason.FRAGMENTING
     session.conn.send(prepared.message)
     return None
+
+
+def offer(session: Session, prepared: PreparedMessage, compress: bool) -> SkipReason | None:
+    """Queue *prepared* on the connection of *session* if it can take it now;
+    return why not otherwise (the adapter then hands the output to its transport).
+
+    Skipped: a connection whose transport is closed or closing (``NOT_OPEN``),
+    one with more than ``write_limit`` bytes waiting (``BUSY``), and those the
+    core refuses (:func:`refused`). With *compress*, a connection that
+    negotiated an extension gets the message encoded for it alone.
+    """
+    if session.aborted or session.must_abort:
+        return SkipReason.NOT_OPEN
+    if session.output_size > session.settings.write_limit:
+        return SkipReason.BUSY
+    conn = session.conn
+    try:
+        if compress and conn.negotiated_extensions:
+            if session.sending_fragments:
+                raise LocalProtocolError("a fragmented message is being sent")
+            conn.send(prepared.message)
+        else:
+            conn.send_prepared(prepared)
+    except LocalProtocolError:
+        return refused(session, prepared)
+    return None
+
+
+#: What broadcast() iterates twice as it is; other iterables are listed first.
+_COLLECTIONS = (list, tuple, set, frozenset)
+
+
+def broadcast(
+    connections: Iterable[W],
+    message: object,
+    compress: bool,
+    kind: type[W],
+    adapter: str,
+    hand_over: Callable[[W, PreparedMessage, bool], SkipReason | None],
+) -> BroadcastResult[W]:
+    """The body of every adapter's ``broadcast()``.
+
+    *hand_over* offers the frame to one connection of the adapter (with
+    :func:`offer`) and hands what it queued to the transport: ``None`` once
+    it did, the reason it skipped the connection otherwise.
+
+    :raises TypeError: *message* is neither ``str`` nor bytes-like, or one of
+        *connections* is not a *kind* (nothing is sent).
+    :raises LocalProtocolError: *message* is text that UTF-8 cannot encode.
+    """
+    targets = connections if isinstance(connections, _COLLECTIONS) else list(connections)
+    for ws in targets:
+        if not isinstance(ws, kind):
+            raise TypeError(f"broadcast() takes {adapter} WebSockets, not {type(ws).__name__}")
+    prepared = prepare(message)
+    sent = 0
+    skipped: dict[W, SkipReason] = {}
+    for ws in targets:
+        reason = hand_over(ws, prepared, compress)
+        if reason is None:
+            sent += 1
+        else:
+            skipped[ws] = reason
+    return BroadcastResult(sent, MappingProxyType(skipped))

@@ -10,17 +10,19 @@ small. The exceptions are in :mod:`._errors`.
 from __future__ import annotations
 
 import ssl as ssl_module
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from .._events import Accept, Handshake
 from .._states import ConnectionState
-from ._errors import InvalidURI
+from ._errors import ConnectionClosed, InvalidURI
 from ._session import Session
 
 __all__ = [
+    "AwaitablePongWaiter",
+    "PongWaiterBase",
     "WebSocketBase",
     "WebSocketURI",
     "client_request",
@@ -118,6 +120,56 @@ def client_ssl(
     if ssl is False:
         raise ValueError("connect() got ssl=False for a wss:// URI")
     return ssl if isinstance(ssl, ssl_module.SSLContext) else ssl_module.create_default_context()
+
+
+class PongWaiterBase:
+    """What ``ping()`` returns in every adapter: set once the ping's pong
+    arrives, or the connection closed first.
+
+    :param event: an event of the adapter's library (``set()``, ``wait()``).
+    """
+
+    __slots__ = ("_error", "_event", "latency")
+
+    def __init__(self, event: Any) -> None:
+        self._event = event
+        self._error: ConnectionClosed | None = None
+        #: The round trip in seconds, once the pong arrived (``None`` before).
+        self.latency: float | None = None
+
+    def is_set(self) -> bool:
+        """Whether the pong arrived."""
+        return self.latency is not None
+
+    def _settle(self, result: float | ConnectionClosed) -> None:
+        if isinstance(result, ConnectionClosed):
+            self._error = result
+        else:
+            self.latency = result
+        self._event.set()
+
+    def _result(self) -> float:
+        if self._error is not None:
+            raise self._error
+        assert self.latency is not None
+        return self.latency
+
+
+class AwaitablePongWaiter(PongWaiterBase):
+    """A :class:`PongWaiterBase` to await (asyncio, trio): the round trip in seconds.
+
+    :raises ConnectionClosed: (when awaited) the connection closed before the
+        pong came.
+    """
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, float]:
+        return self._wait().__await__()
+
+    async def _wait(self) -> float:
+        await self._event.wait()
+        return self._result()
 
 
 class WebSocketBase:

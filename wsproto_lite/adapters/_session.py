@@ -89,6 +89,7 @@ MAX_REJECT_BODY = 1 << 16
 _OPEN = ConnectionState.OPEN
 _CONNECTING = ConnectionState.CONNECTING
 
+
 def default_answer(
     request: Handshake | HTTPRequest, subprotocols: Sequence[str] | None
 ) -> Accept | Reject:

@@ -49,12 +49,11 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from types import MappingProxyType
 from typing import Any
 
 from .._connection import Role
-from .._errors import LocalProtocolError
 from .._events import Accept, Event, Handshake, HTTPRequest, Pong, Reject
+from .._prepared import PreparedMessage
 from .._states import ConnectionState
 from . import _broadcast, _common, _session
 from ._broadcast import BroadcastResult, SkipReason
@@ -103,8 +102,6 @@ Handler = Callable[["WebSocket"], Awaitable[Any]]
 
 _OPEN = ConnectionState.OPEN
 _CLOSED = ConnectionState.CLOSED
-#: What broadcast() iterates twice as it is; other iterables are listed first.
-_COLLECTIONS = (list, tuple, set, frozenset)
 
 
 class _Protocol(asyncio.Protocol):
@@ -142,7 +139,7 @@ class _Protocol(asyncio.Protocol):
         self.ws._output_moved()  # a pong held back goes out
 
 
-class PongWaiter:
+class PongWaiter(_common.AwaitablePongWaiter):
     """What :meth:`WebSocket.ping` returns: await it for the round trip in seconds.
 
     ::
@@ -155,34 +152,10 @@ class PongWaiter:
     adapter's (and, with ``wait()`` instead of ``await``, the blocking one's).
     """
 
-    __slots__ = ("_error", "_event", "latency")
+    __slots__ = ()
 
     def __init__(self) -> None:
-        self._event = asyncio.Event()
-        self._error: ConnectionClosed | None = None
-        #: The round trip in seconds, once the pong arrived (``None`` before).
-        self.latency: float | None = None
-
-    def __await__(self) -> Generator[Any, None, float]:
-        return self._wait().__await__()
-
-    async def _wait(self) -> float:
-        await self._event.wait()
-        if self._error is not None:
-            raise self._error
-        assert self.latency is not None
-        return self.latency
-
-    def is_set(self) -> bool:
-        """Whether the pong arrived."""
-        return self.latency is not None
-
-    def _settle(self, result: float | ConnectionClosed) -> None:
-        if isinstance(result, ConnectionClosed):
-            self._error = result
-        else:
-            self.latency = result
-        self._event.set()
+        super().__init__(asyncio.Event())
 
 
 class WebSocket(_common.WebSocketBase):
@@ -676,41 +649,17 @@ def broadcast(
     :raises LocalProtocolError: *message* is text that UTF-8 cannot encode
         (nothing is sent).
     """
-    targets = connections if isinstance(connections, _COLLECTIONS) else list(connections)
-    for ws in targets:
-        if not isinstance(ws, WebSocket):
-            raise TypeError(f"broadcast() takes asyncio WebSockets, not {type(ws).__name__}")
-    prepared = _broadcast.prepare(message)
-    event = prepared.message
-    sent = 0
-    skipped: dict[WebSocket, SkipReason] = {}
-    # The hot loop touches as little per connection as it can (10,000 of
-    # them do not fit in a CPU cache): the transport's flags, then the core,
-    # whose send_prepared() checks its state and refuses what it must.
-    for ws in targets:
-        transport = ws._transport
-        if transport is None or transport.is_closing():
-            skipped[ws] = SkipReason.NOT_OPEN
-            continue
-        if ws._session.output_blocked:  # above write_limit (a quarter, once it was)
-            skipped[ws] = SkipReason.BUSY
-            continue
-        conn = ws._conn
-        try:
-            if compress and conn.negotiated_extensions:
-                if ws._session.sending_fragments:
-                    raise LocalProtocolError("a fragmented message is being sent")
-                conn.send(event)
-            else:
-                conn.send_prepared(prepared)
-        except LocalProtocolError:
-            reason = _broadcast.refused(ws._session, prepared)
-            if reason is not None:
-                skipped[ws] = reason
-                continue
+    return _broadcast.broadcast(connections, message, compress, WebSocket, "asyncio", _hand_over)
+
+
+def _hand_over(ws: WebSocket, prepared: PreparedMessage, compress: bool) -> SkipReason | None:
+    transport = ws._transport
+    if transport is None or transport.is_closing():
+        return SkipReason.NOT_OPEN
+    reason = _broadcast.offer(ws._session, prepared, compress)
+    if reason is None:
         ws._flush()
-        sent += 1
-    return BroadcastResult(sent, MappingProxyType(skipped))
+    return reason
 
 
 # -- client -------------------------------------------------------------------------

@@ -66,12 +66,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, cast
 
 from .._connection import Role
-from .._errors import LocalProtocolError
 from .._events import Accept, Close, Event, Handshake, HTTPRequest, Pong, Reject
+from .._prepared import PreparedMessage
 from . import _broadcast, _common, _session
 from ._broadcast import BroadcastResult, SkipReason
 from ._errors import (
@@ -274,23 +273,20 @@ class _Loop:
             self._done.set()
 
 
-class PongWaiter:
+class PongWaiter(_common.PongWaiterBase):
     """What :meth:`WebSocket.ping` returns: wait for the ping's pong.
 
-    The blocking counterpart of the asyncio adapter's awaitable::
+    The blocking counterpart of the asyncio and trio adapters' awaitable::
 
         pong = ws.ping()
         if pong.wait(timeout=5):
             print(f"latency: {pong.latency:.3f} s")
     """
 
-    __slots__ = ("_error", "_event", "latency")
+    __slots__ = ()
 
     def __init__(self) -> None:
-        self._event = threading.Event()
-        self._error: ConnectionClosed | None = None
-        #: The round trip in seconds, once the pong arrived (``None`` before).
-        self.latency: float | None = None
+        super().__init__(threading.Event())
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the pong; ``True`` once it arrived, ``False`` on timeout.
@@ -299,20 +295,8 @@ class PongWaiter:
         """
         if not self._event.wait(timeout):
             return False
-        if self._error is not None:
-            raise self._error
+        self._result()
         return True
-
-    def is_set(self) -> bool:
-        """Whether the pong arrived."""
-        return self.latency is not None
-
-    def _settle(self, result: float | ConnectionClosed) -> None:
-        if isinstance(result, ConnectionClosed):
-            self._error = result
-        else:
-            self.latency = result
-        self._event.set()
 
 
 class WebSocket(_common.WebSocketBase):
@@ -883,9 +867,6 @@ def _open(
 
 # -- broadcast ----------------------------------------------------------------------
 
-#: What broadcast() iterates twice as it is; other iterables are listed first.
-_COLLECTIONS = (list, tuple, set, frozenset)
-
 
 def broadcast(
     connections: Iterable[WebSocket],
@@ -926,38 +907,17 @@ def broadcast(
     :raises LocalProtocolError: *message* is text that UTF-8 cannot encode
         (nothing is sent).
     """
-    targets = connections if isinstance(connections, _COLLECTIONS) else list(connections)
-    for ws in targets:
-        if not isinstance(ws, WebSocket):
-            raise TypeError(f"broadcast() takes blocking WebSockets, not {type(ws).__name__}")
-    prepared = _broadcast.prepare(message)
-    event = prepared.message
-    sent = 0
-    skipped: dict[WebSocket, SkipReason] = {}
-    for ws in targets:
-        session, conn = ws._session, ws._conn
-        with ws._lock:
-            if ws._finished or session.aborted:
-                skipped[ws] = SkipReason.NOT_OPEN
-                continue
-            if session.output_size > session.settings.write_limit:
-                skipped[ws] = SkipReason.BUSY
-                continue
-            try:
-                if compress and conn.negotiated_extensions:
-                    if session.sending_fragments:
-                        raise LocalProtocolError("a fragmented message is being sent")
-                    conn.send(event)
-                else:
-                    conn.send_prepared(prepared)
-            except LocalProtocolError:
-                reason = _broadcast.refused(session, prepared)
-                if reason is not None:
-                    skipped[ws] = reason
-                    continue
-            ws._step(_now())
-        sent += 1
-    return BroadcastResult(sent, MappingProxyType(skipped))
+    return _broadcast.broadcast(connections, message, compress, WebSocket, "blocking", _hand_over)
+
+
+def _hand_over(ws: WebSocket, prepared: PreparedMessage, compress: bool) -> SkipReason | None:
+    with ws._lock:
+        if ws._finished:
+            return SkipReason.NOT_OPEN
+        reason = _broadcast.offer(ws._session, prepared, compress)
+        if reason is None:
+            ws._step(_now())  # what the socket takes now; the I/O thread the rest
+        return reason
 
 
 # -- client -------------------------------------------------------------------------
@@ -1369,4 +1329,3 @@ def serve(
     """
     settings = Settings.create("sync.server", options, subprotocols)
     return Server(_listen(host, port), handler, process_request, ssl, settings)
-

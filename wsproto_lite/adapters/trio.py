@@ -30,22 +30,22 @@ if TYPE_CHECKING:
         print(await ws.recv())
 
 Tasks
-    Every connection has a reader task (and a keepalive task) in a nursery:
-    the one :func:`connect` opens, the server's, or the one given to
-    :func:`connect_websocket`. The reader feeds the sans-I/O core. A received
-    message waits for the application, and what follows it is parsed when the
-    application asks for the next one, so that its answer goes out before,
-    say, the reply to a close frame that came next. Meanwhile the reader keeps
-    up to ``max_queue`` × 64 KiB of bytes, then stops reading, so TCP slows
-    down a peer that sends faster than the application reads.
-    :meth:`WebSocket.send` returns once the stream has taken every byte
-    (``send_all``), so a peer that does not read blocks the sender instead of
-    growing its memory.
+    Every connection has a reader task, and a writer task while there is
+    something to write, in a nursery: the one :func:`connect` opens, the
+    server's, or the one given to :func:`connect_websocket`. The reader feeds
+    the sans-I/O session and runs its clocks; the writer writes what the
+    session queues. A received message waits for the application, and what
+    follows it is parsed when the application asks for the next one, so that
+    its answer goes out before, say, the reply to a close frame that came
+    next. Meanwhile the reader keeps up to ``max_queue`` × 64 KiB of bytes,
+    then stops reading, so TCP slows down a peer that sends faster than the
+    application reads. :meth:`WebSocket.send` returns once at most
+    ``write_limit`` bytes wait to be written, so a peer that does not read
+    blocks the sender instead of growing its memory.
 
 Cancellation
-    Cancelling :meth:`WebSocket.recv` loses nothing. Cancelling a send while
-    it waits for the peer to read aborts the connection: the message may be
-    half written, and the stream cannot be used after that.
+    Cancelling :meth:`WebSocket.recv` loses nothing, nor does cancelling a
+    send while it waits: the message is queued whole.
 """
 
 from __future__ import annotations
@@ -60,12 +60,10 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
-    Generator,
     Iterable,
     Sequence,
 )
 from contextlib import asynccontextmanager, suppress
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -73,6 +71,7 @@ import trio
 from .._connection import Role
 from .._errors import LocalProtocolError
 from .._events import Accept, Close, Event, Handshake, HTTPRequest, Pong, Reject
+from .._prepared import PreparedMessage
 from .._states import ConnectionState
 from . import _broadcast, _common, _session
 from ._broadcast import BroadcastResult, SkipReason
@@ -119,8 +118,6 @@ ProcessRequest = Callable[[Handshake | HTTPRequest], Answer | Awaitable[Answer]]
 Handler = Callable[["WebSocket"], Awaitable[Any]]
 
 _OPEN = ConnectionState.OPEN
-#: What broadcast() iterates twice as it is; other iterables are listed first.
-_COLLECTIONS = (list, tuple, set, frozenset)
 # One receive_some() per 64 KiB: large enough for throughput, small enough that
 # a streamed message part stays small.
 _RECV_SIZE = 1 << 16
@@ -188,7 +185,7 @@ async def _handshake_io(stream: trio.abc.Stream, session: Session, eof_on_error:
         session.receive_data(data)
 
 
-class PongWaiter:
+class PongWaiter(_common.AwaitablePongWaiter):
     """What :meth:`WebSocket.ping` returns: await it for the round trip in seconds.
 
     ::
@@ -200,34 +197,10 @@ class PongWaiter:
     the pong arrived.
     """
 
-    __slots__ = ("_error", "_event", "latency")
+    __slots__ = ()
 
     def __init__(self) -> None:
-        self._event = trio.Event()
-        self._error: ConnectionClosed | None = None
-        #: The round trip in seconds, once the pong arrived (``None`` before).
-        self.latency: float | None = None
-
-    def __await__(self) -> Generator[Any, None, float]:
-        return self._wait().__await__()
-
-    async def _wait(self) -> float:
-        await self._event.wait()
-        if self._error is not None:
-            raise self._error
-        assert self.latency is not None
-        return self.latency
-
-    def is_set(self) -> bool:
-        """Whether the pong arrived."""
-        return self.latency is not None
-
-    def _settle(self, result: float | ConnectionClosed) -> None:
-        if isinstance(result, ConnectionClosed):
-            self._error = result
-        else:
-            self.latency = result
-        self._event.set()
+        super().__init__(trio.Event())
 
 
 class WebSocket(_common.WebSocketBase):
@@ -718,38 +691,16 @@ def broadcast(
     :raises LocalProtocolError: *message* is text that UTF-8 cannot encode
         (nothing is sent).
     """
-    targets = connections if isinstance(connections, _COLLECTIONS) else list(connections)
-    for ws in targets:
-        if not isinstance(ws, WebSocket):
-            raise TypeError(f"broadcast() takes trio WebSockets, not {type(ws).__name__}")
-    prepared = _broadcast.prepare(message)
-    event = prepared.message
-    sent = 0
-    skipped: dict[WebSocket, SkipReason] = {}
-    for ws in targets:
-        session = ws._session
-        if session.aborted or ws._finished:
-            skipped[ws] = SkipReason.NOT_OPEN
-            continue
-        if session.output_size > session.settings.write_limit:
-            skipped[ws] = SkipReason.BUSY
-            continue
-        conn = ws._conn
-        try:
-            if compress and conn.negotiated_extensions:
-                if session.sending_fragments:
-                    raise LocalProtocolError("a fragmented message is being sent")
-                conn.send(event)
-            else:
-                conn.send_prepared(prepared)
-        except LocalProtocolError:
-            reason = _broadcast.refused(session, prepared)
-            if reason is not None:
-                skipped[ws] = reason
-                continue
+    return _broadcast.broadcast(connections, message, compress, WebSocket, "trio", _hand_over)
+
+
+def _hand_over(ws: WebSocket, prepared: PreparedMessage, compress: bool) -> SkipReason | None:
+    if ws._finished:
+        return SkipReason.NOT_OPEN
+    reason = _broadcast.offer(ws._session, prepared, compress)
+    if reason is None:
         ws._wake_writer()  # the connection's writer writes it
-        sent += 1
-    return BroadcastResult(sent, MappingProxyType(skipped))
+    return reason
 
 
 # -- client -------------------------------------------------------------------------
@@ -1120,4 +1071,3 @@ async def serve(
     listeners = await trio.open_tcp_listeners(port or 0, host=host)
     server = Server(listeners, handler, process_request, ssl, settings)
     await server._run(shutdown_code, shutdown_reason, task_status)
-
