@@ -825,6 +825,13 @@ def test_request_details_reach_the_handler() -> None:
 LIMIT_OPTIONS: dict[str, Any] = {"ping_interval": None, "compression": False}
 
 
+def held(ws: WebSocket) -> int:
+    """What the session holds, read under its lock: the I/O thread changes it
+    (reading it unlocked races with that thread's own accounting)."""
+    with ws._lock:
+        return ws._session.held_bytes
+
+
 def test_a_ping_flood_from_a_peer_that_never_reads_holds_at_most_write_limit() -> None:
     """Each ping is owed a pong; a peer that sends them and reads none must not
     make the server hold more than write_limit (one pong is kept, the latest)."""
@@ -836,7 +843,7 @@ def test_a_ping_flood_from_a_peer_that_never_reads_holds_at_most_write_limit() -
     with running(idle, **options) as server, flooding(server.port) as flooder:
         time.sleep(0.2)
         (ws,) = server.connections
-        samples = watch(lambda: ws._session.held_bytes, 2.0)
+        samples = watch(lambda: held(ws), 2.0)
         # Without the bound, the pongs of these pings would all be held.
         assert flooder.sent > 2 << 20, flooder.sent
         assert max(samples) <= (1 << 16) + SLACK, samples
@@ -860,7 +867,7 @@ def test_sending_100_mb_while_the_peer_floods_pings_and_never_reads() -> None:
         assert started.wait(5)
         (ws,) = server.connections
         before = flooder.sent
-        samples = watch(lambda: ws._session.held_bytes, 2.0)
+        samples = watch(lambda: held(ws), 2.0)
         assert flooder.sent - before > 2 << 20  # the server kept reading
         assert max(samples) <= size + 10 + (1 << 16) + SLACK, samples
         assert samples[-1] <= samples[len(samples) // 2] + SLACK  # no growth
