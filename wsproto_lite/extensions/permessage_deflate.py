@@ -65,17 +65,12 @@ import re
 import zlib
 from dataclasses import dataclass
 
-from .._close_codes import CloseCode
+from .._deflate import Deflater, Inflater
 from .._errors import LocalProtocolError, RemoteProtocolError
 from .._frames import RSV1, Opcode
 from .base import Extension, ExtensionSession, Params
 
 __all__ = ["PerMessageDeflate", "PerMessageDeflateSession"]
-
-#: The tail that a sync flush leaves and that RFC 7692 §7.2.1 strips.
-_TAIL = b"\x00\x00\xff\xff"
-#: An empty stored block without that tail: what an empty message becomes (§7.2.3.6).
-_EMPTY_BLOCK = b"\x00"
 
 _SERVER_NO_CONTEXT_TAKEOVER = "server_no_context_takeover"
 _CLIENT_NO_CONTEXT_TAKEOVER = "client_no_context_takeover"
@@ -232,20 +227,34 @@ class PerMessageDeflateSession(ExtensionSession):
         self.inbound_max_window_bits = inbound_max_window_bits
         #: Whether every message we receive starts with an empty window.
         self.inbound_no_context_takeover = inbound_no_context_takeover
-        self._compress_level = compress_level
-        self._mem_level = mem_level
-        self._min_size = min_size
-        # zlib cannot compress raw DEFLATE with an 8-bit window; 9 fits (module docstring).
-        self._compress_wbits = max(outbound_max_window_bits, 9)
-        self._can_compress = outbound_max_window_bits > 8 or _window_9_fits_8(
-            compress_level, mem_level
+        # The per-message work, compiled with the core (wsproto_lite._deflate).
+        self._inflater = Inflater(inbound_max_window_bits, inbound_no_context_takeover)
+        self._deflater = Deflater(
+            compress_level,
+            # zlib cannot compress raw DEFLATE with an 8-bit window; 9 fits
+            # (module docstring), if the linked zlib passes the check.
+            max(outbound_max_window_bits, 9),
+            mem_level,
+            outbound_no_context_takeover,
+            min_size,
+            outbound_max_window_bits > 8 or _window_9_fits_8(compress_level, mem_level),
         )
-        self._compressor: zlib._Compress | None = None
-        self._decompressor: zlib._Decompress | None = None
-        # Inbound state of the message in progress.
-        self._unconsumed = b""
-        self._tail_fed = False
-        self._stream_ended = False
+        # What the frame reader and writer call instead of this session's
+        # methods (saving an interpreted call per frame and message) when they
+        # are this class's own, not a subclass's.
+        cls = type(self)
+        own = PerMessageDeflateSession
+        self._core_inflater: Inflater | None = (
+            self._inflater
+            if cls.inbound_frame is own.inbound_frame and cls.inbound_data is own.inbound_data
+            else None
+        )
+        self._core_deflater: Deflater | None = (
+            self._deflater
+            if cls.outbound_message is own.outbound_message
+            and cls.outbound_data is own.outbound_data
+            else None
+        )
 
     def __repr__(self) -> str:
         return (
@@ -265,20 +274,7 @@ class PerMessageDeflateSession(ExtensionSession):
         connection with 1002 (§6.1: "An endpoint MUST NOT set the 'Per-Message
         Compressed' bit of control frames and non-first fragments").
         """
-        if not rsv & RSV1:
-            return False
-        if opcode >= Opcode.CLOSE:
-            raise RemoteProtocolError(
-                "RSV1 set on a control frame (RFC 7692 §6.1)", code=CloseCode.PROTOCOL_ERROR
-            )
-        if not starts_message:
-            raise RemoteProtocolError(
-                "RSV1 set on a continuation frame (RFC 7692 §6.1)",
-                code=CloseCode.PROTOCOL_ERROR,
-            )
-        self._unconsumed = b""
-        self._tail_fed = False
-        return True
+        return self._inflater.frame(opcode, rsv, starts_message)
 
     def inbound_data(self, data: bytes, final: bool, max_length: int) -> bytes:
         """Decompress the next piece of a compressed message, at most *max_length* bytes.
@@ -291,62 +287,7 @@ class PerMessageDeflateSession(ExtensionSession):
         DEFLATE data fails the connection with 1007 (RFC 6455 §7.4.1: data
         "not consistent with the type of the message"; RFC 7692 names no code).
         """
-        if max_length < 1:
-            raise ValueError("max_length must be at least 1")
-        decompressor = self._decompressor
-        if decompressor is None:
-            decompressor = self._decompressor = self._new_decompressor()
-        buf = self._unconsumed + data if self._unconsumed else data
-        self._unconsumed = b""
-        if final and not self._tail_fed:
-            # The tail goes after the last input (§7.2.2); appended here, zlib
-            # decodes both in one call instead of a second call for 4 bytes.
-            # (Whatever stays pending below keeps it at its end.)
-            buf += _TAIL
-            self._tail_fed = True
-        out: list[bytes] = []
-        remaining = max_length
-        try:
-            while True:
-                chunk = decompressor.decompress(buf, remaining)
-                remaining -= len(chunk)
-                out.append(chunk)
-                if decompressor.eof:
-                    # The peer ended the DEFLATE stream (BFINAL, §7.2.3.4): decode
-                    # what follows (normally an empty stored block) afresh.
-                    # (unused_data holds all input past the end, unconsumed_tail included.)
-                    buf = decompressor.unused_data
-                    decompressor = self._decompressor = self._new_decompressor()
-                    self._stream_ended = True
-                    if remaining == 0:
-                        self._unconsumed = buf
-                        break
-                    continue
-                if remaining == 0:
-                    # Output bound reached; the rest waits for the next call.
-                    self._unconsumed = decompressor.unconsumed_tail
-                # Otherwise zlib stopped short of the bound, so it consumed all
-                # the input (the tail too, if final): nothing is pending.
-                break
-        except zlib.error as exc:
-            raise RemoteProtocolError(
-                f"invalid compressed data: {exc}", code=CloseCode.INVALID_FRAME_PAYLOAD_DATA
-            ) from None
-        if final and remaining > 0:
-            self._end_inbound_message()
-        return out[0] if len(out) == 1 else b"".join(out)
-
-    def _new_decompressor(self) -> zlib._Decompress:
-        return zlib.decompressobj(-self.inbound_max_window_bits)
-
-    def _end_inbound_message(self) -> None:
-        if self.inbound_no_context_takeover or self._stream_ended:
-            # §7.1.1: without context takeover the next message starts with an
-            # empty window; dropping the decompressor also frees its memory.
-            self._decompressor = None
-        self._unconsumed = b""
-        self._tail_fed = False
-        self._stream_ended = False
+        return self._inflater.inflate(data, final, max_length)
 
     # -- sending ----------------------------------------------------------------
 
@@ -357,11 +298,7 @@ class PerMessageDeflateSession(ExtensionSession):
         with ``compress=False``, whole messages shorter than ``min_size``, and
         everything when the 8-bit window check failed (module docstring).
         """
-        if opcode not in (Opcode.TEXT, Opcode.BINARY) or not transform or not self._can_compress:
-            return 0
-        if size_hint is not None and size_hint < self._min_size:
-            return 0
-        return RSV1
+        return self._deflater.message(opcode, size_hint, transform)
 
     def outbound_data(self, data: bytes, final: bool) -> bytes:
         """Compress the next piece of a message that :meth:`outbound_message` accepted.
@@ -370,23 +307,7 @@ class PerMessageDeflateSession(ExtensionSession):
         tail (RFC 7692 §7.2.1). Without context takeover the compressor is
         dropped after the message (§7.1.1).
         """
-        compressor = self._compressor
-        if compressor is None:
-            compressor = self._compressor = zlib.compressobj(
-                self._compress_level, zlib.DEFLATED, -self._compress_wbits, self._mem_level
-            )
-        if not final:
-            if not data:
-                return b""
-            return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
-        out = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
-        if self.outbound_no_context_takeover:
-            self._compressor = None
-        if out.endswith(_TAIL):
-            out = out[:-4]
-        # §7.2.1 step 2 / §7.2.3.6: a flush that produced nothing still needs its
-        # empty stored block (the stream is byte-aligned after the last flush).
-        return out or _EMPTY_BLOCK
+        return self._deflater.deflate(data, final)
 
 
 class PerMessageDeflate(Extension):
