@@ -161,6 +161,11 @@ class FrameReader:
             self.buf = buf[self.pos :] + data
         self.pos = 0
 
+    def needs_data(self) -> bool:
+        """Whether :meth:`next_event` can give nothing more until more data is
+        fed: every byte was parsed, and no extension holds output."""
+        return self.pos >= len(self.buf) and not self._draining
+
     def discard(self) -> None:
         """Forget the unparsed input: nothing after a close frame or a failure counts
         (RFC 6455 §5.5.1, §7.1.7)."""

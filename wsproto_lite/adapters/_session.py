@@ -420,7 +420,11 @@ class Session:
             if not (self.closing or self._eof):  # (then no answer could be overtaken)
                 taken = self._taken_at
                 if self.queue or (taken is not None and now < taken + ANSWER_TIME):
-                    break  # the application is answering what it took
+                    # The application is answering what it took. When every
+                    # byte was parsed, there is nothing to come back for.
+                    if conn._needs_data():
+                        self._unparsed = 0
+                    break
             event = conn.next_event()
             if event is None:
                 self._unparsed = 0
