@@ -325,6 +325,13 @@ class Session:
             self._blocked = True
             self._moved_at = now
 
+    def written(self, held: int, clock: Callable[[], float]) -> None:
+        """:meth:`transport_holds` after a write, reading *clock* only when that
+        can matter: not when the transport took everything and held nothing
+        before, with the output not blocked (the usual case)."""
+        if held or self._held or self._blocked:
+            self.transport_holds(held, clock())
+
     @property
     def output_size(self) -> int:
         """Bytes waiting to be written: in the core, the session and the transport."""

@@ -213,8 +213,9 @@ class WebSocket(_common.WebSocketBase):
         Cancelling ``recv()`` loses nothing: a message it had started to
         collect is delivered by the next call.
         """
-        if not self._recv_active and self._stream is None:
-            message = self._session.take_message(self._loop.time())  # the fast path
+        session = self._session
+        if session.queue and not self._recv_active and self._stream is None:
+            message = session.take_message(self._loop.time())  # the fast path
             if message is not None:
                 return message
         self._start_receiving()
@@ -222,6 +223,8 @@ class WebSocket(_common.WebSocketBase):
         try:
             while True:
                 part = await self._next_part()
+                if part.final and not parts:
+                    return part.data  # a whole message (the usual case)
                 parts.append(part)
                 if part.final:
                     return _session.join(parts)
@@ -476,11 +479,12 @@ class WebSocket(_common.WebSocketBase):
         else:
             self._process()
 
-    def _schedule(self) -> None:
+    def _schedule(self, now: float | None = None) -> None:
         """Run the session's clocks (keepalive, timeouts, the answer time, an
-        output that does not move); arm the timer for the next deadline."""
+        output that does not move) at *now* (the loop's time if ``None``); arm
+        the timer for the next deadline."""
         session = self._session
-        woke, deadline = session.tick(self._loop.time())
+        woke, deadline = session.tick(self._loop.time() if now is None else now)
         if woke:
             self._wake(self._recv_waiter)
         if session.has_output:
@@ -531,13 +535,13 @@ class WebSocket(_common.WebSocketBase):
     def _flush(self) -> None:
         """Write what the session has queued (dropped if the transport is closing)."""
         session = self._session
-        if session.has_output:
-            data = session.take_output()
+        data = session.take_output()
+        if data:
             transport = self._transport
             if transport is not None and not transport.is_closing():
                 transport.write(data)
                 # (Usually 0 at once: the socket took it all.)
-                session.transport_holds(transport.get_write_buffer_size(), self._loop.time())
+                session.written(transport.get_write_buffer_size(), self._loop.time)
 
     def _process(self) -> bool:
         """Let the session take events from the core; act on what it found.
@@ -545,7 +549,8 @@ class WebSocket(_common.WebSocketBase):
         Returns whether something for receivers arrived.
         """
         session = self._session
-        woke = session.process(self._loop.time())
+        now = self._loop.time()
+        woke = session.process(now)
         if woke:
             self._wake(self._recv_waiter)
             if session.handshake_done:
@@ -564,7 +569,7 @@ class WebSocket(_common.WebSocketBase):
             else:
                 transport.resume_reading()
         if not session.aborted:
-            self._schedule()
+            self._schedule(now)
         return woke
 
 
