@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from .._connection import Connection, Role
 from .._errors import LocalProtocolError
@@ -141,6 +142,16 @@ def call_hook(
         return hook(request), None
     except Exception as exc:
         return None, exc
+
+
+def call_handler(handler: Callable[[Any], object], ws: object, logger: Logger) -> tuple[int, str]:
+    """Run a blocking server's *handler* on *ws*: the close code and reason it
+    ended with (:func:`handler_ended`: 1000, or 1011 if it raised)."""
+    try:
+        handler(ws)
+    except Exception as exc:
+        return handler_ended(logger, exc)
+    return 1000, ""
 
 
 def join(parts: Sequence[Part]) -> Data:
