@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from .._connection import Role
 from .._events import Accept, Handshake, HTTPRequest, Pong
 from .._states import ConnectionState
 from ._errors import ConnectionClosed, ConnectionClosedOK, InvalidURI
-from ._options import Logger
+from ._options import Logger, Settings
 from ._session import (
     Data,
     DataLike,
@@ -49,7 +50,9 @@ __all__ = [
     "WebSocketURI",
     "await_hook",
     "client_request",
+    "client_session",
     "client_ssl",
+    "open_timeout_error",
     "parse_uri",
     "run_handler",
 ]
@@ -144,6 +147,34 @@ def client_ssl(
     if ssl is False:
         raise ValueError("connect() got ssl=False for a wss:// URI")
     return ssl if isinstance(ssl, ssl_module.SSLContext) else ssl_module.create_default_context()
+
+
+def client_session(
+    uri: str,
+    subprotocols: Sequence[str] | None,
+    extra_headers: Sequence[tuple[str, str]] | Mapping[str, str] | None,
+    origin: str | None,
+    ssl: ssl_module.SSLContext | bool | None,
+    settings: Settings,
+) -> tuple[WebSocketURI, ssl_module.SSLContext | None, Session]:
+    """What a client needs before it connects: the parsed *uri*, its TLS
+    context (:func:`client_ssl`) and a session with the request queued.
+
+    :raises InvalidURI: *uri* is not a ``ws://`` or ``wss://`` URI.
+    :raises ValueError: *ssl* contradicts the URI's scheme.
+    """
+    parsed, request = client_request(uri, subprotocols, extra_headers, origin)
+    context = client_ssl(parsed, ssl)
+    session = Session(Role.CLIENT, settings)
+    session.conn.send(request)
+    return parsed, context, session
+
+
+def open_timeout_error(uri: WebSocketURI, timeout: float | None) -> TimeoutError:
+    """What a client raises when ``open_timeout`` expired (the URI without its
+    resource, which may carry a token)."""
+    where = f"{'wss' if uri.secure else 'ws'}://{uri.host_header}"
+    return TimeoutError(f"timed out after {timeout} s while opening the connection to {where}")
 
 
 class PongWaiterBase:

@@ -597,10 +597,7 @@ class ClientConnect:
         try:
             await asyncio.wait_for(self._open(ws), timeout)
         except asyncio.TimeoutError:
-            uri = f"{'wss' if self._uri.secure else 'ws'}://{self._uri.host_header}"
-            raise TimeoutError(
-                f"timed out after {timeout} s while opening the connection to {uri}"
-            ) from None
+            raise _common.open_timeout_error(self._uri, timeout) from None
         ws._process()  # the clocks start (keepalive)
         return ws
 

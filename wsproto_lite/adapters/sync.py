@@ -174,6 +174,8 @@ class WebSocket(_common.WebSocketBase):
         on_request: Callable[[WebSocket], None] | None = None,
         on_closed: Callable[[WebSocket], None] | None = None,
     ) -> None:
+        sock.setblocking(False)  # (served by *loop* once ``loop.call(ws._attach)``)
+        _io_thread.no_delay(sock)
         self._sock = sock
         self._session = session
         self._conn = session.conn
@@ -695,22 +697,6 @@ class WebSocket(_common.WebSocketBase):
             self._on_closed(self)
 
 
-def _open(
-    sock: socket.socket,
-    session: Session,
-    loop: _Loop,
-    tls: ssl_module.SSLContext | None = None,
-    server_hostname: str | None = None,
-    on_request: Callable[[WebSocket], None] | None = None,
-    on_closed: Callable[[WebSocket], None] | None = None,
-) -> WebSocket:
-    """A connection on *sock* (non-blocking from now on), served by *loop* once
-    ``loop.call(ws._attach)``."""
-    sock.setblocking(False)
-    _io_thread.no_delay(sock)
-    return WebSocket(sock, session, loop, tls, server_hostname, on_request, on_closed)
-
-
 # -- broadcast ----------------------------------------------------------------------
 
 
@@ -796,19 +782,17 @@ def connect(
         the TLS handshake failed).
     """
     settings = Settings.create("sync.client", options)
-    open_timeout = settings.open_timeout
-    parsed, request = _common.client_request(uri, subprotocols, extra_headers, origin)
-    ssl_context = _common.client_ssl(parsed, ssl)
-    session = Session(Role.CLIENT, settings)
-    session.conn.send(request)
+    parsed, ssl_context, session = _common.client_session(
+        uri, subprotocols, extra_headers, origin, ssl, settings
+    )
     session.start_clock(_now())
-    too_slow = f"timed out after {open_timeout} s while opening the connection to {uri}"
+    too_slow = _common.open_timeout_error(parsed, settings.open_timeout)
     try:
-        sock = socket.create_connection((parsed.host, parsed.port), timeout=open_timeout)
+        sock = socket.create_connection((parsed.host, parsed.port), settings.open_timeout)
     except TimeoutError:
-        raise TimeoutError(too_slow) from None
+        raise too_slow from None
     loop = _Loop(f"wsproto_lite client {uri}", linger=False)
-    ws = _open(sock, session, loop, ssl_context, parsed.host if ssl_context else None)
+    ws = WebSocket(sock, session, loop, ssl_context, parsed.host if ssl_context else None)
     loop.call(ws._attach)
     loop.start()
     with ws._cond:
@@ -817,7 +801,7 @@ def connect(
         if ws._tls_error is not None:
             raise ws._tls_error
         if session.open_timed_out:
-            raise TimeoutError(too_slow)
+            raise too_slow
         session.client_result()
     except BaseException:
         ws._abort()
@@ -1029,7 +1013,7 @@ class Server:
             if self._stopping or loop is None:
                 sock.close()
                 return
-            ws = _open(sock, session, loop, self._ssl, None, self._on_request, self._on_closed)
+            ws = WebSocket(sock, session, loop, self._ssl, None, self._on_request, self._on_closed)
             self._peers[ws] = _Peer(ws)
         loop.call(ws._attach)
 

@@ -627,10 +627,9 @@ async def connect_websocket(
     usual way. The parameters are those of :func:`connect`.
     """
     settings = Settings.create("trio.client", options)
-    parsed, request = _common.client_request(uri, subprotocols, extra_headers, origin)
-    ssl_context = _common.client_ssl(parsed, ssl)
-    session = Session(Role.CLIENT, settings)
-    session.conn.send(request)
+    parsed, ssl_context, session = _common.client_session(
+        uri, subprotocols, extra_headers, origin, ssl, settings
+    )
     try:
         with trio.fail_at(_deadline(settings.open_timeout)):
             stream: trio.abc.Stream = await trio.open_tcp_stream(parsed.host, parsed.port)
@@ -644,9 +643,7 @@ async def connect_websocket(
                 await _close_stream(stream)
                 raise
     except trio.TooSlowError:
-        raise TimeoutError(
-            f"timed out after {settings.open_timeout} s while opening the connection to {uri}"
-        ) from None
+        raise _common.open_timeout_error(parsed, settings.open_timeout) from None
     ws = WebSocket(stream, session)
     ws._start(nursery)
     return ws
