@@ -14,15 +14,18 @@ import itertools
 import os
 import selectors
 import socket
+import ssl
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from ._options import Logger
+
 __all__ = [
-    "READ", "RECV_SIZE", "WRITE", "Link", "Loop", "clock", "listen", "new_selector", "no_delay",
-    "peername",
+    "READ", "RECV_SIZE", "WRITE", "Link", "Loop", "MemoryTLS", "clock", "listen", "new_selector",
+    "no_delay", "peername",
 ]  # fmt: skip
 
 # One recv() per 64 KiB: large enough for throughput, small enough that a
@@ -233,3 +236,87 @@ def listen(host: str | Sequence[str] | None, port: int | None) -> list[socket.so
             sock.close()
         raise
     return sockets
+
+
+class MemoryTLS:
+    """TLS over memory buffers: the I/O thread reads and writes the socket
+    itself, without blocking, and passes the ciphertext through here.
+
+    :param context: the TLS context.
+    :param server_hostname: the server's name (a client), or ``None`` (a server).
+    :param logger: where failures are logged (at debug level).
+    """
+
+    __slots__ = ("_in", "_obj", "_out", "error", "logger", "ready")
+
+    def __init__(
+        self, context: ssl.SSLContext, server_hostname: str | None, logger: Logger
+    ) -> None:
+        self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self._obj = context.wrap_bio(
+            self._in, self._out, server_side=server_hostname is None,
+            server_hostname=server_hostname,
+        )  # fmt: skip
+        self.logger = logger
+        #: The handshake is done: plaintext may be written.
+        self.ready = False
+        #: Why the handshake failed (what a client's connect() raises).
+        self.error: Exception | None = None
+
+    @property
+    def server_side(self) -> bool:
+        """Whether this is the server's end."""
+        return self._obj.server_side
+
+    def take(self) -> bytes:
+        """The ciphertext to write to the socket now (``b""``: none)."""
+        return self._out.read()
+
+    def handshake(self) -> None:
+        """Run the handshake on: it is done once :attr:`ready`, failed once :attr:`error`."""
+        try:
+            self._obj.do_handshake()
+        except ssl.SSLWantReadError:
+            return
+        except (ssl.SSLError, OSError) as exc:
+            self.logger.debug("TLS handshake failed: %r", exc)
+            self.error = exc
+            return
+        self.ready = True
+
+    def write(self, data: memoryview) -> None:
+        """Encrypt *data* (:meth:`take` gives the ciphertext).
+
+        :raises ssl.SSLWantReadError: renegotiation: try again after reading.
+        :raises ssl.SSLError: TLS failed.
+        """
+        self._obj.write(data)
+
+    def receive(self, data: bytes) -> tuple[bytes, bool]:
+        """Ciphertext from the socket in (``b""``: its end), plaintext out:
+        ``(plaintext, end of input)``. Runs the handshake on until it is done."""
+        if data:
+            self._in.write(data)
+        else:
+            self._in.write_eof()
+        if not self.ready:
+            self.handshake()
+            if not self.ready:
+                return b"", not data or self.error is not None
+        chunks = []
+        eof = False
+        try:
+            while True:
+                chunk = self._obj.read(RECV_SIZE)
+                if not chunk:
+                    eof = True
+                    break
+                chunks.append(chunk)
+        except ssl.SSLWantReadError:
+            eof = not data
+        except ssl.SSLZeroReturnError:
+            eof = True
+        except ssl.SSLError as exc:
+            self.logger.debug("TLS read failed: %r", exc)
+            eof = True
+        return b"".join(chunks), eof

@@ -161,7 +161,7 @@ class WebSocket(_common.WebSocketBase):
         "_local_address", "_lock", "_loop", "_mask", "_message_lock", "_on_closed",
         "_on_request", "_partial", "_pending", "_pending_size", "_plain", "_plain_size",
         "_posted", "_recv_lock", "_remote_address", "_session", "_sock", "_timer_at", "_tls",
-        "_tls_error", "_tls_in", "_tls_out", "_tls_ready", "_was_blocked",
+        "_was_blocked",
     )  # fmt: skip
 
     def __init__(
@@ -205,19 +205,9 @@ class WebSocket(_common.WebSocketBase):
         self._broken = False  # the socket failed: nothing more can be written
         self._eof = False
         self._was_blocked = False
-        self._tls: ssl_module.SSLObject | None = None
-        self._tls_ready = True
-        #: Why TLS failed, for connect() to raise.
-        self._tls_error: Exception | None = None
+        self._tls = None
         if tls is not None:
-            self._tls_in, self._tls_out = ssl_module.MemoryBIO(), ssl_module.MemoryBIO()
-            self._tls = tls.wrap_bio(
-                self._tls_in,
-                self._tls_out,
-                server_side=server_hostname is None,
-                server_hostname=server_hostname,
-            )
-            self._tls_ready = False
+            self._tls = _io_thread.MemoryTLS(tls, server_hostname, session.logger)
         # Owned by the I/O thread (under _lock).
         self._mask = 0
         self._timer_at: float | None = None
@@ -529,7 +519,7 @@ class WebSocket(_common.WebSocketBase):
                 self._plain.append(view)
                 self._plain_size += len(data)
         while not self._broken:
-            if self._plain and self._tls_ready:
+            if self._plain and self._tls and self._tls.ready:
                 self._encrypt()
             if not self._pending or not self._send_pending():
                 break
@@ -577,28 +567,14 @@ class WebSocket(_common.WebSocketBase):
             self._tls_flush()
 
     def _tls_flush(self) -> None:
-        data = self._tls_out.read()
+        """Queue what TLS has to write; once it failed, nothing more is written."""
+        assert self._tls is not None
+        data = self._tls.take()
         if data:
             self._pending.append(memoryview(data))
             self._pending_size += len(data)
-
-    def _tls_handshake(self) -> bool:
-        """Run the TLS handshake on; whether it is done."""
-        assert self._tls is not None
-        try:
-            self._tls.do_handshake()
-        except ssl_module.SSLWantReadError:
-            self._tls_flush()
-            return False
-        except (ssl_module.SSLError, OSError) as exc:
-            self._session.logger.debug("TLS handshake failed: %r", exc)
-            self._tls_error = exc
-            self._tls_flush()
+        if self._tls.error is not None:
             self._broken = True
-            return False
-        self._tls_ready = True
-        self._tls_flush()
-        return True
 
     def _receive(self) -> tuple[bytes, bool]:
         """Read once: ``(data, end of input)``."""
@@ -616,31 +592,9 @@ class WebSocket(_common.WebSocketBase):
             return b"", True
         if self._tls is None:
             return data, not data
-        tls = self._tls
-        if data:
-            self._tls_in.write(data)
-        else:
-            self._tls_in.write_eof()
-        if not self._tls_ready and not self._tls_handshake():
-            return b"", not data or self._broken
-        chunks = []
-        eof = False
-        try:
-            while True:
-                chunk = tls.read(_RECV_SIZE)
-                if not chunk:
-                    eof = True
-                    break
-                chunks.append(chunk)
-        except ssl_module.SSLWantReadError:
-            eof = not data
-        except ssl_module.SSLZeroReturnError:
-            eof = True
-        except ssl_module.SSLError as exc:
-            self._session.logger.debug("TLS read failed: %r", exc)
-            eof = True
-        self._tls_flush()  # e.g. TLS 1.3 post-handshake messages
-        return b"".join(chunks), eof
+        data, eof = self._tls.receive(data)
+        self._tls_flush()  # the handshake's, or e.g. TLS 1.3 post-handshake messages
+        return data, eof
 
     # -- the I/O thread's entry points -------------------------------------------------
 
@@ -648,7 +602,8 @@ class WebSocket(_common.WebSocketBase):
         with self._lock:
             self._loop.attach(self)
             if self._tls is not None and not self._tls.server_side:
-                self._tls_handshake()  # the client speaks first
+                self._tls.handshake()  # the client speaks first
+                self._tls_flush()
             self._step(_now())
 
     def _ready(self, mask: int) -> None:
@@ -798,8 +753,8 @@ def connect(
     with ws._cond:
         ws._cond.wait_for(lambda: session.handshake_done or ws._finished)
     try:
-        if ws._tls_error is not None:
-            raise ws._tls_error
+        if ws._tls is not None and ws._tls.error is not None:
+            raise ws._tls.error
         if session.open_timed_out:
             raise too_slow
         session.client_result()
