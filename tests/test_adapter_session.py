@@ -784,11 +784,6 @@ class MemoryWebSocket(_common.AsyncWebSocketBase):
         self.failed: tuple[int, str] | None = None
         self.written: list[bytes] = []
 
-    def _start_receiving(self) -> None:
-        if self._recv_active:
-            raise RuntimeError("another task is already receiving on this WebSocket")
-        self._recv_active = True
-
     async def _next_part(self) -> Part:
         session = self._session
         for _ in range(100):  # (a bug here must fail the test, not hang it)

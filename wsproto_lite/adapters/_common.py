@@ -311,8 +311,8 @@ class AsyncWebSocketBase(WebSocketBase):
     Each adapter supplies its waiting and its transport: ``_next_part()``
     (the next message part: parse on, or wait for one), ``_send(queue)``
     (queue an event with *queue*, hand it to the transport, wait while the
-    output is blocked), ``_start_receiving()``, ``_fail()`` and its clock
-    (``_now``), lock and :class:`AwaitablePongWaiter`.
+    output is blocked), ``_fail()`` and its clock (``_now``), lock and
+    :class:`AwaitablePongWaiter`.
     """
 
     # _recv_active: a task receives; _send_lock: keeps a fragmented message
@@ -320,7 +320,7 @@ class AsyncWebSocketBase(WebSocketBase):
     __slots__ = ("_recv_active", "_send_lock")
     _recv_active: bool
     _send_lock: Any
-    _streaming: Any  # an asyncio recv_streaming() under way (trio: always None)
+    _streaming: Any  # asyncio's recv_streaming() under way (trio's holds _recv_active)
     _now: Callable[[], float]
     _Lock: Callable[[], Any]
     _PongWaiter: Callable[[], AwaitablePongWaiter]
@@ -329,7 +329,6 @@ class AsyncWebSocketBase(WebSocketBase):
 
         async def _next_part(self) -> Part: ...
         async def _send(self, queue: Callable[[], bool]) -> None: ...
-        def _start_receiving(self) -> None: ...
         def _fail(self, code: int, reason: str) -> None: ...
 
     # -- receiving ----------------------------------------------------------------
@@ -362,6 +361,15 @@ class AsyncWebSocketBase(WebSocketBase):
             raise
         finally:
             self._recv_active = False
+
+    def _start_receiving(self) -> None:
+        if self._recv_active:
+            raise RuntimeError("another task is already receiving on this WebSocket")
+        if self._streaming is not None:
+            # A recv_streaming() iterator was left before the end of its
+            # message (no async-iterator hook says so): retire it.
+            self._streaming.retire()
+        self._recv_active = True
 
     async def __aiter__(self) -> AsyncIterator[Data]:
         """Iterate over messages until the connection closes.

@@ -223,15 +223,6 @@ class WebSocket(_common.AsyncWebSocketBase):
         stream = self._streaming = _MessageParts(self)
         return stream
 
-    def _start_receiving(self) -> None:
-        if self._recv_active:
-            raise RuntimeError("another task is already receiving on this WebSocket")
-        if self._streaming is not None:
-            # A recv_streaming() iterator was left before the end of its
-            # message (no async-iterator hook says so): retire it.
-            self._streaming.retire()
-        self._recv_active = True
-
     async def _next_part(self) -> Part:
         """Take the next message part, parsing on or waiting for one if needed."""
         session = self._session

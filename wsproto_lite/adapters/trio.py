@@ -275,11 +275,6 @@ class WebSocket(_common.AsyncWebSocketBase):
             if started and not finished:
                 self._session.abandon_message()
 
-    def _start_receiving(self) -> None:
-        if self._recv_active:
-            raise RuntimeError("another task is already receiving on this WebSocket")
-        self._recv_active = True
-
     async def _next_part(self) -> Part:
         """Take the next message part, parsing on or waiting for one if needed."""
         session = self._session
