@@ -765,7 +765,7 @@ def test_the_adapters_exceptions_share_one_base() -> None:
 # -- what asyncio and trio share (AsyncWebSocketBase), with an in-memory "adapter" --------
 
 
-class MemoryWebSocket(_common.AsyncWebSocketBase):
+class MemoryWebSocket(_common.AsyncWebSocketBase[_common.AwaitablePongWaiter]):
     """The shared async WebSocket over a session and nothing else: parts come
     when the test feeds the session, output is collected, and "waiting" is
     one turn of the event loop."""

@@ -22,7 +22,7 @@ from collections.abc import (
     Sequence,
 )
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from .._connection import Role
@@ -305,7 +305,11 @@ class WebSocketBase:
         return f"<{type(self).__name__} {role} {conn.state.name} {self._remote_address}>"
 
 
-class AsyncWebSocketBase(WebSocketBase):
+#: What an adapter's ``ping()`` returns: its own :class:`AwaitablePongWaiter`.
+PongWaiter = TypeVar("PongWaiter", bound=AwaitablePongWaiter)
+
+
+class AsyncWebSocketBase(WebSocketBase, Generic[PongWaiter]):
     """What the asyncio and trio WebSockets do the same way.
 
     Each adapter supplies its waiting and its transport: ``_next_part()``
@@ -323,7 +327,7 @@ class AsyncWebSocketBase(WebSocketBase):
     _streaming: Any  # asyncio's recv_streaming() under way (trio's holds _recv_active)
     _now: Callable[[], float]
     _Lock: Callable[[], Any]
-    _PongWaiter: Callable[[], AwaitablePongWaiter]
+    _PongWaiter: Callable[[], PongWaiter]
 
     if TYPE_CHECKING:
 
@@ -424,7 +428,7 @@ class AsyncWebSocketBase(WebSocketBase):
     async def _send_one(self, event: Part | Pong) -> None:
         await self._send(lambda: self._session.send(event))
 
-    async def ping(self, data: DataLike | None = None) -> AwaitablePongWaiter:
+    async def ping(self, data: DataLike | None = None) -> PongWaiter:
         """Send a ping; return a ``PongWaiter`` to await for the pong.
 
         Awaiting the waiter gives the round-trip time in seconds. A pong also

@@ -156,7 +156,7 @@ class PongWaiter(_common.AwaitablePongWaiter):
         super().__init__(asyncio.Event())
 
 
-class WebSocket(_common.AsyncWebSocketBase):
+class WebSocket(_common.AsyncWebSocketBase[PongWaiter]):
     """An open WebSocket connection, on either side.
 
     Servers pass one to their handler; :func:`connect` returns one. Messages

@@ -201,7 +201,7 @@ class PongWaiter(_common.AwaitablePongWaiter):
         super().__init__(trio.Event())
 
 
-class WebSocket(_common.AsyncWebSocketBase):
+class WebSocket(_common.AsyncWebSocketBase[PongWaiter]):
     """An open WebSocket connection, on either side.
 
     Servers pass one to their handler; :func:`connect` gives one. Messages
