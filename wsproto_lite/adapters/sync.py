@@ -159,7 +159,7 @@ class WebSocket(_common.WebSocketBase):
     __slots__ = (
         "__weakref__", "_broken", "_cond", "_conn", "_deadline", "_eof", "_finished",
         "_local_address", "_lock", "_loop", "_mask", "_message_lock", "_on_closed",
-        "_on_request", "_partial", "_pending", "_pending_size", "_plain", "_plain_size",
+        "_on_request", "_pending", "_pending_size", "_plain", "_plain_size",
         "_posted", "_recv_lock", "_remote_address", "_session", "_sock", "_timer_at", "_tls",
         "_was_blocked",
     )  # fmt: skip
@@ -193,7 +193,6 @@ class WebSocket(_common.WebSocketBase):
         self._cond = threading.Condition(self._lock)
         self._message_lock = threading.Lock()  # one message (or fragment series) at a time
         self._recv_lock = threading.Lock()  # one receiver at a time
-        self._partial: list[Part] = []  # parts of a message a timed-out recv() took
         self._finished = False  # the socket is closed (then _cond is notified)
         # The transport: bytes for the socket (ciphertext with TLS), and
         # with TLS the plaintext not encrypted yet.
@@ -230,15 +229,15 @@ class WebSocket(_common.WebSocketBase):
         """
         deadline = None if timeout is None else _now() + timeout
         self._start_receiving()
+        parts: list[Part] = []
         try:
-            parts = self._partial
             with self._cond:
-                while True:
-                    part = self._next_part(deadline)
-                    parts.append(part)
-                    if part.final:
-                        break
-            self._partial = []
+                try:
+                    while not parts or not parts[-1].final:
+                        parts.append(self._next_part(deadline))
+                except BaseException:
+                    self._session.put_back(parts)  # the next call gets the whole message
+                    raise
         finally:
             self._recv_lock.release()
         return _session.join(parts)
@@ -255,10 +254,6 @@ class WebSocket(_common.WebSocketBase):
         self._start_receiving()
         started = finished = False
         try:
-            parts, self._partial = self._partial, []
-            started = bool(parts)
-            for part in parts:
-                yield part.data
             while not finished:
                 with self._cond:
                     part = self._next_part(None)
