@@ -770,7 +770,7 @@ class MemoryWebSocket(_common.AsyncWebSocketBase[_common.AwaitablePongWaiter]):
     when the test feeds the session, output is collected, and "waiting" is
     one turn of the event loop."""
 
-    __slots__ = ("_local_address", "_remote_address", "_session", "failed", "written")
+    __slots__ = ("_local_address", "_remote_address", "_session", "failed", "stall", "written")
     _Lock = asyncio.Lock
     _PongWaiter = staticmethod(lambda: _common.AwaitablePongWaiter(asyncio.Event()))
     _streaming = None
@@ -783,6 +783,8 @@ class MemoryWebSocket(_common.AsyncWebSocketBase[_common.AwaitablePongWaiter]):
         self._send_lock = None
         self.failed: tuple[int, str] | None = None
         self.written: list[bytes] = []
+        #: Sends wait for ever once this many writes were made (output blocked).
+        self.stall: int | None = None
 
     async def _next_part(self) -> Part:
         session = self._session
@@ -801,6 +803,8 @@ class MemoryWebSocket(_common.AsyncWebSocketBase[_common.AwaitablePongWaiter]):
             raise self._session.closed_exception()
         self.written.append(self._session.take_output())
         await asyncio.sleep(0)
+        if self.stall is not None and len(self.written) >= self.stall:
+            await asyncio.Event().wait()  # the peer does not read
 
     def _fail(self, code: int, reason: str) -> None:
         self.failed = (code, reason)
@@ -886,6 +890,29 @@ def test_send_fragments_frames_one_message_and_fails_it_if_cut_short() -> None:
         with pytest.raises(TypeError, match="fragments must be"):
             await ws.send_fragments([42])  # type: ignore[list-item]  # nothing sent: no failure
         assert ws.failed is None and written_events(ws, client) == []
+
+    asyncio.run(main())
+
+
+def test_send_fragments_cancelled_mid_message_fails_it_but_not_once_whole() -> None:
+    async def cancelled_after(ws: MemoryWebSocket, writes: int, parts: list[bytes]) -> None:
+        ws.stall = writes
+        task = asyncio.create_task(ws.send_fragments(parts))
+        while len(ws.written) < writes:
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not ws._session.sending_fragments and not ws._send_lock.locked()
+
+    async def main() -> None:
+        ws, client = memory_ws()
+        await cancelled_after(ws, 1, [b"1", b"2"])  # waiting after the first part
+        assert ws.failed == (1011, "error while sending a fragmented message")
+        ws, client = memory_ws()
+        await cancelled_after(ws, 3, [b"1", b"2"])  # waiting after the final frame
+        assert ws.failed is None and ws._session.is_open
+        assert written_events(ws, client) == [BinaryMessage(b"12")]
 
     asyncio.run(main())
 

@@ -402,28 +402,31 @@ class AsyncWebSocketBase(WebSocketBase, Generic[PongWaiter]):
         if self._send_lock is None:
             self._send_lock = self._Lock()
         async with self._send_lock:
-            first: Part | None = None
+            sent: list[Part] = []  # the first part, once it is queued
             self._session.sending_fragments = True  # (broadcast() may not slip in)
             try:
                 if isinstance(fragments, AsyncIterable):
                     async for part in fragments:
-                        first = await self._send_fragment(part, first)
+                        await self._send_fragment(part, sent)
                 else:
                     for part in fragments:
-                        first = await self._send_fragment(part, first)
-                if first is not None:
-                    await self._send_one(last_fragment(first))
+                        await self._send_fragment(part, sent)
+                if sent:
+                    # Queued at once, before any wait: from then on the message
+                    # is whole, and a cancelled wait for the output fails nothing.
+                    await self._send_one(last_fragment(sent.pop()))
             except BaseException as exc:
-                if first is not None and not isinstance(exc, ConnectionClosed):
+                if sent and not isinstance(exc, ConnectionClosed):
                     self._fail(1011, "error while sending a fragmented message")
                 raise
             finally:
                 self._session.sending_fragments = False
 
-    async def _send_fragment(self, part: DataLike, first: Part | None) -> Part:
-        event = fragment_event(part, first)
+    async def _send_fragment(self, part: DataLike, sent: list[Part]) -> None:
+        event = fragment_event(part, sent[0] if sent else None)
+        if not sent:
+            sent.append(event)  # (before the wait: a cancelled one fails the message)
         await self._send_one(event)
-        return first or event
 
     async def _send_one(self, event: Part | Pong) -> None:
         await self._send(lambda: self._session.send(event))

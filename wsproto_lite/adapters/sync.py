@@ -334,8 +334,8 @@ class WebSocket(_common.WebSocketBase):
             try:
                 for part in fragments:
                     event = _session.fragment_event(part, first)
+                    first = first or event  # (before the wait: an interrupted one fails it)
                     self._send_event(event)
-                    first = first or event
                 if first is not None:
                     self._send_event(_session.last_fragment(first))
             except BaseException as exc:
