@@ -972,25 +972,12 @@ def test_process_request_and_the_handler_run_the_same_way_everywhere(
     def closed(ws: object) -> None:
         raise ConnectionClosedOK(1000)
 
-    async def returns(ws: object) -> None:
-        pass
-
-    async def raises(ws: object) -> None:
-        raise ValueError("handler")
-
-    async def closes(ws: object) -> None:
-        raise ConnectionClosedOK(1001)
-
     with caplog.at_level(logging.ERROR, "test.handler"):
         assert call_handler(lambda ws: None, None, logger) == (1000, "")
         assert call_handler(closed, None, logger) == (1000, "")
         assert caplog.text == ""
         assert call_handler(fails, None, logger) == (1011, "internal error")
         assert "ValueError: boom" in caplog.text
-        assert asyncio.run(_common.run_handler(returns, None, logger)) == (1000, "")
-        assert asyncio.run(_common.run_handler(closes, None, logger)) == (1000, "")
-        assert asyncio.run(_common.run_handler(raises, None, logger)) == (1011, "internal error")
-        assert "ValueError: handler" in caplog.text
 
 
 def test_a_client_session_and_its_timeout() -> None:

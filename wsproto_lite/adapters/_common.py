@@ -14,7 +14,6 @@ import ssl as ssl_module
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
-    Awaitable,
     Callable,
     Generator,
     Iterable,
@@ -29,14 +28,13 @@ from .._connection import Role
 from .._events import Accept, Handshake, HTTPRequest, Pong
 from .._states import ConnectionState
 from ._errors import ConnectionClosed, ConnectionClosedOK, InvalidURI
-from ._options import Logger, Settings
+from ._options import Settings
 from ._session import (
     Data,
     DataLike,
     Part,
     Session,
     fragment_event,
-    handler_ended,
     join,
     last_fragment,
     pong_event,
@@ -54,7 +52,6 @@ __all__ = [
     "client_ssl",
     "open_timeout_error",
     "parse_uri",
-    "run_handler",
 ]
 
 
@@ -472,15 +469,3 @@ async def await_hook(
     except Exception as exc:
         return None, exc
     return result, None
-
-
-async def run_handler(
-    handler: Callable[[Any], Awaitable[Any]], ws: Any, logger: Logger
-) -> tuple[int, str]:
-    """Run a server's *handler* on *ws*: the close code and reason it ended
-    with (:func:`~._session.handler_ended`: 1000, or 1011 if it raised)."""
-    try:
-        await handler(ws)
-    except Exception as exc:
-        return handler_ended(logger, exc)
-    return 1000, ""

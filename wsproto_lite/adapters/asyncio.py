@@ -174,13 +174,14 @@ class WebSocket(_common.AsyncWebSocketBase[PongWaiter]):
     _Lock = asyncio.Lock
     _PongWaiter = PongWaiter
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, clock: Callable[[], float] | None = None) -> None:
         self._session = session
         self._conn = session.conn
         self._remote_address: Any = None
         self._local_address: Any = None
         self._loop = asyncio.get_running_loop()
-        self._now = self._loop.time
+        # The loop's clock: a server's connections share one bound method.
+        self._now = clock or self._loop.time
         self._transport: asyncio.Transport | None = None
         self._reading_paused = False
         self._recv_waiter: asyncio.Future[None] | None = None
@@ -678,6 +679,7 @@ class Server:
         self._tasks: dict[WebSocket, asyncio.Task[None]] = {}
         self._shutdown_task: asyncio.Task[None] | None = None
         self._closed: asyncio.Future[None] | None = None
+        self._clock: Callable[[], float] | None = None  # the loop's, once started
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -695,6 +697,7 @@ class Server:
         """Start listening (idempotent); return the server."""
         if self._server is None:
             loop = asyncio.get_running_loop()
+            self._clock = loop.time
             self._closed = loop.create_future()
             self._server = await loop.create_server(
                 self._new_protocol, self._host, self._port, ssl=self._ssl, **self._kwargs
@@ -773,8 +776,10 @@ class Server:
 
     def _new_protocol(self) -> _Protocol:
         session = Session(Role.SERVER, self._settings)
-        session.start_clock(asyncio.get_running_loop().time())  # the opening timeout
-        return _Protocol(WebSocket(session), self._connection_made)
+        clock = self._clock
+        assert clock is not None  # (started)
+        session.start_clock(clock())  # the opening timeout
+        return _Protocol(WebSocket(session, clock), self._connection_made)
 
     def _connection_made(self, ws: WebSocket) -> None:
         if self._shutdown_task is not None:
@@ -794,7 +799,14 @@ class Server:
                 ws._abort()
                 return
             if accepted:
-                ws._start_close(*await _common.run_handler(self._handler, ws, self.logger))
+                # The handler is awaited here, not in a helper: a coroutine
+                # more per idle connection would cost a few hundred bytes.
+                error = None
+                try:
+                    await self._handler(ws)
+                except Exception as exc:
+                    error = exc
+                ws._start_close(*_session.handler_ended(self.logger, error))
             await ws.wait_closed()
         except asyncio.CancelledError:
             ws._abort()

@@ -863,8 +863,14 @@ class Server:
             if self._stopping:  # accepted just as the server was shutting down
                 await ws.close(1001, "going away")
                 return
-            # ws.close() waits for the end.
-            await ws.close(*await _common.run_handler(self._handler, ws, self.logger))
+            # Awaited here, not in a helper: a coroutine more per idle
+            # connection would cost a few hundred bytes.
+            error = None
+            try:
+                await self._handler(ws)
+            except Exception as exc:
+                error = exc
+            await ws.close(*_session.handler_ended(self.logger, error))  # waits for the end
         finally:
             # Cancelled (the server gave up on this handler): do not leave the
             # reader behind.
