@@ -80,6 +80,10 @@ _AUTO_RESPONSE_OWN = frozenset(
 )
 
 
+def _not_prepared(method: str, prepared: object) -> NoReturn:
+    raise LocalProtocolError(f"{method}() takes a PreparedMessage, not {type(prepared).__name__}")
+
+
 def _check_limit(name: str, value: SupportsIndex | None) -> int | None:
     # (Typed SupportsIndex rather than int: a compiled build checks an int
     # argument's type itself, with a TypeError, where this check must raise
@@ -419,16 +423,34 @@ class Connection:
             on transforming the message (never permessage-deflate).
         """
         if type(prepared) is not PreparedMessage and not isinstance(prepared, PreparedMessage):
-            raise LocalProtocolError(
-                f"send_prepared() takes a PreparedMessage, not {type(prepared).__name__}"
-            )
+            _not_prepared("send_prepared", prepared)
         if self._state is not _OPEN:
-            if self._state is _CLOSING:
-                raise LocalProtocolError(
-                    "cannot send a message after sending Close (RFC 6455 §5.5.1)"
-                )
-            raise LocalProtocolError(f"cannot send a message in state {self._state.name}")
+            self._cannot_send_message()
         self._out.append(self._writer.prepared(prepared))
+
+    def take_prepared(self, prepared: PreparedMessage) -> bytes:
+        """:meth:`send_prepared` and :meth:`data_to_send` in one call: queue the
+        shared frame and return every byte queued, in order.
+
+        The fast path of a broadcast that writes at once: when nothing else is
+        queued (the usual case), the result is the frame's ``bytes`` object
+        itself and nothing is queued or copied; otherwise it is what was queued
+        (a pong, say) followed by the frame.
+
+        :raises LocalProtocolError: as :meth:`send_prepared`, for the same
+            reasons; nothing is queued or taken then.
+        """
+        if type(prepared) is not PreparedMessage and not isinstance(prepared, PreparedMessage):
+            _not_prepared("take_prepared", prepared)
+        if self._state is not _OPEN:
+            self._cannot_send_message()
+        frame = self._writer.prepared(prepared)
+        out = self._out
+        if not out:
+            return frame
+        out.append(frame)
+        self._out = []
+        return b"".join(out)
 
     def _client_layer(self, what: str, server_does: str) -> ClientHandshake:
         if not self.client:

@@ -52,6 +52,7 @@ from collections.abc import (
 from typing import Any
 
 from .._connection import Role
+from .._errors import LocalProtocolError
 from .._events import Accept, Event, Handshake, HTTPRequest, Pong, Reject
 from .._prepared import PreparedMessage
 from .._states import ConnectionState
@@ -649,7 +650,48 @@ def broadcast(
     :raises LocalProtocolError: *message* is text that UTF-8 cannot encode
         (nothing is sent).
     """
-    return _broadcast.broadcast(connections, message, compress, WebSocket, "asyncio", _hand_over)
+    return _broadcast.broadcast(
+        connections, message, compress, WebSocket, "asyncio", _hand_over, _send_shared
+    )
+
+
+def _send_shared(
+    targets: Iterable[WebSocket], prepared: PreparedMessage
+) -> tuple[int, list[WebSocket]]:
+    """broadcast()'s fast path: write the shared frame straight to every
+    transport that can take it at once; return how many did, and the others.
+
+    The checks are :func:`_hand_over`'s, written out (a call per check would
+    cost more than the write), for the usual case only: the transport is open
+    and not paused, the session holds nothing that the frame would overtake
+    and at most ``write_limit`` bytes wait in the transport, no fragmented
+    message is being sent, and the core takes the frame. Whatever fails one
+    is left to :func:`_hand_over`, which says why. Past ``write_limit`` the
+    transport calls ``pause_writing()``, which tells the session what it holds.
+    """
+    sent = 0
+    rest = []
+    for ws in targets:
+        transport = ws._transport
+        session = ws._session
+        if (
+            transport is not None
+            and not ws._write_paused
+            and not (session.aborted or session.must_abort or session.sending_fragments)
+            and not session._out_size  # (nothing in the session's output)
+            and session._held <= session._high
+            and not transport.is_closing()
+        ):
+            try:
+                data = ws._conn.take_prepared(prepared)
+            except LocalProtocolError:
+                pass  # not OPEN, a client's, ...: _hand_over says why
+            else:
+                transport.write(data)
+                sent += 1
+                continue
+        rest.append(ws)
+    return sent, rest
 
 
 def _hand_over(ws: WebSocket, prepared: PreparedMessage, compress: bool) -> SkipReason | None:
