@@ -662,12 +662,13 @@ def _send_shared(
     transport that can take it at once; return how many did, and the others.
 
     The checks are :func:`_hand_over`'s, written out (a call per check would
-    cost more than the write), for the usual case only: the transport is open
-    and not paused, the session holds nothing that the frame would overtake
-    and at most ``write_limit`` bytes wait in the transport, no fragmented
-    message is being sent, and the core takes the frame. Whatever fails one
-    is left to :func:`_hand_over`, which says why. Past ``write_limit`` the
-    transport calls ``pause_writing()``, which tells the session what it holds.
+    cost more than the write), for the usual case only: the transport is open,
+    the session holds nothing that the frame would overtake and at most
+    ``write_limit`` bytes wait in the transport, and the core takes
+    the frame (it refuses it in the middle of a fragmented message, among
+    others). Whatever fails one is left to :func:`_hand_over`, which says why.
+    Past ``write_limit`` the transport calls ``pause_writing()``, which tells
+    the session what it holds.
     """
     sent = 0
     rest = []
@@ -676,8 +677,7 @@ def _send_shared(
         session = ws._session
         if (
             transport is not None
-            and not ws._write_paused
-            and not (session.aborted or session.must_abort or session.sending_fragments)
+            and not (session.aborted or session.must_abort)
             and not session._out_size  # (nothing in the session's output)
             and session._held <= session._high
             and not transport.is_closing()
