@@ -73,6 +73,7 @@ _TEXT_MESSAGE: Final = TextMessage
 _DATA_EVENTS: Final = (TextMessage, BinaryMessage)
 _PING_EVENT: Final = Ping
 _CLOSE_EVENT: Final = Close
+_PREPARED: Final = PreparedMessage
 
 #: Headers of an automatic response that the connection sets itself.
 _AUTO_RESPONSE_OWN = frozenset(
@@ -422,7 +423,7 @@ class Connection:
             may not be interleaved, §5.4); or a negotiated extension insists
             on transforming the message (never permessage-deflate).
         """
-        if type(prepared) is not PreparedMessage and not isinstance(prepared, PreparedMessage):
+        if type(prepared) is not _PREPARED and not isinstance(prepared, _PREPARED):
             _not_prepared("send_prepared", prepared)
         if self._state is not _OPEN:
             self._cannot_send_message()
@@ -440,7 +441,7 @@ class Connection:
         :raises LocalProtocolError: as :meth:`send_prepared`, for the same
             reasons; nothing is queued or taken then.
         """
-        if type(prepared) is not PreparedMessage and not isinstance(prepared, PreparedMessage):
+        if type(prepared) is not _PREPARED and not isinstance(prepared, _PREPARED):
             _not_prepared("take_prepared", prepared)
         if self._state is not _OPEN:
             self._cannot_send_message()
