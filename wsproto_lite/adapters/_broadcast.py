@@ -11,7 +11,7 @@ for its transport, and how the bytes leave.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from types import MappingProxyType
@@ -137,7 +137,7 @@ def broadcast(
     kind: type[W],
     adapter: str,
     hand_over: Callable[[W, PreparedMessage, bool], SkipReason | None],
-    fast: Callable[[Iterable[W], PreparedMessage], tuple[int, list[W]]] | None = None,
+    fast: Callable[[Collection[W], PreparedMessage], tuple[int, list[W]]] | None = None,
 ) -> BroadcastResult[W]:
     """The body of every adapter's ``broadcast()``.
 
@@ -159,15 +159,17 @@ def broadcast(
         *connections* is not a *kind* (nothing is sent).
     :raises LocalProtocolError: *message* is text that UTF-8 cannot encode.
     """
-    targets = connections if isinstance(connections, _COLLECTIONS) else list(connections)
+    targets: Collection[W] = (
+        connections if isinstance(connections, _COLLECTIONS) else list(connections)
+    )
     for cls in set(map(type, targets)):  # (one pass in C: the items are of one type or two)
         if not issubclass(cls, kind):
             raise TypeError(f"broadcast() takes {adapter} WebSockets, not {cls.__name__}")
     prepared = prepare(message)
+    sent = 0
+    rest: Iterable[W] = targets
     if fast is not None and not compress:
         sent, rest = fast(targets, prepared)
-    else:
-        sent, rest = 0, targets  # type: ignore[assignment]
     skipped: dict[W, SkipReason] = {}
     for ws in rest:
         reason = hand_over(ws, prepared, compress)

@@ -44,6 +44,7 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
+    Collection,
     Generator,
     Iterable,
     Mapping,
@@ -51,7 +52,7 @@ from collections.abc import (
 )
 from typing import Any
 
-from .._connection import Role
+from .._connection import Connection, Role
 from .._errors import LocalProtocolError
 from .._events import Accept, Event, Handshake, HTTPRequest, Pong, Reject
 from .._prepared import PreparedMessage
@@ -656,42 +657,40 @@ def broadcast(
 
 
 def _send_shared(
-    targets: Iterable[WebSocket], prepared: PreparedMessage
+    targets: Collection[WebSocket], prepared: PreparedMessage
 ) -> tuple[int, list[WebSocket]]:
     """broadcast()'s fast path: write the shared frame straight to every
     transport that can take it at once; return how many did, and the others.
 
-    The checks are :func:`_hand_over`'s, written out (a call per check would
-    cost more than the write), for the usual case only: the transport is open,
-    the session holds nothing that the frame would overtake and at most
-    ``write_limit`` bytes wait in the transport, and the core takes
-    the frame (it refuses it in the middle of a fragmented message, among
-    others). Whatever fails one is left to :func:`_hand_over`, which says why.
-    Past ``write_limit`` the transport calls ``pause_writing()``, which tells
-    the session what it holds.
+    :func:`_hand_over`'s checks, written out (a call per check would cost more
+    than the write), for the usual case only: an open transport, no output
+    waiting in the session or (as far as it knows) in the transport, and the
+    core takes the frame (it refuses it when the connection is not OPEN, in
+    the middle of a fragmented message, and so on). Every other connection is
+    left to :func:`_hand_over`, which checks ``write_limit`` and says why it
+    skips one. A transport that the write takes past ``write_limit`` calls
+    ``pause_writing()``, which tells the session what it holds: the next
+    broadcast skips it as BUSY.
     """
-    sent = 0
+    take = Connection.take_prepared  # (one lookup, not one per connection)
     rest = []
     for ws in targets:
         transport = ws._transport
         session = ws._session
         if (
             transport is not None
-            and not (session.aborted or session.must_abort)
-            and not session._out_size  # (nothing in the session's output)
-            and session._held <= session._high
+            and not (session.aborted or session.must_abort or session._out_size or session._held)
             and not transport.is_closing()
         ):
             try:
-                data = ws._conn.take_prepared(prepared)
+                data = take(ws._conn, prepared)
             except LocalProtocolError:
                 pass  # not OPEN, a client's, ...: _hand_over says why
             else:
                 transport.write(data)
-                sent += 1
                 continue
         rest.append(ws)
-    return sent, rest
+    return len(targets) - len(rest), rest
 
 
 def _hand_over(ws: WebSocket, prepared: PreparedMessage, compress: bool) -> SkipReason | None:
