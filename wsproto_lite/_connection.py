@@ -408,7 +408,10 @@ class Connection:
         else:
             raise LocalProtocolError(f"send() takes an Event, not {type(event).__name__}")
 
-    def send_prepared(self, prepared: PreparedMessage) -> None:
+    # *prepared* is typed ``object``: the method checks it itself (a compiled
+    # build would otherwise reject anything else with a TypeError before the
+    # LocalProtocolError of the check, PreparedMessage being compiled too).
+    def send_prepared(self, prepared: object) -> None:
         """Queue a message framed once by :class:`~wsproto_lite.PreparedMessage`.
 
         The fast path of a broadcast: the frame's ``bytes`` object is queued as
@@ -417,6 +420,7 @@ class Connection:
         negotiated, which RFC 7692 §6 allows (RSV1 clear: not compressed);
         use :meth:`send` to compress per connection.
 
+        :param prepared: a :class:`~wsproto_lite.PreparedMessage`.
         :raises LocalProtocolError: (nothing is queued then) the connection is
             not OPEN; this is a client connection, whose frames must be masked
             (RFC 6455 §5.3); a fragmented message is being sent (its frames
@@ -429,7 +433,7 @@ class Connection:
             self._cannot_send_message()
         self._out.append(self._writer.prepared(prepared))
 
-    def take_prepared(self, prepared: PreparedMessage) -> bytes:
+    def take_prepared(self, prepared: object) -> bytes:
         """:meth:`send_prepared` and :meth:`data_to_send` in one call: queue the
         shared frame and return every byte queued, in order.
 
@@ -438,6 +442,7 @@ class Connection:
         itself and nothing is queued or copied; otherwise it is what was queued
         (a pong, say) followed by the frame.
 
+        :param prepared: a :class:`~wsproto_lite.PreparedMessage`.
         :raises LocalProtocolError: as :meth:`send_prepared`, for the same
             reasons; nothing is queued or taken then.
         """
