@@ -147,13 +147,12 @@ def broadcast(
 
     *fast*, without *compress*, goes first: it hands the shared frame to every
     connection that can take it at once, the usual case, in one loop without
-    a call per check (what "at once" means is in :func:`offer`'s terms: an
-    open transport, nothing queued ahead in the session, at most
-    ``write_limit`` bytes waiting, no fragmented message under way, and the
-    core's :meth:`~wsproto_lite.Connection.take_prepared` takes the frame).
-    It returns how many it served and the others, which *hand_over* then
-    takes one by one (and says why it skips one). A connection that *fast*
-    returns has been given nothing.
+    a call per check (the adapter's own, narrower than :func:`offer`: e.g.
+    an open transport holding nothing, no output waiting in the session, and
+    the core's :meth:`~wsproto_lite.Connection.take_prepared` takes the
+    frame). It returns how many it served and the others, which *hand_over*
+    then takes one by one (it checks ``write_limit`` and says why it skips
+    one). A connection that *fast* returns has been given nothing.
 
     :raises TypeError: *message* is neither ``str`` nor bytes-like, or one of
         *connections* is not a *kind* (nothing is sent).
