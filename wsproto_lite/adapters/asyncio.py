@@ -660,17 +660,11 @@ def _send_shared(
     targets: Collection[WebSocket], prepared: PreparedMessage
 ) -> tuple[int, list[WebSocket]]:
     """broadcast()'s fast path: write the shared frame straight to every
-    transport that can take it at once; return how many did, and the others.
-
-    :func:`_hand_over`'s checks, written out (a call per check would cost more
-    than the write), for the usual case only: an open transport, no output
-    waiting in the session or (as far as it knows) in the transport, and the
-    core takes the frame (it refuses it when the connection is not OPEN, in
-    the middle of a fragmented message, and so on). Every other connection is
-    left to :func:`_hand_over`, which checks ``write_limit`` and says why it
-    skips one. A transport that the write takes past ``write_limit`` calls
-    ``pause_writing()``, which tells the session what it holds: the next
-    broadcast skips it as BUSY.
+    transport that can take it at once; return how many did, and the others
+    (for :func:`_hand_over`, which checks ``write_limit`` and says why it skips
+    one). At once: an open transport, no output waiting in the session or (as
+    far as it knows) in the transport, and a core that takes the frame. A write
+    past ``write_limit`` calls ``pause_writing()``, which tells the session.
     """
     take = Connection.take_prepared  # (one lookup, not one per connection)
     rest = []
