@@ -538,7 +538,9 @@ def broadcast(
     :raises LocalProtocolError: *message* is text that UTF-8 cannot encode
         (nothing is sent).
     """
-    return _broadcast.broadcast(connections, message, compress, WebSocket, "asyncio", _hand_over)
+    return _broadcast.broadcast(
+        connections, message, compress, WebSocket, "asyncio", _hand_over, _broadcast.write_shared
+    )
 
 
 def _hand_over(ws: WebSocket, prepared: PreparedMessage, compress: bool) -> SkipReason | None:
