@@ -35,6 +35,7 @@ CORE_MODULES = (
     "_deflate",
     "_messages",
     "_frames",
+    "_prepared",
     "_writer",
     "_reader",
     "_connection",

@@ -33,7 +33,9 @@ class FrameWriter:
     :param client: whether this end is the client (its frames are masked).
     """
 
-    __slots__ = ("_deflater", "_mask", "_message", "_rsv", "_sessions", "_transform")
+    __slots__ = (
+        "_ask", "_deflater", "_mask", "_message", "_rsv", "_sessions", "_shared", "_transform",
+    )  # fmt: skip
 
     def __init__(self, client: bool) -> None:
         self._mask = client
@@ -41,6 +43,10 @@ class FrameWriter:
         # The compiled deflater of a lone permessage-deflate session, called
         # instead of the session's methods (see set_sessions).
         self._deflater: Deflater | None = None
+        # The sessions asked about each shared frame (those whose transform is
+        # not optional), and whether a shared frame may go without asking.
+        self._ask: Sequence[ExtensionSession] = ()
+        self._shared = not client
         self._message: Opcode | None = None  # a fragmented message being sent
         self._rsv = 0
         self._transform = False
@@ -51,6 +57,8 @@ class FrameWriter:
         # As the reader does with the inbound half (FrameReader.set_sessions).
         deflater = getattr(sessions[0], "_core_deflater", None) if len(sessions) == 1 else None
         self._deflater = deflater if isinstance(deflater, Deflater) else None
+        self._ask = [s for s in sessions if not s.optional_transform]
+        self._shared = not self._mask and not self._ask
 
     def message(self, text: bool, data: bytes, final: bool, compress: bool) -> bytes:
         """The frame of a text or binary message (or of a part of one:
@@ -113,6 +121,8 @@ class FrameWriter:
         insists on transforming the message even when asked not to (never
         permessage-deflate: RFC 7692 §6 lets any message go uncompressed).
         """
+        if self._shared and self._message is None:
+            return prepared.frame  # (a server's connection, no session to ask: the usual case)
         if self._mask:
             raise LocalProtocolError(
                 "a prepared message is unmasked, and a client masks every frame"
@@ -123,7 +133,7 @@ class FrameWriter:
                 f"a fragmented {self._message.name.lower()} message is in progress;"
                 " finish it (final=True) before sending another message (RFC 6455 §5.4)"
             )
-        for session in self._sessions:
+        for session in self._ask:
             if session.outbound_message(prepared.opcode, prepared.size, False):
                 raise LocalProtocolError(
                     f"the negotiated extension {type(session).__name__} transforms every"
