@@ -412,8 +412,8 @@ class PerMessageDeflateSession(ExtensionSession):
         if not final:
             if not data:
                 return b""
-            return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
-        out = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+            return _flushed(compressor, data)
+        out = _flushed(compressor, data)
         if self.outbound_no_context_takeover or self._release_out:
             # (With release_contexts, _out_history keeps the window instead.)
             self._compressor = None
@@ -439,6 +439,15 @@ class PerMessageDeflateSession(ExtensionSession):
         return zlib.compressobj(
             self._compress_level, zlib.DEFLATED, -self._compress_wbits, self._mem_level
         )
+
+
+def _flushed(compressor: zlib._Compress, data: bytes) -> bytes:
+    """*data* compressed and sync-flushed."""
+    head = compressor.compress(data)
+    # zlib usually keeps a small message's output until the flush: then no copy.
+    return (
+        head + compressor.flush(zlib.Z_SYNC_FLUSH) if head else compressor.flush(zlib.Z_SYNC_FLUSH)
+    )
 
 
 def _last(history: bytes, data: bytes, window: int) -> bytes:
