@@ -266,6 +266,38 @@ def test_compressed_and_uncompressed() -> None:
             assert ws.recv() == text
 
 
+def test_only_the_io_thread_writes_and_released_contexts_keep_the_history(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Senders hand their bytes to the I/O thread (glibc keeps freed blocks per
+    # thread: freed in handler threads, a write's buffers would stay there).
+    writers: set[str] = set()
+    send_pending = WebSocket._send_pending
+
+    def recording(ws: WebSocket) -> bool:
+        writers.add(threading.current_thread().name)
+        return send_pending(ws)
+
+    monkeypatch.setattr(WebSocket, "_send_pending", recording)
+    handlers: list[WebSocket] = []
+
+    def keep(ws: WebSocket) -> None:
+        handlers.append(ws)
+        echo(ws)
+
+    text = "".join(f"line {i}: the same words again; " for i in range(60))
+    with running(keep) as server, connect(uri(server), **FAST) as ws:
+        for i in range(20):  # each refers back to the ones before it
+            ws.send(text[i:])
+            assert ws.recv() == text[i:]
+        # Between messages the server holds no zlib context, only the windows.
+        (deflate,) = handlers[0]._session.conn._writer._sessions
+        assert deflate._compressor is None and deflate._decompressor is None  # type: ignore[attr-defined]
+        assert 0 < len(deflate._out_history) <= 4096  # type: ignore[attr-defined]
+    assert writers and all(name.startswith("wsproto_lite ") for name in writers), writers
+    assert not any("handler" in name for name in writers), writers
+
+
 def test_large_message_with_raised_limit() -> None:
     data = os.urandom(16 << 20)
     options: dict[str, Any] = {"max_message_size": 32 << 20, "compression": False}
