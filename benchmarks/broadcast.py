@@ -4,10 +4,18 @@ Two levels, each contender side by side in one run:
 
 * ``broadcast_core``: the sans-I/O boundary. 10,000 server
   :class:`~wsproto_lite.Connection` s, each with its bytes taken after the
-  send as a transport would (``data_to_send()`` appended to a list): a loop of
-  ``conn.send(event)`` (one event built once, sent on every connection)
-  against ``PreparedMessage`` + ``conn.send_prepared()``. No sockets: this is
-  what the library itself costs per connection.
+  send as a transport would (appended to a list): a loop of
+  ``conn.send(event)`` and ``conn.data_to_send()`` (one event built once, sent
+  on every connection) against ``PreparedMessage`` + ``conn.take_prepared()``
+  (the two calls in one). No sockets: this is what the library itself costs
+  per connection. The reference row ``frame only`` appends the pre-built
+  frame for each connection without touching it: the loop's own cost, the
+  floor of any per-connection loop in Python.
+* ``broadcast_adapter`` (and ``_16k``, ``_deflate``): 10,000 asyncio
+  WebSockets on stub transports that keep nothing: a loop of ``await
+  ws.send(message)`` against ``broadcast(conns, message)``. The reference row
+  ``transport.write() only`` writes a pre-built frame to each transport and
+  checks nothing: the floor for a broadcast that touches each connection.
 * ``broadcast_10k`` and ``broadcast_10k_deflate``: real loopback sockets. The
   server (``wsproto_lite.adapters.asyncio.serve``) runs in the benchmark's
   process and holds 10,000 idle connections; the clients run in a child
@@ -118,8 +126,15 @@ def core_benchmark(scale: float, deflate: bool = False) -> Benchmark | str:
         out: list[bytes] = []
         append = out.append
         for conn in conns:
-            conn.send_prepared(prepared)
-            append(conn.data_to_send())
+            append(conn.take_prepared(prepared))
+        return message, out
+
+    def run_floor(message: str) -> tuple[str, list[bytes]]:
+        frame = PreparedMessage(TextMessage(message)).frame
+        out: list[bytes] = []
+        append = out.append
+        for _ in conns:
+            append(frame)
         return message, out
 
     def check(result: tuple[str, list[bytes]]) -> None:
@@ -136,14 +151,16 @@ def core_benchmark(scale: float, deflate: bool = False) -> Benchmark | str:
         n,
         [
             Contender("send() loop", run_loop, prepare, check),
-            Contender("send_prepared()", run_prepared, prepare, check),
+            Contender("take_prepared()", run_prepared, prepare, check),
+            Contender("frame only (floor)", run_floor, prepare, check),
         ],
         f"one 200-byte JSON text to {n} server Connections (sans-I/O{suffix}), bytes"
         " taken per connection",
         baseline="send() loop",
     )
+    bench.notes.append("frame only: the same frame appended per connection, no library")
     if deflate:
-        bench.notes.append("send() loop compresses per connection; send_prepared() does not")
+        bench.notes.append("send() loop compresses per connection; take_prepared() does not")
     return bench
 
 
@@ -170,6 +187,9 @@ class _StubTransport:
 
     def is_closing(self) -> bool:
         return False
+
+    def get_write_buffer_size(self) -> int:
+        return 0  # the kernel took everything
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return default
@@ -238,6 +258,14 @@ def adapter_benchmark(scale: float, *, deflate: bool = False, size: int = 200) -
     async def call_broadcast(message: str) -> int:
         return broadcast(conns, message).sent
 
+    transports = [transport for _, transport in pairs]
+
+    def run_floor(message: str) -> tuple[str, int]:
+        frame = fr.frame(fr.TEXT, message.encode(), key=None)
+        for transport in transports:
+            transport.write(frame)
+        return message, n
+
     def check(result: tuple[str, int]) -> None:
         message, sent = result
         assert sent == n, f"sent to {sent} of {n}"
@@ -265,12 +293,14 @@ def adapter_benchmark(scale: float, *, deflate: bool = False, size: int = 200) -
                 prepare,
                 check,
             ),
+            Contender("transport.write() only (floor)", run_floor, prepare, check),
         ],
         f"one {what} JSON text to {n} asyncio WebSockets whose transports only keep"
         " the bytes: the library's whole cost per connection, without the kernel's"
         f"{' (permessage-deflate negotiated)' if deflate else ''}",
         baseline="send() loop",
     )
+    bench.notes.append("transport.write() only: a pre-built frame to each transport, no checks")
     if deflate:
         bench.notes.append("send() loop compresses per connection; broadcast() does not")
     return bench

@@ -7,8 +7,11 @@ The helpers of ``_common`` that every adapter uses are tested here too.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,19 +41,27 @@ from wsproto_lite.adapters._errors import (
     InvalidHandshake,
     InvalidURI,
 )
+from wsproto_lite.adapters._io_thread import MemoryTLS
 from wsproto_lite.adapters._options import DEFAULTS, SERVER_DEFLATE, Options, Settings
 from wsproto_lite.adapters._session import (
     ANSWER_TIME,
     MAX_REJECT_BODY,
     QUEUE_UNIT,
+    Part,
     Session,
+    call_handler,
+    call_hook,
     fragment_event,
     handler_ended,
     join,
     last_fragment,
     message_event,
+    pong_event,
 )
 from wsproto_lite.extensions.permessage_deflate import PerMessageDeflate
+
+from .test_adapter_sync import tls_contexts
+from .test_adapter_sync import tls_files as tls_files  # a fixture
 
 
 def settings(
@@ -749,3 +760,292 @@ def test_the_adapters_exceptions_share_one_base() -> None:
     for adapter in (asyncio, sync, trio):
         assert adapter.WebSocketError is WebSocketError
         assert adapter.ConnectionClosed is ConnectionClosed
+
+
+# -- what asyncio and trio share (AsyncWebSocketBase), with an in-memory "adapter" --------
+
+
+class MemoryWebSocket(_common.AsyncWebSocketBase[_common.AwaitablePongWaiter]):
+    """The shared async WebSocket over a session and nothing else: parts come
+    when the test feeds the session, output is collected, and "waiting" is
+    one turn of the event loop."""
+
+    __slots__ = ("_local_address", "_remote_address", "_session", "failed", "stall", "written")
+    _Lock = asyncio.Lock
+    _PongWaiter = staticmethod(lambda: _common.AwaitablePongWaiter(asyncio.Event()))
+    _streaming = None
+    _now = staticmethod(lambda: 5.0)
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._remote_address = self._local_address = None
+        self._recv_active = False
+        self._send_lock = None
+        self.failed: tuple[int, str] | None = None
+        self.written: list[bytes] = []
+        #: Sends wait for ever once this many writes were made (output blocked).
+        self.stall: int | None = None
+
+    async def _next_part(self) -> Part:
+        session = self._session
+        for _ in range(100):  # (a bug here must fail the test, not hang it)
+            part = session.take_part(self._now())
+            if part is not None:
+                return part
+            if not session.process(self._now()):
+                if session.aborted or session.close_code is not None:
+                    raise session.closed_exception()
+                await asyncio.sleep(0)
+        raise AssertionError("no part came")
+
+    async def _send(self, queue: Callable[[], bool]) -> None:
+        if not queue():
+            raise self._session.closed_exception()
+        self.written.append(self._session.take_output())
+        await asyncio.sleep(0)
+        if self.stall is not None and len(self.written) >= self.stall:
+            await asyncio.Event().wait()  # the peer does not read
+
+    def _fail(self, code: int, reason: str) -> None:
+        self.failed = (code, reason)
+        self._session.fail(code, reason)
+        self.written.append(self._session.take_output())  # the close frame
+
+
+def memory_ws() -> tuple[MemoryWebSocket, Connection]:
+    session, client = open_pair()
+    return MemoryWebSocket(session), client
+
+
+def written_events(ws: MemoryWebSocket, client: Connection) -> list[Any]:
+    data = b"".join(ws.written)
+    ws.written.clear()
+    if data:  # (b"" would be the end of input)
+        client.receive_data(data)
+    return list(client.events())
+
+
+def test_recv_collects_a_message_and_a_cancelled_recv_loses_nothing() -> None:
+    async def main() -> None:
+        ws, client = memory_ws()
+        session = ws._session
+        session.receive_data(from_client(client, TextMessage("whole")))
+        session.process(0.0)
+        assert await ws.recv() == "whole"  # the fast path: no waiting
+        session.receive_data(from_client(client, TextMessage("a", False)))
+        task = asyncio.create_task(ws.recv())
+        for _ in range(5):
+            await asyncio.sleep(0)  # it took "a" and waits for the rest
+        assert ws._recv_active and not session.queue
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not ws._recv_active and session.queue == [TextMessage("a", False)]
+        session.receive_data(from_client(client, TextMessage("b")))
+        assert await ws.recv() == "ab"
+        ws._recv_active = True  # another task receives
+        with pytest.raises(RuntimeError, match="already receiving"):
+            await ws.recv()
+        ws._recv_active = False
+        session.receive_data(from_client(client, BinaryMessage(b"x"), Close(1000, "bye")))
+        assert [message async for message in ws] == [b"x"]  # ends on a normal close
+        ws2, client2 = memory_ws()
+        ws2._session.receive_data(from_client(client2, Close(1011, "oops")))
+        with pytest.raises(ConnectionClosedError):
+            async for _ in ws2:
+                pass
+
+    asyncio.run(main())
+
+
+def test_send_fragments_frames_one_message_and_fails_it_if_cut_short() -> None:
+    async def main() -> None:
+        ws, client = memory_ws()
+        session = ws._session
+        seen: list[bool] = []
+
+        async def parts() -> Any:
+            for part in (b"1", b"2"):
+                seen.append(session.sending_fragments)  # broadcast() may not slip in
+                yield part
+
+        await ws.send_fragments(parts())
+        assert seen == [True, True] and not session.sending_fragments
+        assert len(ws.written) == 3  # a frame each as it came, then the final one
+        assert written_events(ws, client) == [BinaryMessage(b"12")]
+        await ws.send_fragments([])  # nothing at all
+        assert written_events(ws, client) == []
+        with pytest.raises(TypeError, match="all fragments"):
+            await ws.send_fragments(["text", b"bytes"])
+        assert ws.failed == (1011, "error while sending a fragmented message")
+        assert len(ws.written) == 2  # "text", then the close frame of the failure
+        assert written_events(ws, client) == [
+            Close(1011, "error while sending a fragmented message")
+        ]
+        assert not session.sending_fragments
+        with pytest.raises(ConnectionClosedError):
+            await ws.send_fragments(["after"])
+
+        ws, client = memory_ws()
+        with pytest.raises(TypeError, match="fragments must be"):
+            await ws.send_fragments([42])  # type: ignore[list-item]  # nothing sent: no failure
+        assert ws.failed is None and written_events(ws, client) == []
+
+    asyncio.run(main())
+
+
+def test_send_fragments_cancelled_mid_message_fails_it_but_not_once_whole() -> None:
+    async def cancelled_after(ws: MemoryWebSocket, writes: int, parts: list[bytes]) -> None:
+        ws.stall = writes
+        task = asyncio.create_task(ws.send_fragments(parts))
+        while len(ws.written) < writes:
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not ws._session.sending_fragments and not ws._send_lock.locked()
+
+    async def main() -> None:
+        ws, client = memory_ws()
+        await cancelled_after(ws, 1, [b"1", b"2"])  # waiting after the first part
+        assert ws.failed == (1011, "error while sending a fragmented message")
+        ws, client = memory_ws()
+        await cancelled_after(ws, 3, [b"1", b"2"])  # waiting after the final frame
+        assert ws.failed is None and ws._session.is_open
+        assert written_events(ws, client) == [BinaryMessage(b"12")]
+
+    asyncio.run(main())
+
+
+def test_ping_and_pong_through_the_shared_base() -> None:
+    async def main() -> None:
+        ws, client = memory_ws()
+        session = ws._session
+        waiter = await ws.ping(b"p")
+        await ws.pong("heartbeat")
+        assert written_events(ws, client) == [Ping(b"p"), Pong(b"heartbeat")]
+        assert not waiter.is_set()
+        session.receive_data(from_client(client, Pong(b"p")))
+        session.process(7.0)  # sent at 5.0 (the adapter's clock)
+        assert await waiter == 2.0 and ws.latency == 2.0
+        waiter = await ws.ping()
+        session.transport_closed()
+        with pytest.raises(ConnectionClosedError):
+            await waiter
+        with pytest.raises(ConnectionClosedError):
+            await ws.ping()
+        with pytest.raises(ConnectionClosedError):
+            await ws.pong()
+
+    asyncio.run(main())
+
+
+def test_process_request_and_the_handler_run_the_same_way_everywhere(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    request = Handshake(host="example.com")
+    accept = Accept()
+
+    async def later(_: object) -> Accept:
+        await asyncio.sleep(0)
+        return accept
+
+    def fails(_: object) -> None:
+        raise ValueError("boom")
+
+    async def fails_later(_: object) -> None:
+        raise ValueError("later")
+
+    assert call_hook(None, request) == (None, None)
+    assert call_hook(lambda r: accept, request) == (accept, None)
+    result, error = call_hook(fails, request)
+    assert result is None and isinstance(error, ValueError)
+    assert asyncio.run(_common.await_hook(None, request)) == (None, None)
+    assert asyncio.run(_common.await_hook(lambda r: accept, request)) == (accept, None)
+    assert asyncio.run(_common.await_hook(later, request)) == (accept, None)
+    for hook in (fails, fails_later):
+        result, error = asyncio.run(_common.await_hook(hook, request))
+        assert result is None and isinstance(error, ValueError)
+
+    logger = logging.getLogger("test.handler")
+
+    def closed(ws: object) -> None:
+        raise ConnectionClosedOK(1000)
+
+    with caplog.at_level(logging.ERROR, "test.handler"):
+        assert call_handler(lambda ws: None, None, logger) == (1000, "")
+        assert call_handler(closed, None, logger) == (1000, "")
+        assert caplog.text == ""
+        assert call_handler(fails, None, logger) == (1011, "internal error")
+        assert "ValueError: boom" in caplog.text
+
+
+def test_a_client_session_and_its_timeout() -> None:
+    parsed, context, session = _common.client_session(
+        "ws://example.com/chat?token=secret", ["chat"], None, None, None, settings("client")
+    )
+    assert context is None and parsed.resource == "/chat?token=secret"
+    assert session.conn.client and session.has_output
+    request = session.take_output()
+    assert request.startswith(b"GET /chat?token=secret HTTP/1.1\r\n")
+    assert b"\r\nsec-websocket-protocol: chat\r\n" in request.lower()
+    with pytest.raises(InvalidURI):
+        _common.client_session("http://x/", None, None, None, None, settings("client"))
+    error = _common.open_timeout_error(parse_uri("wss://example.com:8443/?token=secret"), 2.5)
+    assert isinstance(error, TimeoutError)
+    assert str(error) == (
+        "timed out after 2.5 s while opening the connection to wss://example.com:8443"
+    )
+
+
+def test_pong_event() -> None:
+    assert pong_event("é") == Pong("é".encode())
+    assert pong_event(memoryview(b"m")) == Pong(b"m")
+    assert pong_event(b"") == Pong(b"")
+
+
+# -- the blocking adapter's TLS over memory buffers --------------------------------------
+
+
+def shuttle(a: MemoryTLS, b: MemoryTLS) -> list[tuple[bytes, bool]]:
+    """Carry what each side has to write to the other until neither has any:
+    what *b*, then *a*, decrypted meanwhile."""
+    got = []
+    for _ in range(20):
+        out = a.take()
+        if out:
+            got.append(b.receive(out))
+        back = b.take()
+        if back:
+            got.append(a.receive(back))
+        if not out and not back:
+            return got
+    raise AssertionError("the two ends never settled")
+
+
+def test_memory_tls_carries_a_handshake_and_data_without_sockets(
+    tls_files: tuple[Path, Path],
+) -> None:
+    server_ctx, client_ctx = tls_contexts(tls_files)
+    logger = logging.getLogger("test.tls")
+    client = MemoryTLS(client_ctx, "127.0.0.1", logger)
+    server = MemoryTLS(server_ctx, None, logger)
+    assert server.server_side and not client.server_side
+    assert not client.ready and client.take() == b""
+    client.handshake()  # the client speaks first
+    assert not client.ready and client.error is None
+    assert all(received == (b"", False) for received in shuttle(client, server))
+    assert client.ready and server.ready and client.error is server.error is None
+    client.write(memoryview(b"hello"))
+    client.write(memoryview(b" world"))
+    assert [plain for plain, _ in shuttle(client, server) if plain] == [b"hello world"]
+    assert server.receive(b"") == (b"", True)  # the socket's end of input
+    # A client that does not trust the certificate: the handshake fails, and
+    # the error is what connect() raises.
+    untrusting = MemoryTLS(ssl.create_default_context(), "127.0.0.1", logger)
+    server = MemoryTLS(server_ctx, None, logger)
+    untrusting.handshake()
+    received = shuttle(untrusting, server)
+    assert received[-1] == (b"", True)  # the client's end: its alert went to the server
+    assert isinstance(untrusting.error, ssl.SSLCertVerificationError) and not untrusting.ready
+    assert untrusting.receive(b"more")[1]  # failed: the input is over

@@ -360,6 +360,26 @@ def test_recv_timeout_keeps_partial_message() -> None:
         assert ws.recv(timeout=5) == "first second"
 
 
+def test_recv_streaming_continues_what_a_timed_out_recv_took() -> None:
+    go = threading.Event()
+
+    def handler(ws: WebSocket) -> None:
+        def slow() -> Iterator[bytes]:
+            yield b"first "
+            go.wait(5)
+            yield b"second"
+
+        ws.send_fragments(slow())
+        ws.recv()
+
+    with running(handler) as server, connect(uri(server), **FAST) as ws:
+        with pytest.raises(TimeoutError):
+            ws.recv(timeout=0.2)  # it took b"first ", and gives it back
+        go.set()
+        parts = list(ws.recv_streaming())
+        assert parts[0] == b"first " and b"".join(parts) == b"first second"
+
+
 def test_one_receiver_at_a_time() -> None:
     with running(echo) as server, connect(uri(server), **FAST) as ws:
         parts = ws.recv_streaming()

@@ -19,7 +19,15 @@ from typing import Any, TypeVar
 
 import pytest
 
-from wsproto_lite import LocalProtocolError, accept_key
+from wsproto_lite import (
+    BinaryMessage,
+    ConnectionState,
+    LocalProtocolError,
+    Ping,
+    Role,
+    TextMessage,
+    accept_key,
+)
 from wsproto_lite.adapters import asyncio as aio
 from wsproto_lite.adapters.asyncio import BroadcastResult, SkipReason
 
@@ -377,6 +385,270 @@ def test_asyncio_misuse_raises_and_sends_nothing() -> None:
             aio.broadcast([ws], "only this")
             assert await peer.frames.raw() == text_frame("only this")
             peer.close()
+
+    run(main())
+
+
+# -- asyncio: the fast path, on recording transports ----------------------------------------
+#
+# broadcast() writes the shared frame straight to every transport that can take
+# it at once, and leaves every other connection to the checks that say why.
+# Each test below would fail if the fast path skipped one of its checks.
+
+
+class Recorder(asyncio.Transport):
+    """An asyncio transport stand-in that keeps every write. With *stalled*, the
+    kernel takes nothing: writes stay buffered, and past the high-water mark the
+    protocol is paused, as asyncio's own transports do."""
+
+    def __init__(self, stalled: bool = False) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.stalled = stalled
+        self.buffered = 0
+        self.high = 1 << 16
+        self.closing = False
+        self.paused = False
+        self.protocol: Any = None
+
+    @property
+    def data(self) -> bytes:
+        return b"".join(self.writes)
+
+    def write(self, data: bytes) -> None:
+        assert not self.closing, "a write after close() or abort()"
+        self.writes.append(data)
+        if self.stalled:
+            self.buffered += len(data)
+            if self.buffered > self.high and not self.paused:
+                self.paused = True
+                self.protocol.pause_writing()
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        assert high is not None
+        self.high = high
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+async def recorded(n: int = 1, **options: Any) -> list[tuple[aio.WebSocket, Recorder]]:
+    """*n* open server WebSockets, each on a :class:`Recorder` (handshake done,
+    its response taken)."""
+    from wsproto_lite.adapters._options import Settings
+    from wsproto_lite.adapters._session import Session
+    from wsproto_lite.adapters.asyncio import _Protocol
+
+    settings = Settings.create("test.server", {**FAST, "compression": False, **options})
+    out = []
+    for _ in range(n):
+        ws = aio.WebSocket(Session(Role.SERVER, settings))
+        transport = Recorder()
+        protocol = transport.protocol = _Protocol(ws)
+        protocol.connection_made(transport)  # type: ignore[arg-type]
+        key = base64.b64encode(os.urandom(16)).decode()
+        ws._data_received(request(key, None))
+        assert ws._session.answer(None)
+        ws._process()
+        check_response(transport.data, key, None)
+        transport.writes.clear()
+        assert ws.state is ConnectionState.OPEN
+        out.append((ws, transport))
+    return out
+
+
+def test_asyncio_fast_path_writes_the_one_frame_object_to_each_transport() -> None:
+    async def main() -> None:
+        pairs = await recorded(3)
+        result = aio.broadcast([ws for ws, _ in pairs], "héllo")
+        assert result == BroadcastResult(3, {})
+        writes = [t.writes for _, t in pairs]
+        assert all(len(w) == 1 for w in writes)
+        assert writes[0][0] == b"\x81\x06h\xc3\xa9llo"
+        assert writes[1][0] is writes[0][0] and writes[2][0] is writes[0][0]
+
+    run(main())
+
+
+def test_asyncio_fast_path_never_overtakes_output_queued_in_the_session() -> None:
+    async def main() -> None:
+        ((ws, transport),) = await recorded()
+        assert ws._session.send(TextMessage("first"))  # queued, not written yet
+        assert transport.writes == []
+        assert aio.broadcast([ws], "second") == BroadcastResult(1, {})
+        assert transport.data == text_frame("first") + text_frame("second")
+
+    run(main())
+
+
+def test_asyncio_fast_path_never_overtakes_output_queued_in_the_core() -> None:
+    async def main() -> None:
+        ((ws, transport),) = await recorded()
+        ws._conn.send(Ping(b"p"))  # queued in the core, not taken by the session
+        assert aio.broadcast([ws], "after") == BroadcastResult(1, {})
+        assert transport.data == b"\x89\x01p" + text_frame("after")
+        assert not ws._conn.has_data_to_send
+
+    run(main())
+
+
+def test_asyncio_fast_path_never_overtakes_output_held_by_the_transport() -> None:
+    """Bytes the kernel has not taken yet stay ahead of the frame, and a
+    transport past write_limit pauses the protocol: from then on it is BUSY."""
+
+    async def main() -> None:
+        ((ws, transport),) = await recorded(write_limit=1000)
+        transport.stalled = True
+        big = "x" * 600
+        assert aio.broadcast([ws], big).sent == 1
+        assert transport.buffered == 604 and not ws._write_paused
+        assert aio.broadcast([ws], big).sent == 1  # 1,208 bytes: over the limit, paused
+        assert ws._write_paused
+        assert ws._session.output_size == 1208
+        assert aio.broadcast([ws], "x") == BroadcastResult(0, {ws: SkipReason.BUSY})
+        assert transport.data == text_frame(big) * 2
+
+    run(main())
+
+
+@pytest.mark.parametrize("held", [1000, 1001])
+def test_asyncio_fast_path_checks_what_the_transport_holds(held: int) -> None:
+    """Over write_limit is BUSY even before the transport paused the protocol."""
+
+    async def main() -> None:
+        ((ws, transport),) = await recorded(write_limit=1000)
+        ws._session.transport_holds(held, 0.0)
+        assert not ws._write_paused
+        result = aio.broadcast([ws], "x")
+        if held > 1000:
+            assert result == BroadcastResult(0, {ws: SkipReason.BUSY})
+            assert transport.writes == []
+        else:
+            assert result == BroadcastResult(1, {})
+            assert transport.data == text_frame("x")
+
+    run(main())
+
+
+@pytest.mark.parametrize("why", ["closing transport", "must abort", "transport closed", "closing"])
+def test_asyncio_fast_path_skips_what_is_not_open(why: str) -> None:
+    async def main() -> None:
+        ((ws, transport),) = await recorded()
+        if why == "closing transport":  # e.g. abort() called, connection_lost() not yet
+            transport.closing = True
+        elif why == "must abort":  # a clock expired; the transport is aborted next
+            ws._session.must_abort = True
+        elif why == "transport closed":
+            ws._session.transport_closed()
+        else:  # our close frame is sent: the core is CLOSING
+            ws._session.start_close(1000, "")
+            ws._flush()
+            assert transport.data == b"\x88\x02\x03\xe8"
+            transport.writes.clear()
+        assert aio.broadcast([ws], "x") == BroadcastResult(0, {ws: SkipReason.NOT_OPEN})
+        assert transport.writes == []
+
+    run(main())
+
+
+def test_asyncio_fast_path_skips_a_websocket_without_a_transport() -> None:
+    from wsproto_lite.adapters._options import Settings
+    from wsproto_lite.adapters._session import Session
+
+    async def main() -> None:
+        ws = aio.WebSocket(Session(Role.SERVER, Settings.create("test.server", FAST)))
+        assert aio.broadcast([ws], "x") == BroadcastResult(0, {ws: SkipReason.NOT_OPEN})
+
+    run(main())
+
+
+@pytest.mark.parametrize("started", [False, True])
+def test_asyncio_fast_path_skips_a_fragmented_message(started: bool) -> None:
+    """Between the frames of a fragmented message the core refuses the frame
+    (RFC 6455 §5.4); before its first frame, nothing can be interrupted yet."""
+
+    async def main() -> None:
+        ((ws, transport),) = await recorded()
+        ws._session.sending_fragments = True  # send_fragments() waits for its first part
+        if started:
+            ws._session.send(TextMessage("a", final=False))
+            ws._flush()
+            assert transport.data == b"\x01\x01a"
+            transport.writes.clear()
+            assert aio.broadcast([ws], "x") == BroadcastResult(0, {ws: SkipReason.FRAGMENTING})
+            assert transport.writes == []
+        else:
+            assert aio.broadcast([ws], "x") == BroadcastResult(1, {})
+            assert transport.data == text_frame("x")
+
+    run(main())
+
+
+def test_asyncio_fast_path_and_the_others_in_one_broadcast() -> None:
+    """Each connection gets what it can take, and the result names every one skipped."""
+
+    async def main() -> None:
+        pairs = await recorded(5, write_limit=100)
+        (_, t1), (busy, tb), (closing, tc), (fragmenting, tf), (ok2, t2) = pairs
+        busy._session.transport_holds(101, 0.0)
+        tc.closing = True
+        fragmenting._session.sending_fragments = True
+        fragmenting._session.send(BinaryMessage(b"a", final=False))
+        fragmenting._flush()
+        tf.writes.clear()
+        ok2._session.send(BinaryMessage(b"queued"))
+        result = aio.broadcast([ws for ws, _ in pairs], "news")
+        assert result.sent == 2
+        assert dict(result.skipped) == {
+            busy: SkipReason.BUSY,
+            closing: SkipReason.NOT_OPEN,
+            fragmenting: SkipReason.FRAGMENTING,
+        }
+        assert t1.data == text_frame("news")
+        assert t2.data == b"\x82\x06queued" + text_frame("news")
+        assert tb.writes == tc.writes == tf.writes == []
+
+    run(main())
+
+
+def test_asyncio_fast_path_leaves_an_extension_that_insists_to_send() -> None:
+    """A connection whose extension transforms every message gets the message
+    encoded for it alone (its frame sets the extension's bit)."""
+    from wsproto_lite.extensions import ExtensionSession
+
+    class Upper(ExtensionSession):
+        rsv_mask = 0x20
+
+        def inbound_frame(self, opcode: Any, rsv: int, *, starts_message: bool) -> bool:
+            raise AssertionError("not used")  # pragma: no cover
+
+        def inbound_data(self, data: bytes, final: bool, max_length: int) -> bytes:
+            raise AssertionError("not used")  # pragma: no cover
+
+        def outbound_message(self, opcode: Any, size_hint: int | None, transform: bool) -> int:
+            return 0x20
+
+        def outbound_data(self, data: bytes, final: bool) -> bytes:
+            return data.upper()
+
+    async def main() -> None:
+        (plain, tp), (insists, ti) = await recorded(2)
+        insists._conn._writer.set_sessions([Upper()])  # as if negotiated
+        assert aio.broadcast([plain, insists], "news") == BroadcastResult(2, {})
+        assert tp.data == text_frame("news")
+        assert ti.data == b"\xa1\x04NEWS"  # FIN, RSV2, text
 
     run(main())
 

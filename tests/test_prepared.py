@@ -23,7 +23,7 @@ from wsproto_lite import (
     TextMessage,
 )
 from wsproto_lite.extensions import ExtensionSession
-from wsproto_lite.extensions.permessage_deflate import PerMessageDeflate
+from wsproto_lite.extensions.permessage_deflate import PerMessageDeflate, PerMessageDeflateSession
 from wsproto_lite.testing import ConnectionPair, messages
 
 RSV1 = 0x40
@@ -43,6 +43,14 @@ def unmasked_frame(opcode: int, payload: bytes) -> bytes:
 
 def open_server() -> Connection:
     return ConnectionPair.open().server
+
+
+#: The two ways to send a prepared message; each refuses what the other refuses.
+METHODS = pytest.mark.parametrize("method", ["send_prepared", "take_prepared"])
+
+
+def send(conn: Connection, method: str, prepared: object) -> None:
+    getattr(conn, method)(prepared)
 
 
 # -- PreparedMessage ---------------------------------------------------------------------
@@ -151,55 +159,123 @@ def test_ordered_with_other_sends() -> None:
     ]
 
 
-def test_wrong_argument() -> None:
+# -- Connection.take_prepared ---------------------------------------------------------------
+
+
+def test_take_prepared_returns_the_frame_itself_and_queues_nothing() -> None:
+    prepared = PreparedMessage(TextMessage("news"))
+    pairs = [ConnectionPair.open() for _ in range(3)]
+    for pair in pairs:
+        assert pair.server.take_prepared(prepared) is prepared.frame
+        assert not pair.server.has_data_to_send
+        pair.client.receive_data(prepared.frame)
+        assert list(pair.client.events()) == [TextMessage("news")]
+
+
+def test_take_prepared_takes_what_was_queued_first() -> None:
+    """A prepared frame never overtakes bytes already queued: they come first,
+    in one result, and nothing stays queued."""
+    pair = ConnectionPair.open()
+    pair.server.send(TextMessage("one"))
+    pair.server.send(Ping(b"p"))
+    queued = b"\x81\x03one\x89\x01p"
+    data = pair.server.take_prepared(PreparedMessage(BinaryMessage(b"two")))
+    assert data == queued + b"\x82\x03two"
+    assert not pair.server.has_data_to_send
+    assert pair.server.data_to_send() == b""
+    pair.client.receive_data(data)
+    assert list(pair.client.events()) == [TextMessage("one"), Ping(b"p"), BinaryMessage(b"two")]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["send", "prepared", "take", "ping"]), messages(max_size=300)),
+        max_size=10,
+    )
+)
+def test_take_prepared_is_send_prepared_then_data_to_send(
+    steps: list[tuple[str, TextMessage | BinaryMessage]],
+) -> None:
+    """Any mix of sends, prepared sends and takes gives the peer every message in order."""
+    pair = ConnectionPair.open(max_message_size=None)
+    wire = []
+    expected: list[object] = []
+    for kind, message in steps:
+        if kind == "ping":
+            pair.server.send(Ping(b"x"))
+            expected.append(Ping(b"x"))
+            continue
+        expected.append(message)
+        if kind == "send":
+            pair.server.send(message)
+        elif kind == "prepared":
+            pair.server.send_prepared(PreparedMessage(message))
+        else:
+            wire.append(pair.server.take_prepared(PreparedMessage(message)))
+            assert not pair.server.has_data_to_send
+    wire.append(pair.server.data_to_send())
+    data = b"".join(wire)
+    if data:  # (b"" would be the end of the stream)
+        pair.client.receive_data(data)
+    assert list(pair.client.events()) == expected
+
+
+@METHODS
+def test_wrong_argument(method: str) -> None:
     server = open_server()
-    with pytest.raises(LocalProtocolError, match="takes a PreparedMessage, not TextMessage"):
-        server.send_prepared(TextMessage("x"))  # type: ignore[arg-type]
+    with pytest.raises(LocalProtocolError, match=f"{method}.. takes a PreparedMessage, not Text"):
+        send(server, method, TextMessage("x"))
     assert not server.has_data_to_send
 
 
-def test_client_refused() -> None:
+@METHODS
+def test_client_refused(method: str) -> None:
     client = ConnectionPair.open().client
     with pytest.raises(LocalProtocolError, match=r"client masks every frame \(RFC 6455 §5.3\)"):
-        client.send_prepared(PreparedMessage(TextMessage("x")))
+        send(client, method, PreparedMessage(TextMessage("x")))
     assert not client.has_data_to_send
     assert client.state is ConnectionState.OPEN
 
 
-def test_refused_before_the_handshake() -> None:
+@METHODS
+def test_refused_before_the_handshake(method: str) -> None:
     server = Connection(Role.SERVER)
     with pytest.raises(LocalProtocolError, match="in state CONNECTING"):
-        server.send_prepared(PreparedMessage(TextMessage("x")))
+        send(server, method, PreparedMessage(TextMessage("x")))
     assert not server.has_data_to_send
 
 
-def test_refused_after_sending_close() -> None:
+@METHODS
+def test_refused_after_sending_close(method: str) -> None:
     server = open_server()
     server.send(Close(1000))
     server.data_to_send()
     with pytest.raises(LocalProtocolError, match="after sending Close"):
-        server.send_prepared(PreparedMessage(TextMessage("x")))
+        send(server, method, PreparedMessage(TextMessage("x")))
     assert not server.has_data_to_send
     assert server.state is ConnectionState.CLOSING
 
 
-def test_refused_once_closed() -> None:
+@METHODS
+def test_refused_once_closed(method: str) -> None:
     pair = ConnectionPair.open()
     pair.client.send(Close(1000))
     pair.deliver_to_server()
     pair.server.data_to_send()
     assert pair.server.state is ConnectionState.CLOSED
     with pytest.raises(LocalProtocolError, match="in state CLOSED"):
-        pair.server.send_prepared(PreparedMessage(TextMessage("x")))
+        send(pair.server, method, PreparedMessage(TextMessage("x")))
     assert not pair.server.has_data_to_send
 
 
-def test_refused_inside_a_fragmented_message() -> None:
+@METHODS
+def test_refused_inside_a_fragmented_message(method: str) -> None:
     pair = ConnectionPair.open(stream=True)
     pair.server.send(BinaryMessage(b"a", final=False))
     before = pair.server.data_to_send()
     with pytest.raises(LocalProtocolError, match="fragmented binary message is in progress"):
-        pair.server.send_prepared(PreparedMessage(TextMessage("x")))
+        send(pair.server, method, PreparedMessage(TextMessage("x")))
     assert not pair.server.has_data_to_send
     # The message in progress is unharmed; once finished, prepared frames go again.
     pair.server.send(BinaryMessage(b"b"))
@@ -288,9 +364,49 @@ def test_extension_asked_without_transform() -> None:
     assert server.data_to_send() == b"\x81\x06h\xc3\xa9llo"
 
 
-def test_extension_that_insists_refuses() -> None:
+@METHODS
+def test_extension_that_insists_refuses(method: str) -> None:
     server = Connection(Role.SERVER, handshake=False, extension_sessions=[_Insists(insist=True)])
     with pytest.raises(LocalProtocolError, match="_Insists transforms every message"):
-        server.send_prepared(PreparedMessage(BinaryMessage(b"x")))
+        send(server, method, PreparedMessage(BinaryMessage(b"x")))
     assert not server.has_data_to_send
     assert server.state is ConnectionState.OPEN
+
+
+class _Optional(_Insists):
+    """A session that declares its transform optional: never asked about a shared frame."""
+
+    optional_transform = True
+
+
+def test_an_optional_transform_is_not_asked() -> None:
+    optional = _Optional(insist=True)  # (it would insist, were it asked)
+    server = Connection(Role.SERVER, handshake=False, extension_sessions=[optional])
+    prepared = PreparedMessage(TextMessage("x"))
+    assert server.take_prepared(prepared) is prepared.frame
+    assert optional.asked == []
+    # send() still asks it (whether it keeps its word is its business).
+    optional.insist = False
+    server.send(TextMessage("x"), compress=False)
+    assert optional.asked == [(Opcode.TEXT, 1, False)]
+
+
+@METHODS
+def test_the_sessions_that_must_be_asked_still_are(method: str) -> None:
+    """Beside an optional transform, a session that insists still refuses the frame."""
+    insists = _Insists(insist=True)
+    server = Connection(
+        Role.SERVER, handshake=False, extension_sessions=[_Optional(insist=True), insists]
+    )
+    with pytest.raises(LocalProtocolError, match="_Insists transforms every message"):
+        send(server, method, PreparedMessage(TextMessage("x")))
+    assert insists.asked == [(Opcode.TEXT, 1, False)]
+    assert not server.has_data_to_send
+
+
+def test_permessage_deflate_declares_its_transform_optional() -> None:
+    session = PerMessageDeflateSession()
+    assert session.optional_transform is True
+    assert session.outbound_message(Opcode.TEXT, 1000, True) == RSV1
+    assert session.outbound_message(Opcode.TEXT, 1000, False) == 0  # what it declares
+    assert ExtensionSession.optional_transform is False

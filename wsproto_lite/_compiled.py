@@ -34,6 +34,7 @@ CORE_MODULES = (
     "_states",
     "_messages",
     "_frames",
+    "_prepared",
     "_writer",
     "_reader",
     "_connection",

@@ -73,11 +73,16 @@ _TEXT_MESSAGE: Final = TextMessage
 _DATA_EVENTS: Final = (TextMessage, BinaryMessage)
 _PING_EVENT: Final = Ping
 _CLOSE_EVENT: Final = Close
+_PREPARED: Final = PreparedMessage
 
 #: Headers of an automatic response that the connection sets itself.
 _AUTO_RESPONSE_OWN = frozenset(
     {"content-type", "content-length", "connection", "transfer-encoding"}
 )
+
+
+def _not_prepared(method: str, prepared: object) -> NoReturn:
+    raise LocalProtocolError(f"{method}() takes a PreparedMessage, not {type(prepared).__name__}")
 
 
 def _check_limit(name: str, value: SupportsIndex | None) -> int | None:
@@ -403,7 +408,10 @@ class Connection:
         else:
             raise LocalProtocolError(f"send() takes an Event, not {type(event).__name__}")
 
-    def send_prepared(self, prepared: PreparedMessage) -> None:
+    # *prepared* is typed ``object``: the method checks it itself (a compiled
+    # build would otherwise reject anything else with a TypeError before the
+    # LocalProtocolError of the check, PreparedMessage being compiled too).
+    def send_prepared(self, prepared: object) -> None:
         """Queue a message framed once by :class:`~wsproto_lite.PreparedMessage`.
 
         The fast path of a broadcast: the frame's ``bytes`` object is queued as
@@ -412,23 +420,43 @@ class Connection:
         negotiated, which RFC 7692 §6 allows (RSV1 clear: not compressed);
         use :meth:`send` to compress per connection.
 
+        :param prepared: a :class:`~wsproto_lite.PreparedMessage`.
         :raises LocalProtocolError: (nothing is queued then) the connection is
             not OPEN; this is a client connection, whose frames must be masked
             (RFC 6455 §5.3); a fragmented message is being sent (its frames
             may not be interleaved, §5.4); or a negotiated extension insists
             on transforming the message (never permessage-deflate).
         """
-        if type(prepared) is not PreparedMessage and not isinstance(prepared, PreparedMessage):
-            raise LocalProtocolError(
-                f"send_prepared() takes a PreparedMessage, not {type(prepared).__name__}"
-            )
+        if type(prepared) is not _PREPARED and not isinstance(prepared, _PREPARED):
+            _not_prepared("send_prepared", prepared)
         if self._state is not _OPEN:
-            if self._state is _CLOSING:
-                raise LocalProtocolError(
-                    "cannot send a message after sending Close (RFC 6455 §5.5.1)"
-                )
-            raise LocalProtocolError(f"cannot send a message in state {self._state.name}")
+            self._cannot_send_message()
         self._out.append(self._writer.prepared(prepared))
+
+    def take_prepared(self, prepared: object) -> bytes:
+        """:meth:`send_prepared` and :meth:`data_to_send` in one call: queue the
+        shared frame and return every byte queued, in order.
+
+        The fast path of a broadcast that writes at once: when nothing else is
+        queued (the usual case), the result is the frame's ``bytes`` object
+        itself and nothing is queued or copied; otherwise it is what was queued
+        (a pong, say) followed by the frame.
+
+        :param prepared: a :class:`~wsproto_lite.PreparedMessage`.
+        :raises LocalProtocolError: as :meth:`send_prepared`, for the same
+            reasons; nothing is queued or taken then.
+        """
+        if type(prepared) is not _PREPARED and not isinstance(prepared, _PREPARED):
+            _not_prepared("take_prepared", prepared)
+        if self._state is not _OPEN:
+            self._cannot_send_message()
+        frame = self._writer.prepared(prepared)
+        out = self._out
+        if not out:
+            return frame
+        out.append(frame)
+        self._out = []
+        return b"".join(out)
 
     def _client_layer(self, what: str, server_does: str) -> ClientHandshake:
         if not self.client:

@@ -32,11 +32,15 @@ class FrameWriter:
     :param client: whether this end is the client (its frames are masked).
     """
 
-    __slots__ = ("_mask", "_message", "_rsv", "_sessions", "_transform")
+    __slots__ = ("_ask", "_mask", "_message", "_rsv", "_sessions", "_shared", "_transform")
 
     def __init__(self, client: bool) -> None:
         self._mask = client
         self._sessions: Sequence[ExtensionSession] = ()
+        # The sessions asked about each shared frame (those whose transform is
+        # not optional), and whether a shared frame may go without asking.
+        self._ask: Sequence[ExtensionSession] = ()
+        self._shared = not client
         self._message: Opcode | None = None  # a fragmented message being sent
         self._rsv = 0
         self._transform = False
@@ -44,6 +48,8 @@ class FrameWriter:
     def set_sessions(self, sessions: Sequence[ExtensionSession]) -> None:
         """Use the outbound half of the negotiated extensions."""
         self._sessions = sessions
+        self._ask = [s for s in sessions if not s.optional_transform]
+        self._shared = not self._mask and not self._ask
 
     def message(self, text: bool, data: bytes, final: bool, compress: bool) -> bytes:
         """The frame of a text or binary message (or of a part of one:
@@ -98,6 +104,8 @@ class FrameWriter:
         insists on transforming the message even when asked not to (never
         permessage-deflate: RFC 7692 §6 lets any message go uncompressed).
         """
+        if self._shared and self._message is None:
+            return prepared.frame  # (a server's connection, no session to ask: the usual case)
         if self._mask:
             raise LocalProtocolError(
                 "a prepared message is unmasked, and a client masks every frame"
@@ -108,7 +116,7 @@ class FrameWriter:
                 f"a fragmented {self._message.name.lower()} message is in progress;"
                 " finish it (final=True) before sending another message (RFC 6455 §5.4)"
             )
-        for session in self._sessions:
+        for session in self._ask:
             if session.outbound_message(prepared.opcode, prepared.size, False):
                 raise LocalProtocolError(
                     f"the negotiated extension {type(session).__name__} transforms every"

@@ -9,24 +9,48 @@ small. The exceptions are in :mod:`._errors`.
 
 from __future__ import annotations
 
+import inspect
 import ssl as ssl_module
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
-from .._events import Accept, Handshake
+from .._connection import Role
+from .._events import Accept, Handshake, HTTPRequest, Pong
 from .._states import ConnectionState
-from ._errors import ConnectionClosed, InvalidURI
-from ._session import Session
+from ._errors import ConnectionClosed, ConnectionClosedOK, InvalidURI
+from ._options import Settings
+from ._session import (
+    Data,
+    DataLike,
+    Part,
+    Session,
+    fragment_event,
+    join,
+    last_fragment,
+    pong_event,
+)
 
 __all__ = [
+    "AsyncWebSocketBase",
     "AwaitablePongWaiter",
     "PongWaiterBase",
     "WebSocketBase",
     "WebSocketURI",
+    "await_hook",
     "client_request",
+    "client_session",
     "client_ssl",
+    "open_timeout_error",
     "parse_uri",
 ]
 
@@ -120,6 +144,34 @@ def client_ssl(
     if ssl is False:
         raise ValueError("connect() got ssl=False for a wss:// URI")
     return ssl if isinstance(ssl, ssl_module.SSLContext) else ssl_module.create_default_context()
+
+
+def client_session(
+    uri: str,
+    subprotocols: Sequence[str] | None,
+    extra_headers: Sequence[tuple[str, str]] | Mapping[str, str] | None,
+    origin: str | None,
+    ssl: ssl_module.SSLContext | bool | None,
+    settings: Settings,
+) -> tuple[WebSocketURI, ssl_module.SSLContext | None, Session]:
+    """What a client needs before it connects: the parsed *uri*, its TLS
+    context (:func:`client_ssl`) and a session with the request queued.
+
+    :raises InvalidURI: *uri* is not a ``ws://`` or ``wss://`` URI.
+    :raises ValueError: *ssl* contradicts the URI's scheme.
+    """
+    parsed, request = client_request(uri, subprotocols, extra_headers, origin)
+    context = client_ssl(parsed, ssl)
+    session = Session(Role.CLIENT, settings)
+    session.conn.send(request)
+    return parsed, context, session
+
+
+def open_timeout_error(uri: WebSocketURI, timeout: float | None) -> TimeoutError:
+    """What a client raises when ``open_timeout`` expired (the URI without its
+    resource, which may carry a token)."""
+    where = f"{'wss' if uri.secure else 'ws'}://{uri.host_header}"
+    return TimeoutError(f"timed out after {timeout} s while opening the connection to {where}")
 
 
 class PongWaiterBase:
@@ -248,3 +300,172 @@ class WebSocketBase:
         conn = self._session.conn
         role = "client" if conn.client else "server"
         return f"<{type(self).__name__} {role} {conn.state.name} {self._remote_address}>"
+
+
+#: What an adapter's ``ping()`` returns: its own :class:`AwaitablePongWaiter`.
+PongWaiter = TypeVar("PongWaiter", bound=AwaitablePongWaiter)
+
+
+class AsyncWebSocketBase(WebSocketBase, Generic[PongWaiter]):
+    """What the asyncio and trio WebSockets do the same way.
+
+    Each adapter supplies its waiting and its transport: ``_next_part()``
+    (the next message part: parse on, or wait for one), ``_send(queue)``
+    (queue an event with *queue*, hand it to the transport, wait while the
+    output is blocked), ``_fail()`` and its clock (``_now``), lock and
+    :class:`AwaitablePongWaiter`.
+    """
+
+    # _recv_active: a task receives; _send_lock: keeps a fragmented message
+    # whole (made by the first send_fragments()).
+    __slots__ = ("_recv_active", "_send_lock")
+    _recv_active: bool
+    _send_lock: Any
+    _streaming: Any  # asyncio's recv_streaming() under way (trio's holds _recv_active)
+    _now: Callable[[], float]
+    _Lock: Callable[[], Any]
+    _PongWaiter: Callable[[], PongWaiter]
+
+    if TYPE_CHECKING:
+
+        async def _next_part(self) -> Part: ...
+        async def _send(self, queue: Callable[[], bool]) -> None: ...
+        def _fail(self, code: int, reason: str) -> None: ...
+
+    # -- receiving ----------------------------------------------------------------
+
+    async def recv(self) -> Data:
+        """Wait for the next message and return it whole (``str`` or ``bytes``).
+
+        Cancelling ``recv()`` loses nothing: a message it had started to
+        collect is delivered by the next call.
+
+        :raises ConnectionClosedOK: the connection closed normally (messages
+            received before the close are returned first).
+        :raises ConnectionClosedError: it closed with an error or was lost.
+        :raises RuntimeError: another task is already receiving.
+        """
+        if not self._recv_active and self._streaming is None:
+            message = self._session.take_message(self._now())  # the fast path
+            if message is not None:
+                return message
+        self._start_receiving()
+        parts: list[Part] = []
+        try:
+            while True:
+                part = await self._next_part()
+                parts.append(part)
+                if part.final:
+                    return join(parts)
+        except BaseException:
+            self._session.put_back(parts)  # the next call gets the whole message
+            raise
+        finally:
+            self._recv_active = False
+
+    def _start_receiving(self) -> None:
+        if self._recv_active:
+            raise RuntimeError("another task is already receiving on this WebSocket")
+        if self._streaming is not None:
+            # A recv_streaming() iterator was left before the end of its
+            # message (no async-iterator hook says so): retire it.
+            self._streaming.retire()
+        self._recv_active = True
+
+    async def __aiter__(self) -> AsyncIterator[Data]:
+        """Iterate over messages until the connection closes.
+
+        Ends silently on a normal close; raises :class:`ConnectionClosedError`
+        otherwise.
+        """
+        try:
+            while True:
+                yield await self.recv()
+        except ConnectionClosedOK:
+            return
+
+    # -- sending ------------------------------------------------------------------
+
+    async def send_fragments(self, fragments: Iterable[DataLike] | AsyncIterable[DataLike]) -> None:
+        """Send one message in parts, from a sync or async iterable.
+
+        Every part must be of the same type (``str``: a text message, bytes:
+        binary); each is sent as a frame as soon as the iterable yields it, and
+        an empty final frame ends the message. An empty iterable sends nothing.
+        Other sends wait until the message is complete. If the iterable raises
+        (or the call is cancelled) mid-message, the connection is closed with
+        1011, since the message can no longer be completed.
+        """
+        if self._send_lock is None:
+            self._send_lock = self._Lock()
+        async with self._send_lock:
+            sent: list[Part] = []  # the first part, once it is queued
+            self._session.sending_fragments = True  # (broadcast() may not slip in)
+            try:
+                if isinstance(fragments, AsyncIterable):
+                    async for part in fragments:
+                        await self._send_fragment(part, sent)
+                else:
+                    for part in fragments:
+                        await self._send_fragment(part, sent)
+                if sent:
+                    # Queued at once, before any wait: from then on the message
+                    # is whole, and a cancelled wait for the output fails nothing.
+                    await self._send_one(last_fragment(sent.pop()))
+            except BaseException as exc:
+                if sent and not isinstance(exc, ConnectionClosed):
+                    self._fail(1011, "error while sending a fragmented message")
+                raise
+            finally:
+                self._session.sending_fragments = False
+
+    async def _send_fragment(self, part: DataLike, sent: list[Part]) -> None:
+        event = fragment_event(part, sent[0] if sent else None)
+        if not sent:
+            sent.append(event)  # (before the wait: a cancelled one fails the message)
+        await self._send_one(event)
+
+    async def _send_one(self, event: Part | Pong) -> None:
+        await self._send(lambda: self._session.send(event))
+
+    async def ping(self, data: DataLike | None = None) -> PongWaiter:
+        """Send a ping; return a ``PongWaiter`` to await for the pong.
+
+        Awaiting the waiter gives the round-trip time in seconds. A pong also
+        answers every ping sent before the one it echoes (RFC 6455 §5.5.3).
+        *data* (at most 125 bytes; ``str`` is UTF-8 encoded) defaults to four
+        random bytes not used by another pending ping. Usage::
+
+            pong = await ws.ping()
+            latency = await pong
+
+        :raises ConnectionClosed: the connection is closing or closed.
+        :raises RuntimeError: a ping with the same data is already pending.
+        """
+        waiter = self._PongWaiter()
+        await self._send(lambda: self._session.ping(data, self._now(), waiter._settle))
+        return waiter
+
+    async def pong(self, data: DataLike = b"") -> None:
+        """Send an unsolicited pong (a one-way heartbeat). Pings are answered on their own.
+
+        :raises ConnectionClosed: the connection is closing or closed.
+        """
+        await self._send_one(pong_event(data))
+
+
+async def await_hook(
+    hook: Callable[[Handshake | HTTPRequest], object] | None, request: Handshake | HTTPRequest
+) -> tuple[object, Exception | None]:
+    """What a server's ``process_request`` *hook* returned for *request*
+    (awaited, if it is awaitable), or the exception it raised; for
+    :meth:`Session.answer <._session.Session.answer>`."""
+    if hook is None:
+        return None, None
+    try:
+        result = hook(request)
+        if inspect.isawaitable(result):
+            result = await result
+    except Exception as exc:
+        return None, exc
+    return result, None

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from .._connection import Connection, Role
 from .._errors import LocalProtocolError
@@ -130,6 +131,29 @@ def handler_ended(logger: Logger, error: BaseException | None) -> tuple[int, str
     return 1011, "internal error"
 
 
+def call_hook(
+    hook: Callable[[Handshake | HTTPRequest], object] | None, request: Handshake | HTTPRequest
+) -> tuple[object, Exception | None]:
+    """What a server's ``process_request`` *hook* returned for *request*, or the
+    exception it raised: the arguments of :meth:`Session.answer`."""
+    if hook is None:
+        return None, None
+    try:
+        return hook(request), None
+    except Exception as exc:
+        return None, exc
+
+
+def call_handler(handler: Callable[[Any], object], ws: object, logger: Logger) -> tuple[int, str]:
+    """Run a blocking server's *handler* on *ws*: the close code and reason it
+    ended with (:func:`handler_ended`: 1000, or 1011 if it raised)."""
+    try:
+        handler(ws)
+    except Exception as exc:
+        return handler_ended(logger, exc)
+    return 1000, ""
+
+
 def join(parts: Sequence[Part]) -> Data:
     """The message made of *parts* (those of one message, in order)."""
     if len(parts) == 1:
@@ -166,6 +190,11 @@ def fragment_event(part: object, first: Part | None) -> Part:
     if first is not None and type(event) is not type(first):
         raise TypeError("all fragments of a message must be str, or all bytes")
     return event
+
+
+def pong_event(data: DataLike) -> Pong:
+    """The unsolicited pong that carries *data* (``str`` is UTF-8 encoded)."""
+    return Pong(data.encode("utf-8") if isinstance(data, str) else bytes(data))
 
 
 def last_fragment(first: Part) -> Part:

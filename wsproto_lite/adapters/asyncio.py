@@ -37,10 +37,8 @@ not read cannot make the sender's memory grow either.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import ssl as ssl_module
 from collections.abc import (
-    AsyncIterable,
     AsyncIterator,
     Awaitable,
     Callable,
@@ -52,7 +50,7 @@ from collections.abc import (
 from typing import Any
 
 from .._connection import Role
-from .._events import Accept, Event, Handshake, HTTPRequest, Pong, Reject
+from .._events import Accept, Event, Handshake, HTTPRequest, Reject
 from .._prepared import PreparedMessage
 from .._states import ConnectionState
 from . import _broadcast, _common, _session
@@ -158,7 +156,7 @@ class PongWaiter(_common.AwaitablePongWaiter):
         super().__init__(asyncio.Event())
 
 
-class WebSocket(_common.WebSocketBase):
+class WebSocket(_common.AsyncWebSocketBase[PongWaiter]):
     """An open WebSocket connection, on either side.
 
     Servers pass one to their handler; :func:`connect` returns one. Messages
@@ -169,26 +167,30 @@ class WebSocket(_common.WebSocketBase):
 
     __slots__ = (
         "__weakref__", "_close_waiters", "_closed", "_conn", "_deadline", "_drain_waiter",
-        "_handshake_waiter", "_local_address", "_loop", "_reading_paused", "_recv_active",
-        "_recv_waiter", "_remote_address", "_send_lock", "_session", "_stream", "_timer",
-        "_transport", "_write_paused",
+        "_handshake_waiter", "_local_address", "_loop", "_now", "_reading_paused",
+        "_recv_waiter", "_remote_address", "_session", "_streaming", "_timer", "_transport",
+        "_write_paused",
     )  # fmt: skip
+    _Lock = asyncio.Lock
+    _PongWaiter = PongWaiter
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, clock: Callable[[], float] | None = None) -> None:
         self._session = session
         self._conn = session.conn
         self._remote_address: Any = None
         self._local_address: Any = None
         self._loop = asyncio.get_running_loop()
+        # The loop's clock: a server's connections share one bound method.
+        self._now = clock or self._loop.time
         self._transport: asyncio.Transport | None = None
         self._reading_paused = False
         self._recv_waiter: asyncio.Future[None] | None = None
         self._recv_active = False
-        self._stream: _MessageParts | None = None  # the current recv_streaming()
+        self._streaming: _MessageParts | None = None  # the current recv_streaming()
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         # Keeps a fragmented message whole; made by the first send_fragments().
-        self._send_lock: asyncio.Lock | None = None
+        self._send_lock = None
         # Set when the handshake has an outcome; dropped then.
         self._handshake_waiter: asyncio.Future[None] | None = self._loop.create_future()
         # The transport is closed; those who wait for it (a future each, made
@@ -201,35 +203,6 @@ class WebSocket(_common.WebSocketBase):
         self._deadline: float | None = None
 
     # -- receiving ----------------------------------------------------------------
-
-    async def recv(self) -> Data:
-        """Wait for the next message and return it whole (``str`` or ``bytes``).
-
-        :raises ConnectionClosedOK: the connection closed normally (messages
-            received before the close are returned first).
-        :raises ConnectionClosedError: it closed with an error or was lost.
-        :raises RuntimeError: another task is already receiving.
-
-        Cancelling ``recv()`` loses nothing: a message it had started to
-        collect is delivered by the next call.
-        """
-        if not self._recv_active and self._stream is None:
-            message = self._session.take_message(self._loop.time())  # the fast path
-            if message is not None:
-                return message
-        self._start_receiving()
-        parts: list[Part] = []
-        try:
-            while True:
-                part = await self._next_part()
-                parts.append(part)
-                if part.final:
-                    return _session.join(parts)
-        except asyncio.CancelledError:
-            self._session.put_back(parts)  # the next call gets the whole message
-            raise
-        finally:
-            self._recv_active = False
 
     def recv_streaming(self) -> AsyncIterator[Data]:
         """Iterate over the parts of the next message as they arrive::
@@ -248,35 +221,14 @@ class WebSocket(_common.WebSocketBase):
         """
         self._start_receiving()
         self._recv_active = False  # held only while a part is awaited
-        stream = self._stream = _MessageParts(self)
+        stream = self._streaming = _MessageParts(self)
         return stream
-
-    async def __aiter__(self) -> AsyncIterator[Data]:
-        """Iterate over messages until the connection closes.
-
-        Ends silently on a normal close; raises :class:`ConnectionClosedError`
-        otherwise.
-        """
-        try:
-            while True:
-                yield await self.recv()
-        except ConnectionClosedOK:
-            return
-
-    def _start_receiving(self) -> None:
-        if self._recv_active:
-            raise RuntimeError("another task is already receiving on this WebSocket")
-        if self._stream is not None:
-            # A recv_streaming() iterator was left before the end of its
-            # message (no async-iterator hook says so): retire it.
-            self._stream.retire()
-        self._recv_active = True
 
     async def _next_part(self) -> Part:
         """Take the next message part, parsing on or waiting for one if needed."""
         session = self._session
         while True:
-            part = session.take_part(self._loop.time())
+            part = session.take_part(self._now())
             if part is not None:
                 return part
             if session.has_unparsed and self._process():  # it asks for more: parse on
@@ -310,80 +262,17 @@ class WebSocket(_common.WebSocketBase):
         if self._write_paused:
             await self._drain()
 
-    async def send_fragments(self, fragments: Iterable[DataLike] | AsyncIterable[DataLike]) -> None:
-        """Send one message in parts, from a sync or async iterable.
-
-        Every part must be of the same type (``str``: a text message, bytes:
-        binary); each is sent as a frame as soon as the iterable yields it, and
-        an empty final frame ends the message. An empty iterable sends nothing.
-        Other sends wait until the message is complete. If the iterable raises
-        (or the call is cancelled) mid-message, the connection is closed with
-        1011, since the message can no longer be completed.
-        """
-        if self._send_lock is None:
-            self._send_lock = asyncio.Lock()
-        async with self._send_lock:
-            first: Part | None = None
-            self._session.sending_fragments = True
-            try:
-                if isinstance(fragments, AsyncIterable):
-                    async for part in fragments:
-                        first = await self._send_fragment(part, first)
-                else:
-                    for part in fragments:
-                        first = await self._send_fragment(part, first)
-            except BaseException as exc:
-                if first is not None and not isinstance(exc, ConnectionClosed):
-                    self._fail(1011, "error while sending a fragmented message")
-                raise
-            finally:
-                self._session.sending_fragments = False
-            if first is not None:
-                self._send_event(_session.last_fragment(first))
-                if self._write_paused:
-                    await self._drain()
-
-    async def _send_fragment(self, part: DataLike, first: Part | None) -> Part:
-        event = _session.fragment_event(part, first)
-        self._send_event(event)
-        if self._write_paused:
-            await self._drain()
-        return first or event
-
     def _send_event(self, event: Event) -> None:
         if not self._session.send(event):
             raise self._session.closed_exception()
         self._flush()
 
-    async def ping(self, data: DataLike | None = None) -> PongWaiter:
-        """Send a ping; return a :class:`PongWaiter` to await for the pong.
-
-        Awaiting the waiter gives the round-trip time in seconds. A pong also
-        answers every ping sent before the one it echoes (RFC 6455 §5.5.3).
-        *data* (at most 125 bytes; ``str`` is UTF-8 encoded) defaults to four
-        random bytes not used by another pending ping. Usage::
-
-            pong = await ws.ping()
-            latency = await pong
-
-        :raises ConnectionClosed: the connection is closing or closed.
-        :raises RuntimeError: a ping with the same data is already pending.
-        """
-        waiter = PongWaiter()
-        if not self._session.ping(data, self._loop.time(), waiter._settle):
+    async def _send(self, queue: Callable[[], bool]) -> None:
+        """Queue an event with *queue* (``False``: the connection is not open),
+        write it, and wait while the write buffer is above ``write_limit``."""
+        if not queue():
             raise self._session.closed_exception()
         self._flush()
-        if self._write_paused:
-            await self._drain()
-        return waiter
-
-    async def pong(self, data: DataLike = b"") -> None:
-        """Send an unsolicited pong (a one-way heartbeat). Pings are answered on their own.
-
-        :raises ConnectionClosed: the connection is closing or closed.
-        """
-        payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-        self._send_event(Pong(payload))
         if self._write_paused:
             await self._drain()
 
@@ -466,7 +355,7 @@ class WebSocket(_common.WebSocketBase):
         """Tell the session how much the transport holds; act on what follows."""
         transport = self._transport
         if transport is not None and not self._session.aborted:
-            self._session.transport_holds(transport.get_write_buffer_size(), self._loop.time())
+            self._session.transport_holds(transport.get_write_buffer_size(), self._now())
             self._process()
 
     def _on_timer(self) -> None:
@@ -480,7 +369,7 @@ class WebSocket(_common.WebSocketBase):
         """Run the session's clocks (keepalive, timeouts, the answer time, an
         output that does not move); arm the timer for the next deadline."""
         session = self._session
-        woke, deadline = session.tick(self._loop.time())
+        woke, deadline = session.tick(self._now())
         if woke:
             self._wake(self._recv_waiter)
         if session.has_output:
@@ -537,7 +426,7 @@ class WebSocket(_common.WebSocketBase):
             if transport is not None and not transport.is_closing():
                 transport.write(data)
                 # (Usually 0 at once: the socket took it all.)
-                session.transport_holds(transport.get_write_buffer_size(), self._loop.time())
+                session.transport_holds(transport.get_write_buffer_size(), self._now())
 
     def _process(self) -> bool:
         """Let the session take events from the core; act on what it found.
@@ -545,7 +434,7 @@ class WebSocket(_common.WebSocketBase):
         Returns whether something for receivers arrived.
         """
         session = self._session
-        woke = session.process(self._loop.time())
+        woke = session.process(self._now())
         if woke:
             self._wake(self._recv_waiter)
             if session.handshake_done:
@@ -596,7 +485,7 @@ class _MessageParts:
         self._started = True
         if part.final:
             self._done = True
-            ws._stream = None
+            ws._streaming = None
         return part.data
 
     def retire(self) -> None:
@@ -605,8 +494,8 @@ class _MessageParts:
             self._done = True
             if self._started:
                 self._ws._session.abandon_message()
-        if self._ws._stream is self:
-            self._ws._stream = None
+        if self._ws._streaming is self:
+            self._ws._streaming = None
 
 
 # -- broadcast ----------------------------------------------------------------------
@@ -649,7 +538,9 @@ def broadcast(
     :raises LocalProtocolError: *message* is text that UTF-8 cannot encode
         (nothing is sent).
     """
-    return _broadcast.broadcast(connections, message, compress, WebSocket, "asyncio", _hand_over)
+    return _broadcast.broadcast(
+        connections, message, compress, WebSocket, "asyncio", _hand_over, _broadcast.write_shared
+    )
 
 
 def _hand_over(ws: WebSocket, prepared: PreparedMessage, compress: bool) -> SkipReason | None:
@@ -700,10 +591,7 @@ class ClientConnect:
         try:
             await asyncio.wait_for(self._open(ws), timeout)
         except asyncio.TimeoutError:
-            uri = f"{'wss' if self._uri.secure else 'ws'}://{self._uri.host_header}"
-            raise TimeoutError(
-                f"timed out after {timeout} s while opening the connection to {uri}"
-            ) from None
+            raise _common.open_timeout_error(self._uri, timeout) from None
         ws._process()  # the clocks start (keepalive)
         return ws
 
@@ -793,6 +681,7 @@ class Server:
         self._tasks: dict[WebSocket, asyncio.Task[None]] = {}
         self._shutdown_task: asyncio.Task[None] | None = None
         self._closed: asyncio.Future[None] | None = None
+        self._clock: Callable[[], float] | None = None  # the loop's, once started
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -810,6 +699,7 @@ class Server:
         """Start listening (idempotent); return the server."""
         if self._server is None:
             loop = asyncio.get_running_loop()
+            self._clock = loop.time
             self._closed = loop.create_future()
             self._server = await loop.create_server(
                 self._new_protocol, self._host, self._port, ssl=self._ssl, **self._kwargs
@@ -888,8 +778,10 @@ class Server:
 
     def _new_protocol(self) -> _Protocol:
         session = Session(Role.SERVER, self._settings)
-        session.start_clock(asyncio.get_running_loop().time())  # the opening timeout
-        return _Protocol(WebSocket(session), self._connection_made)
+        clock = self._clock
+        assert clock is not None  # (started)
+        session.start_clock(clock())  # the opening timeout
+        return _Protocol(WebSocket(session, clock), self._connection_made)
 
     def _connection_made(self, ws: WebSocket) -> None:
         if self._shutdown_task is not None:
@@ -909,6 +801,8 @@ class Server:
                 ws._abort()
                 return
             if accepted:
+                # The handler is awaited here, not in a helper: a coroutine
+                # more per idle connection would cost a few hundred bytes.
                 error = None
                 try:
                     await self._handler(ws)
@@ -926,15 +820,7 @@ class Server:
         request = session.pending_request
         if request is None:
             return False  # the core answered (400, 426, 431) or the client left
-        result: Any = None
-        error: Exception | None = None
-        if self._process_request is not None:
-            try:
-                result = self._process_request(request)
-                if inspect.isawaitable(result):
-                    result = await result
-            except Exception as exc:
-                error = exc
+        result, error = await _common.await_hook(self._process_request, request)
         if session.aborted or session.must_abort:  # the client left, or it took too long
             return False
         accepted = session.answer(result, error)

@@ -62,22 +62,18 @@ Scale
 from __future__ import annotations
 
 import contextlib
-import heapq
-import itertools
-import os
 import selectors
 import socket
 import ssl as ssl_module
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from .._connection import Role
-from .._events import Accept, Close, Event, Handshake, HTTPRequest, Pong, Reject
+from .._events import Accept, Close, Event, Handshake, HTTPRequest, Reject
 from .._prepared import PreparedMessage
-from . import _broadcast, _common, _session
+from . import _broadcast, _common, _io_thread, _session
 from ._broadcast import BroadcastResult, SkipReason
 from ._errors import (
     ConnectionClosed,
@@ -120,163 +116,14 @@ ProcessRequest = Callable[[Handshake | HTTPRequest], Answer]
 #: The connection handler, called in a thread of its own.
 Handler = Callable[["WebSocket"], Any]
 
-# One recv() per 64 KiB: large enough for throughput, small enough that a
-# streamed message part stays small, and that one connection does not keep
-# the I/O thread from the others.
-_RECV_SIZE = 1 << 16
 # TLS: plaintext is encrypted this much at a time, as the socket takes the
 # ciphertext, so that a large message is not held twice.
 _TLS_CHUNK = 1 << 16
-_READ = selectors.EVENT_READ
-_WRITE = selectors.EVENT_WRITE
-_now = time.monotonic
-
-
-def _new_selector() -> selectors.BaseSelector:
-    # poll() needs no extra file descriptor (unlike epoll) and has no
-    # FD_SETSIZE limit (unlike select): the best for a few sockets.
-    if hasattr(selectors, "PollSelector"):
-        return selectors.PollSelector()
-    return selectors.SelectSelector()  # pragma: no cover - Windows
-
-
-def _no_delay(sock: socket.socket) -> None:
-    # WebSocket messages are written whole; Nagle's algorithm would only delay
-    # the small ones (and the pongs) behind an unacknowledged segment.
-    if sock.family in (socket.AF_INET, socket.AF_INET6):
-        with contextlib.suppress(OSError):  # platform dependent
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def _peername(sock: socket.socket) -> Any:
-    try:
-        return sock.getpeername()
-    except OSError:  # pragma: no cover - the peer left already
-        return None
-
-
-class _Loop:
-    """An I/O thread: a selector over the sockets of its connections, and their clocks.
-
-    Other threads never touch the selector or the timers: they hand the loop
-    calls (:meth:`call`), which it runs between two waits.
-
-    :param name: the thread's name.
-    :param linger: keep running without connections until :meth:`stop` (a
-        server's); otherwise the thread ends with its last connection.
-    """
-
-    def __init__(self, name: str, linger: bool) -> None:
-        self._selector = selectors.DefaultSelector()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
-        self._selector.register(self._wake_r, _READ)
-        self._calls: deque[Callable[[], None]] = deque()
-        self._woken = False
-        self._timers: list[tuple[float, int, WebSocket]] = []
-        self._order = itertools.count()
-        self._links: set[WebSocket] = set()
-        self._linger = linger
-        self._stopping = False
-        #: What the connections read into (one at a time: this thread).
-        self.buffer = bytearray(_RECV_SIZE)
-        self._done = threading.Event()
-        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def start(self) -> None:
-        """Start the thread (calls made before it runs are kept)."""
-        self.thread.start()
-
-    def call(self, function: Callable[[], None]) -> None:
-        """Run *function* in the I/O thread soon; thread-safe."""
-        self._calls.append(function)
-        if not self._woken:
-            self._woken = True
-            with contextlib.suppress(OSError):  # a full pipe: it is awake anyway
-                self._wake_w.send(b"\0")
-
-    def stop(self) -> None:
-        """Stop the thread (its connections are closed already) and wait for it."""
-        self._stopping = True
-        self.call(lambda: None)
-        if threading.current_thread() is not self.thread:
-            self._done.wait()
-
-    # -- for the connections (in the I/O thread) --------------------------------------
-
-    def attach(self, ws: WebSocket) -> None:
-        self._links.add(ws)
-
-    def interest(self, ws: WebSocket, old: int, new: int) -> None:
-        """Watch *ws*'s socket for *new* events (0: none) instead of *old*."""
-        if not old:
-            self._selector.register(ws._sock, new, ws)
-        elif not new:
-            self._selector.unregister(ws._sock)
-        else:
-            self._selector.modify(ws._sock, new, ws)
-
-    def timer(self, ws: WebSocket, when: float | None) -> None:
-        """Call ``ws._tick()`` at *when* (``None``: never); replaces the last timer."""
-        if when is not None and when != ws._timer_at:
-            heapq.heappush(self._timers, (when, next(self._order), ws))
-            if len(self._timers) > 64 and len(self._timers) > 4 * len(self._links):
-                # Mostly replaced timers: keep the heap as small as the connections.
-                self._timers = [t for t in self._timers if t[2]._timer_at == t[0]]
-                heapq.heapify(self._timers)
-        ws._timer_at = when
-
-    def detach(self, ws: WebSocket, mask: int) -> None:
-        if mask:
-            self._selector.unregister(ws._sock)
-        ws._timer_at = None
-        self._links.discard(ws)
-
-    # -- the thread ---------------------------------------------------------------------
-
-    def _run(self) -> None:
-        selector = self._selector
-        try:
-            while not self._stopping and (self._linger or self._links or self._calls):
-                timeout: float | None = None
-                if self._calls:
-                    timeout = 0
-                elif self._timers:
-                    timeout = max(0.0, self._timers[0][0] - _now())
-                for key, mask in selector.select(timeout):
-                    if key.data is None:
-                        with contextlib.suppress(OSError):
-                            while self._wake_r.recv(4096):
-                                pass
-                        # Cleared after reading: a caller that sets it from now
-                        # on sends a byte that the next select() sees, and one
-                        # that saw it set has its call run below.
-                        self._woken = False
-                    else:
-                        key.data._ready(mask)
-                calls = self._calls
-                while calls:
-                    calls.popleft()()
-                timers = self._timers
-                now = _now()
-                while timers and timers[0][0] <= now:
-                    when, _, ws = heapq.heappop(timers)
-                    if ws._timer_at == when:  # (else replaced by a later one)
-                        ws._timer_at = None
-                        ws._tick()
-        except Exception:  # pragma: no cover - a bug; say so rather than hang
-            import logging
-
-            logging.getLogger("wsproto_lite.sync").exception("the I/O thread failed")
-            for ws in list(self._links):
-                with ws._lock:
-                    ws._close_transport()
-        finally:
-            selector.close()
-            self._wake_r.close()
-            self._wake_w.close()
-            self._done.set()
+_RECV_SIZE = _io_thread.RECV_SIZE
+_READ = _io_thread.READ
+_WRITE = _io_thread.WRITE
+_now = _io_thread.clock
+_Loop = _io_thread.Loop
 
 
 class PongWaiter(_common.PongWaiterBase):
@@ -318,9 +165,9 @@ class WebSocket(_common.WebSocketBase):
     __slots__ = (
         "__weakref__", "_broken", "_cond", "_conn", "_deadline", "_eof", "_finished",
         "_local_address", "_lock", "_loop", "_mask", "_message_lock", "_on_closed",
-        "_on_request", "_partial", "_pending", "_pending_size", "_plain", "_plain_size",
+        "_on_request", "_pending", "_pending_size", "_plain", "_plain_size",
         "_posted", "_recv_lock", "_remote_address", "_session", "_sock", "_timer_at", "_tls",
-        "_tls_error", "_tls_in", "_tls_out", "_tls_ready", "_was_blocked",
+        "_was_blocked",
     )  # fmt: skip
 
     def __init__(
@@ -333,12 +180,14 @@ class WebSocket(_common.WebSocketBase):
         on_request: Callable[[WebSocket], None] | None = None,
         on_closed: Callable[[WebSocket], None] | None = None,
     ) -> None:
+        sock.setblocking(False)  # (served by *loop* once ``loop.call(ws._attach)``)
+        _io_thread.no_delay(sock)
         self._sock = sock
         self._session = session
         self._conn = session.conn
         self._loop = loop
         # Read once: a closed socket no longer knows its addresses.
-        self._remote_address = _peername(sock)
+        self._remote_address = _io_thread.peername(sock)
         self._local_address = sock.getsockname()
         self._on_request = on_request
         self._on_closed = on_closed
@@ -350,7 +199,6 @@ class WebSocket(_common.WebSocketBase):
         self._cond = threading.Condition(self._lock)
         self._message_lock = threading.Lock()  # one message (or fragment series) at a time
         self._recv_lock = threading.Lock()  # one receiver at a time
-        self._partial: list[Part] = []  # parts of a message a timed-out recv() took
         self._finished = False  # the socket is closed (then _cond is notified)
         # The transport: bytes for the socket (ciphertext with TLS), and
         # with TLS the plaintext not encrypted yet.
@@ -362,19 +210,9 @@ class WebSocket(_common.WebSocketBase):
         self._broken = False  # the socket failed: nothing more can be written
         self._eof = False
         self._was_blocked = False
-        self._tls: ssl_module.SSLObject | None = None
-        self._tls_ready = True
-        #: Why TLS failed, for connect() to raise.
-        self._tls_error: Exception | None = None
+        self._tls = None
         if tls is not None:
-            self._tls_in, self._tls_out = ssl_module.MemoryBIO(), ssl_module.MemoryBIO()
-            self._tls = tls.wrap_bio(
-                self._tls_in,
-                self._tls_out,
-                server_side=server_hostname is None,
-                server_hostname=server_hostname,
-            )
-            self._tls_ready = False
+            self._tls = _io_thread.MemoryTLS(tls, server_hostname, session.logger)
         # Owned by the I/O thread (under _lock).
         self._mask = 0
         self._timer_at: float | None = None
@@ -397,15 +235,15 @@ class WebSocket(_common.WebSocketBase):
         """
         deadline = None if timeout is None else _now() + timeout
         self._start_receiving()
+        parts: list[Part] = []
         try:
-            parts = self._partial
             with self._cond:
-                while True:
-                    part = self._next_part(deadline)
-                    parts.append(part)
-                    if part.final:
-                        break
-            self._partial = []
+                try:
+                    while not parts or not parts[-1].final:
+                        parts.append(self._next_part(deadline))
+                except BaseException:
+                    self._session.put_back(parts)  # the next call gets the whole message
+                    raise
         finally:
             self._recv_lock.release()
         return _session.join(parts)
@@ -422,10 +260,6 @@ class WebSocket(_common.WebSocketBase):
         self._start_receiving()
         started = finished = False
         try:
-            parts, self._partial = self._partial, []
-            started = bool(parts)
-            for part in parts:
-                yield part.data
             while not finished:
                 with self._cond:
                     part = self._next_part(None)
@@ -506,8 +340,8 @@ class WebSocket(_common.WebSocketBase):
             try:
                 for part in fragments:
                     event = _session.fragment_event(part, first)
+                    first = first or event  # (before the wait: an interrupted one fails it)
                     self._send_event(event)
-                    first = first or event
                 if first is not None:
                     self._send_event(_session.last_fragment(first))
             except BaseException as exc:
@@ -537,8 +371,7 @@ class WebSocket(_common.WebSocketBase):
 
     def pong(self, data: Data = b"") -> None:
         """Send an unsolicited pong (a one-way heartbeat). Pings are answered on their own."""
-        payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-        self._send_event(Pong(payload))
+        self._send_event(_session.pong_event(data))
 
     def _send_event(self, event: Event) -> None:
         self._send(lambda: self._session.send(event))
@@ -687,7 +520,7 @@ class WebSocket(_common.WebSocketBase):
                 self._plain.append(view)
                 self._plain_size += len(data)
         while not self._broken:
-            if self._plain and self._tls_ready:
+            if self._plain and self._tls and self._tls.ready:
                 self._encrypt()
             if not self._pending or not self._send_pending():
                 break
@@ -735,28 +568,14 @@ class WebSocket(_common.WebSocketBase):
             self._tls_flush()
 
     def _tls_flush(self) -> None:
-        data = self._tls_out.read()
+        """Queue what TLS has to write; once it failed, nothing more is written."""
+        assert self._tls is not None
+        data = self._tls.take()
         if data:
             self._pending.append(memoryview(data))
             self._pending_size += len(data)
-
-    def _tls_handshake(self) -> bool:
-        """Run the TLS handshake on; whether it is done."""
-        assert self._tls is not None
-        try:
-            self._tls.do_handshake()
-        except ssl_module.SSLWantReadError:
-            self._tls_flush()
-            return False
-        except (ssl_module.SSLError, OSError) as exc:
-            self._session.logger.debug("TLS handshake failed: %r", exc)
-            self._tls_error = exc
-            self._tls_flush()
+        if self._tls.error is not None:
             self._broken = True
-            return False
-        self._tls_ready = True
-        self._tls_flush()
-        return True
 
     def _receive(self) -> tuple[bytes, bool]:
         """Read once: ``(data, end of input)``."""
@@ -774,31 +593,9 @@ class WebSocket(_common.WebSocketBase):
             return b"", True
         if self._tls is None:
             return data, not data
-        tls = self._tls
-        if data:
-            self._tls_in.write(data)
-        else:
-            self._tls_in.write_eof()
-        if not self._tls_ready and not self._tls_handshake():
-            return b"", not data or self._broken
-        chunks = []
-        eof = False
-        try:
-            while True:
-                chunk = tls.read(_RECV_SIZE)
-                if not chunk:
-                    eof = True
-                    break
-                chunks.append(chunk)
-        except ssl_module.SSLWantReadError:
-            eof = not data
-        except ssl_module.SSLZeroReturnError:
-            eof = True
-        except ssl_module.SSLError as exc:
-            self._session.logger.debug("TLS read failed: %r", exc)
-            eof = True
-        self._tls_flush()  # e.g. TLS 1.3 post-handshake messages
-        return b"".join(chunks), eof
+        data, eof = self._tls.receive(data)
+        self._tls_flush()  # the handshake's, or e.g. TLS 1.3 post-handshake messages
+        return data, eof
 
     # -- the I/O thread's entry points -------------------------------------------------
 
@@ -806,7 +603,8 @@ class WebSocket(_common.WebSocketBase):
         with self._lock:
             self._loop.attach(self)
             if self._tls is not None and not self._tls.server_side:
-                self._tls_handshake()  # the client speaks first
+                self._tls.handshake()  # the client speaks first
+                self._tls_flush()
             self._step(_now())
 
     def _ready(self, mask: int) -> None:
@@ -853,22 +651,6 @@ class WebSocket(_common.WebSocketBase):
         self._cond.notify_all()
         if self._on_closed is not None:
             self._on_closed(self)
-
-
-def _open(
-    sock: socket.socket,
-    session: Session,
-    loop: _Loop,
-    tls: ssl_module.SSLContext | None = None,
-    server_hostname: str | None = None,
-    on_request: Callable[[WebSocket], None] | None = None,
-    on_closed: Callable[[WebSocket], None] | None = None,
-) -> WebSocket:
-    """A connection on *sock* (non-blocking from now on), served by *loop* once
-    ``loop.call(ws._attach)``."""
-    sock.setblocking(False)
-    _no_delay(sock)
-    return WebSocket(sock, session, loop, tls, server_hostname, on_request, on_closed)
 
 
 # -- broadcast ----------------------------------------------------------------------
@@ -956,28 +738,26 @@ def connect(
         the TLS handshake failed).
     """
     settings = Settings.create("sync.client", options)
-    open_timeout = settings.open_timeout
-    parsed, request = _common.client_request(uri, subprotocols, extra_headers, origin)
-    ssl_context = _common.client_ssl(parsed, ssl)
-    session = Session(Role.CLIENT, settings)
-    session.conn.send(request)
+    parsed, ssl_context, session = _common.client_session(
+        uri, subprotocols, extra_headers, origin, ssl, settings
+    )
     session.start_clock(_now())
-    too_slow = f"timed out after {open_timeout} s while opening the connection to {uri}"
+    too_slow = _common.open_timeout_error(parsed, settings.open_timeout)
     try:
-        sock = socket.create_connection((parsed.host, parsed.port), timeout=open_timeout)
+        sock = socket.create_connection((parsed.host, parsed.port), settings.open_timeout)
     except TimeoutError:
-        raise TimeoutError(too_slow) from None
+        raise too_slow from None
     loop = _Loop(f"wsproto_lite client {uri}", linger=False)
-    ws = _open(sock, session, loop, ssl_context, parsed.host if ssl_context else None)
+    ws = WebSocket(sock, session, loop, ssl_context, parsed.host if ssl_context else None)
     loop.call(ws._attach)
     loop.start()
     with ws._cond:
         ws._cond.wait_for(lambda: session.handshake_done or ws._finished)
     try:
-        if ws._tls_error is not None:
-            raise ws._tls_error
+        if ws._tls is not None and ws._tls.error is not None:
+            raise ws._tls.error
         if session.open_timed_out:
-            raise TimeoutError(too_slow)
+            raise too_slow
         session.client_result()
     except BaseException:
         ws._abort()
@@ -1077,7 +857,7 @@ class Server:
                 self._loop = _Loop(f"wsproto_lite server {self.port}", linger=True)
                 self._loop.start()
         try:
-            with _new_selector() as selector:
+            with _io_thread.new_selector() as selector:
                 for sock in self._sockets:
                     selector.register(sock, selectors.EVENT_READ)
                 selector.register(self._wake_r, selectors.EVENT_READ)
@@ -1189,7 +969,7 @@ class Server:
             if self._stopping or loop is None:
                 sock.close()
                 return
-            ws = _open(sock, session, loop, self._ssl, None, self._on_request, self._on_closed)
+            ws = WebSocket(sock, session, loop, self._ssl, None, self._on_request, self._on_closed)
             self._peers[ws] = _Peer(ws)
         loop.call(ws._attach)
 
@@ -1219,12 +999,7 @@ class Server:
             if not accepted:
                 ws.wait_closed()  # the answer is written, then the socket closed
                 return
-            error = None
-            try:
-                self._handler(ws)
-            except Exception as exc:
-                error = exc
-            ws.close(*_session.handler_ended(self.logger, error))  # waits for the end
+            ws.close(*_session.call_handler(self._handler, ws, self.logger))  # waits for the end
         except Exception:  # pragma: no cover - a bug; the thread must not die silently
             self.logger.exception("unexpected error while serving a connection")
             ws._abort()
@@ -1237,13 +1012,7 @@ class Server:
         session = ws._session
         request = session.pending_request
         assert request is not None
-        result: Any = None
-        error: Exception | None = None
-        if self._process_request is not None:
-            try:
-                result = self._process_request(request)
-            except Exception as exc:
-                error = exc
+        result, error = _session.call_hook(self._process_request, request)
         with ws._cond:
             if ws._finished or session.must_abort:  # the client left, or it took too long
                 return False
@@ -1260,48 +1029,6 @@ class Server:
                 ws._cond.notify_all()
             ws._step(now)
         return accepted
-
-
-def _listen(host: str | Sequence[str] | None, port: int | None) -> list[socket.socket]:
-    """Bind and listen on every address of *host* (all interfaces when ``None``).
-
-    With ``port=0`` the port the first socket gets is reused for the others,
-    so that one port number reaches the server on every address.
-    """
-    hosts: list[str | None] = [host] if host is None or isinstance(host, str) else list(host)
-    infos = []
-    for name in hosts:
-        infos.extend(
-            socket.getaddrinfo(
-                name or None, port or 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-            )
-        )
-    sockets: list[socket.socket] = []
-    seen = set()
-    try:
-        for family, type_, proto, _, address in infos:
-            if (family, address) in seen:
-                continue
-            seen.add((family, address))
-            sock = socket.socket(family, type_, proto)
-            sockets.append(sock)
-            if os.name == "posix":
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                # Each family gets its own socket, so no IPv4-mapped addresses.
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            if not port and len(sockets) > 1:
-                address = (address[0], sockets[0].getsockname()[1], *address[2:])
-            sock.bind(address)
-            sock.listen(1024)
-            # poll() says when to accept; accept() must not block if another
-            # thread or process got there first.
-            sock.setblocking(False)
-    except BaseException:
-        for sock in sockets:
-            sock.close()
-        raise
-    return sockets
 
 
 def serve(
@@ -1334,4 +1061,4 @@ def serve(
         ``max_message_size=``…), the same in every adapter.
     """
     settings = Settings.create("sync.server", options, subprotocols)
-    return Server(_listen(host, port), handler, process_request, ssl, settings)
+    return Server(_io_thread.listen(host, port), handler, process_request, ssl, settings)

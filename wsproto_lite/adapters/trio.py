@@ -51,12 +51,10 @@ Cancellation
 from __future__ import annotations
 
 import errno
-import inspect
 import math
 import ssl as ssl_module
 from collections.abc import (
     AsyncGenerator,
-    AsyncIterable,
     AsyncIterator,
     Awaitable,
     Callable,
@@ -70,7 +68,7 @@ import trio
 
 from .._connection import Role
 from .._errors import LocalProtocolError
-from .._events import Accept, Close, Event, Handshake, HTTPRequest, Pong, Reject
+from .._events import Accept, Close, Handshake, HTTPRequest, Reject
 from .._prepared import PreparedMessage
 from .._states import ConnectionState
 from . import _broadcast, _common, _session
@@ -203,7 +201,7 @@ class PongWaiter(_common.AwaitablePongWaiter):
         super().__init__(trio.Event())
 
 
-class WebSocket(_common.WebSocketBase):
+class WebSocket(_common.AsyncWebSocketBase[PongWaiter]):
     """An open WebSocket connection, on either side.
 
     Servers pass one to their handler; :func:`connect` gives one. Messages
@@ -213,10 +211,14 @@ class WebSocket(_common.WebSocketBase):
     """
 
     __slots__ = (
-        "__weakref__", "_conn", "_drained", "_finished", "_items", "_local_address",
-        "_message_lock", "_nudged", "_nursery", "_reader_scope", "_recv_active",
-        "_remote_address", "_session", "_stream", "_wait_scope", "_write_scope", "_writer",
+        "__weakref__", "_conn", "_drained", "_finished", "_items", "_local_address", "_nudged",
+        "_nursery", "_reader_scope", "_remote_address", "_session", "_stream", "_wait_scope",
+        "_write_scope", "_writer",
     )  # fmt: skip
+    _Lock = trio.Lock
+    _PongWaiter = PongWaiter
+    _now = staticmethod(trio.current_time)
+    _streaming = None  # (recv_streaming() holds _recv_active throughout)
 
     def __init__(self, stream: trio.abc.Stream, session: Session) -> None:
         self._stream = stream
@@ -234,8 +236,7 @@ class WebSocket(_common.WebSocketBase):
         self._nursery: trio.Nursery | None = None
         self._recv_active = False
         self._finished = False  # the reader is done and the stream closed
-        # Keeps a fragmented message whole; made by the first send_fragments().
-        self._message_lock: trio.Lock | None = None
+        self._send_lock = None
         # Created now so that an abort before the tasks start still counts.
         # When the nursery is cancelled, the reader closes the connection (it
         # must read the peer's reply), shielded; _abort() stops it.
@@ -251,32 +252,6 @@ class WebSocket(_common.WebSocketBase):
         self._wake_writer()
 
     # -- receiving ----------------------------------------------------------------
-
-    async def recv(self) -> Data:
-        """Wait for the next message and return it whole (``str`` or ``bytes``).
-
-        Cancelling ``recv()`` (e.g. with :func:`trio.move_on_after`) loses
-        nothing: a message it had started to collect is delivered by the next
-        call.
-
-        :raises ConnectionClosedOK: the connection closed normally (messages
-            received before the close are returned first).
-        :raises ConnectionClosedError: it closed with an error or was lost.
-        :raises RuntimeError: another task is already receiving.
-        """
-        self._start_receiving()
-        parts: list[Part] = []
-        try:
-            while True:
-                part = await self._next_part()
-                parts.append(part)
-                if part.final:
-                    return _session.join(parts)
-        except BaseException:
-            self._session.put_back(parts)  # the next call gets the whole message
-            raise
-        finally:
-            self._recv_active = False
 
     async def recv_streaming(self) -> AsyncGenerator[Data, None]:
         """Iterate over the parts of the next message as they arrive.
@@ -299,23 +274,6 @@ class WebSocket(_common.WebSocketBase):
             self._recv_active = False
             if started and not finished:
                 self._session.abandon_message()
-
-    async def __aiter__(self) -> AsyncIterator[Data]:
-        """Iterate over messages until the connection closes.
-
-        Ends silently on a normal close; raises :class:`ConnectionClosedError`
-        otherwise.
-        """
-        try:
-            while True:
-                yield await self.recv()
-        except ConnectionClosedOK:
-            return
-
-    def _start_receiving(self) -> None:
-        if self._recv_active:
-            raise RuntimeError("another task is already receiving on this WebSocket")
-        self._recv_active = True
 
     async def _next_part(self) -> Part:
         """Take the next message part, parsing on or waiting for one if needed."""
@@ -365,75 +323,12 @@ class WebSocket(_common.WebSocketBase):
         :raises TypeError: *message* is neither ``str`` nor bytes-like.
         """
         event = _session.message_event(message)
-        lock = self._message_lock
+        lock = self._send_lock
         if lock is None:
-            await self._send_event(event)
+            await self._send_one(event)
         else:
             async with lock:
-                await self._send_event(event)
-
-    async def send_fragments(self, fragments: Iterable[Data] | AsyncIterable[Data]) -> None:
-        """Send one message in parts, from a sync or async iterable.
-
-        Every part must be of the same type (``str``: a text message, bytes:
-        binary); each is sent as a frame as soon as the iterable yields it, and
-        an empty final frame ends the message. Other sends wait until the
-        message is complete. If the iterable raises (or the call is cancelled)
-        mid-message, the connection is closed with 1011, since the message can
-        no longer be completed.
-        """
-        if self._message_lock is None:
-            self._message_lock = trio.Lock()
-        async with self._message_lock:
-            first: Part | None = None
-            self._session.sending_fragments = True
-            try:
-                if isinstance(fragments, AsyncIterable):
-                    async for part in fragments:
-                        first = await self._send_fragment(part, first)
-                else:
-                    for part in fragments:
-                        first = await self._send_fragment(part, first)
-                if first is not None:
-                    await self._send_event(_session.last_fragment(first))
-            except BaseException as exc:
-                if first is not None and not isinstance(exc, ConnectionClosed):
-                    self._session.fail(1011, "error while sending a fragmented message")
-                    self._after()
-                raise
-            finally:
-                self._session.sending_fragments = False
-
-    async def _send_fragment(self, part: Data, first: Part | None) -> Part:
-        event = _session.fragment_event(part, first)
-        await self._send_event(event)
-        return first or event
-
-    async def ping(self, data: Data | None = None) -> PongWaiter:
-        """Send a ping; return a :class:`PongWaiter` to await for the pong.
-
-        Awaiting the waiter gives the round-trip time in seconds. A pong also
-        answers every ping sent before the one it echoes (RFC 6455 §5.5.3).
-        *data* (at most 125 bytes; ``str`` is UTF-8 encoded) defaults to four
-        random bytes not used by another pending ping. Usage::
-
-            pong = await ws.ping()
-            latency = await pong
-
-        :raises ConnectionClosed: the connection is closing or closed.
-        :raises RuntimeError: a ping with the same data is already pending.
-        """
-        waiter = PongWaiter()
-        await self._send(lambda: self._session.ping(data, trio.current_time(), waiter._settle))
-        return waiter
-
-    async def pong(self, data: Data = b"") -> None:
-        """Send an unsolicited pong (a one-way heartbeat). Pings are answered on their own."""
-        payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-        await self._send_event(Pong(payload))
-
-    async def _send_event(self, event: Event) -> None:
-        await self._send(lambda: self._session.send(event))
+                await self._send_one(event)
 
     async def _send(self, queue: Callable[[], bool]) -> None:
         """Queue an event with *queue* (``False``: the connection is not open),
@@ -453,6 +348,11 @@ class WebSocket(_common.WebSocketBase):
                 await self._drained.park()
             if self._finished:  # what was sent may never have left
                 raise session.closed_exception()
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Close at once with *code*, without waiting for the peer's reply."""
+        self._session.fail(code, reason)
+        self._after()
 
     # -- closing ------------------------------------------------------------------
 
@@ -722,10 +622,9 @@ async def connect_websocket(
     usual way. The parameters are those of :func:`connect`.
     """
     settings = Settings.create("trio.client", options)
-    parsed, request = _common.client_request(uri, subprotocols, extra_headers, origin)
-    ssl_context = _common.client_ssl(parsed, ssl)
-    session = Session(Role.CLIENT, settings)
-    session.conn.send(request)
+    parsed, ssl_context, session = _common.client_session(
+        uri, subprotocols, extra_headers, origin, ssl, settings
+    )
     try:
         with trio.fail_at(_deadline(settings.open_timeout)):
             stream: trio.abc.Stream = await trio.open_tcp_stream(parsed.host, parsed.port)
@@ -739,9 +638,7 @@ async def connect_websocket(
                 await _close_stream(stream)
                 raise
     except trio.TooSlowError:
-        raise TimeoutError(
-            f"timed out after {settings.open_timeout} s while opening the connection to {uri}"
-        ) from None
+        raise _common.open_timeout_error(parsed, settings.open_timeout) from None
     ws = WebSocket(stream, session)
     ws._start(nursery)
     return ws
@@ -966,6 +863,8 @@ class Server:
             if self._stopping:  # accepted just as the server was shutting down
                 await ws.close(1001, "going away")
                 return
+            # Awaited here, not in a helper: a coroutine more per idle
+            # connection would cost a few hundred bytes.
             error = None
             try:
                 await self._handler(ws)
@@ -1000,15 +899,7 @@ class Server:
                 request = session.pending_request
                 accepted = False
                 if request is not None:  # else the core answered (400, 426, 431)
-                    result: Any = None
-                    error: Exception | None = None
-                    if self._process_request is not None:
-                        try:
-                            result = self._process_request(request)
-                            if inspect.isawaitable(result):
-                                result = await result
-                        except Exception as exc:
-                            error = exc
+                    result, error = await _common.await_hook(self._process_request, request)
                     accepted = session.answer(result, error)
                     if accepted:
                         if self._stopping:

@@ -42,6 +42,14 @@ class ExtensionSession(ABC):
     #: (``0x40`` for RSV1, ``0x20`` for RSV2, ``0x10`` for RSV3).
     rsv_mask: int = 0
 
+    #: ``True`` declares that :meth:`outbound_message` returns ``0`` whenever
+    #: its *transform* argument is ``False``: a message may always go
+    #: untransformed (as RFC 7692 §6 allows for permessage-deflate). A shared
+    #: frame (:class:`~wsproto_lite.PreparedMessage`) is then sent without
+    #: asking the session about each message. ``False`` (the default): the
+    #: session is asked every time, and may refuse the shared frame.
+    optional_transform: bool = False
+
     @abstractmethod
     def inbound_frame(self, opcode: Opcode, rsv: int, *, starts_message: bool) -> bool:
         """Check the RSV bits of a received frame and say whether to transform it.

@@ -221,6 +221,9 @@ class PerMessageDeflateSession(ExtensionSession):
     """
 
     rsv_mask = RSV1
+    #: Any message may go uncompressed (RFC 7692 §6): ``outbound_message()``
+    #: returns 0 whenever it is asked not to compress.
+    optional_transform = True
 
     def __init__(
         self,
