@@ -75,7 +75,9 @@ def test_a_flood_from_a_peer_that_never_reads_does_not_grow_the_server(
     # A peer that takes nothing is failed after close_timeout (once the socket
     # buffers are full: within the flood).
     dropped = figures["dropped_after"]
-    assert dropped is not None and SIZES.close_timeout <= dropped < SIZES.flood_seconds, outcome.text
+    assert dropped is not None and SIZES.close_timeout <= dropped < SIZES.flood_seconds, (
+        outcome.text
+    )
 
 
 @pytest.mark.parametrize("kind", ADAPTERS)
