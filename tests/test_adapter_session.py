@@ -171,6 +171,45 @@ def test_a_waiting_message_holds_back_the_close_reply() -> None:
     assert not session.send(TextMessage("late"))
 
 
+def test_a_message_that_ends_the_input_leaves_nothing_unparsed() -> None:
+    """The driver need not parse again for the next message when the core has
+    parsed every byte it was given (the usual request/response case)."""
+    session, client = open_pair()
+    session.receive_data(from_client(client, TextMessage("one")))
+    assert session.process(0.0)
+    assert not session.has_unparsed and session.resume_at is None
+    assert session.take_part(0.0) == TextMessage("one")
+    assert session.take_part(0.0) is None  # asks for more: nothing to parse on
+    # Two messages in one chunk: the second waits unparsed behind the first.
+    session.receive_data(from_client(client, TextMessage("two"), TextMessage("three")))
+    assert session.process(1.0)
+    assert session.has_unparsed
+    assert session.take_part(1.0) == TextMessage("two")
+    assert session.resume_at == 1.0 + ANSWER_TIME
+    assert session.take_part(1.0) is None
+    assert session.process(1.0)
+    assert not session.has_unparsed
+    assert session.take_part(1.0) == TextMessage("three")
+
+
+def test_written_reads_the_clock_only_when_it_matters() -> None:
+    session, _client = open_pair(write_limit=100)
+    times: list[float] = []
+
+    def clock() -> float:
+        times.append(1.0)
+        return 1.0
+
+    session.written(0, clock)  # all taken, nothing held before: nothing to note
+    assert times == [] and session.output_size == 0
+    session.written(500, clock)  # held back: over write_limit, blocked since now
+    assert times == [1.0] and session.output_blocked and session.output_size == 500
+    session.written(0, clock)  # the peer read it all: unblocked
+    assert times == [1.0, 1.0] and not session.output_blocked
+    session.written(0, clock)
+    assert len(times) == 2
+
+
 def test_an_idle_application_still_answers_after_answer_time() -> None:
     session, client = open_pair()
     session.receive_data(from_client(client, TextMessage("one")))

@@ -280,8 +280,10 @@ def test_released_deflate_contexts_keep_the_history() -> None:
             assert ws.recv() == text[i:]
         # Between messages the server holds no zlib context, only the windows.
         (deflate,) = handlers[0]._session.conn._writer._sessions
-        assert deflate._compressor is None and deflate._decompressor is None  # type: ignore[attr-defined]
-        assert 0 < len(deflate._out_history) <= 4096  # type: ignore[attr-defined]
+        deflater = deflate._deflater  # type: ignore[attr-defined]
+        inflater = deflate._inflater  # type: ignore[attr-defined]
+        assert deflater.compressor is None and inflater.decompressor is None
+        assert 0 < len(deflater.history) <= 4096
 
 
 def test_large_message_with_raised_limit() -> None:

@@ -1469,3 +1469,45 @@ def test_limit_lowered_between_fast_path_events() -> None:
     assert next(events) == TextMessage("one")
     conn.max_message_size = 5
     assert_failed(conn, list(events), 1009)
+
+
+# -- _needs_data (for the adapters' driver) --------------------------------------------------
+
+
+def test_needs_data_says_when_only_more_input_can_give_an_event() -> None:
+    conn = server()
+    assert conn._needs_data()  # OPEN, nothing received
+    conn.receive_data(frame(0x1, b"one") + frame(0x1, b"two")[:3])
+    assert not conn._needs_data()
+    assert conn.next_event() == TextMessage("one")
+    assert conn.next_event() is None
+    assert not conn._needs_data()  # (an incomplete header stays unparsed)
+    conn.receive_data(frame(0x1, b"two")[3:])
+    assert conn.next_event() == TextMessage("two")
+    assert conn._needs_data()
+    conn.receive_data(b"")  # the end of input is an event of its own
+    assert not conn._needs_data()
+    assert isinstance(conn.next_event(), Close)
+    assert not conn._needs_data()  # CLOSED
+    # During the handshake the handshake layer holds the input.
+    assert not Connection(Role.SERVER)._needs_data()
+
+
+def test_needs_data_is_false_while_an_extension_drains() -> None:
+    import zlib
+
+    from wsproto_lite.extensions.permessage_deflate import PerMessageDeflateSession
+
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    payload = compressor.compress(b"x" * 200_000) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    conn = server(stream=True, extension_sessions=[PerMessageDeflateSession()])
+    conn.receive_data(frame(0x2, payload[:-4], rsv=4))
+    event = conn.next_event()
+    assert isinstance(event, BinaryMessage) and not event.final
+    assert not conn._needs_data()  # every byte parsed, but output is pending
+    size = len(event.data)
+    while not conn._needs_data():
+        event = conn.next_event()
+        assert isinstance(event, BinaryMessage)
+        size += len(event.data)
+    assert event.final and size == 200_000

@@ -544,21 +544,21 @@ def test_release_contexts_keeps_the_shared_window_of_7_2_3_2() -> None:
     sender = PerMessageDeflateSession(release_contexts=True)
     receiver = PerMessageDeflateSession(release_contexts=True)
     assert send(sender, [b"Hello"]) == HELLO
-    assert sender._compressor is None  # released, the window kept
+    assert sender._deflater.compressor is None  # released, the window kept
     # The second message still refers to the first: the bytes of §7.2.3.2.
     assert send(sender, [b"Hello"]) == HELLO_AGAIN
     assert receive(receiver, [HELLO]) == b"Hello"
-    assert receiver._decompressor is None
+    assert receiver._inflater.decompressor is None
     assert receive(receiver, [HELLO_AGAIN]) == b"Hello"
-    assert receiver._decompressor is None
+    assert receiver._inflater.decompressor is None
     # Fragmented: the context lives until the last piece, then goes.
     assert sender.outbound_message(Opcode.TEXT, None, True) == RSV1
     first = sender.outbound_data(b"Hel", False)
-    assert sender._compressor is not None
+    assert sender._deflater.compressor is not None
     last = sender.outbound_data(b"lo", True)
-    assert sender._compressor is None
+    assert sender._deflater.compressor is None
     assert receive(receiver, [first, last]) == b"Hello"
-    assert receiver._decompressor is None
+    assert receiver._inflater.decompressor is None
 
 
 def _zlib_messages(messages: list[bytes], wbits: int) -> list[bytes]:
@@ -597,8 +597,8 @@ def test_released_decompressor_decodes_what_one_context_compressed(wbits: int) -
         receiver = PerMessageDeflateSession(inbound_max_window_bits=wbits, release_contexts=True)
         for message, data in zip(messages, compressed, strict=True):
             assert receive(receiver, [data[:3], data[3:]], max_length) == message
-            assert receiver._decompressor is None
-            assert len(receiver._in_history) <= 1 << wbits
+            assert receiver._inflater.decompressor is None
+            assert len(receiver._inflater.history) <= 1 << wbits
     # Without the history the later messages would not decode: it is really used.
     with pytest.raises(RemoteProtocolError):
         receive(PerMessageDeflateSession(inbound_max_window_bits=wbits), [compressed[3]])
@@ -612,7 +612,7 @@ def test_released_compressor_output_decodes_with_one_zlib_context(wbits: int) ->
     decompressor = zlib.decompressobj(-wbits)  # the peer: one context for the connection
     for message in messages:
         data = send(sender, [message[:10], message[10:]] if len(message) > 10 else [message])
-        assert sender._compressor is None
+        assert sender._deflater.compressor is None
         assert decompressor.decompress(data + b"\x00\x00\xff\xff") == message
         # As small as with the context kept (within a few bytes of block framing).
         kept = send(plain, [message[:10], message[10:]] if len(message) > 10 else [message])
@@ -626,13 +626,13 @@ def test_release_contexts_after_a_stream_that_ended() -> None:
     receiver = PerMessageDeflateSession(release_contexts=True)
     assert receive(receiver, [HELLO]) == b"Hello"
     assert receive(receiver, [bytes.fromhex("f3 48 cd c9 c9 07 00 00")]) == b"Hello"
-    assert receiver._in_history == b""
+    assert receiver._inflater.history == b""
     assert receive(receiver, [HELLO]) == b"Hello"
     assert receive(receiver, [HELLO_AGAIN]) == b"Hello"
     # BFINAL within a message, then more of it: the window starts over there too.
     ended = bytes.fromhex("f3 48 cd c9 c9 07 00")
     assert receive(receiver, [ended + HELLO, HELLO_AGAIN[:0]], max_length=5) == b"HelloHello"
-    assert receiver._in_history == b""
+    assert receiver._inflater.history == b""
 
 
 def test_release_contexts_without_context_takeover_keeps_no_history() -> None:
@@ -641,7 +641,7 @@ def test_release_contexts_without_context_takeover_keeps_no_history() -> None:
     for _ in range(2):
         assert send(sender, [b"Hello"]) == HELLO
         assert receive(receiver, [HELLO]) == b"Hello"
-    assert sender._out_history == receiver._in_history == b""
+    assert sender._deflater.history == receiver._inflater.history == b""
 
 
 def test_release_contexts_holds_the_windows_only() -> None:
@@ -683,6 +683,21 @@ def test_vector_7_2_3_4_bfinal() -> None:
     # A tiny output bound across the end of the stream.
     assert receive(session, [payload], max_length=1) == b"Hello"
     assert receive(session, [payload, HELLO[:0]], max_length=5) == b"Hello"
+
+
+def test_bfinal_then_more_output_than_the_bound() -> None:
+    # What follows a stream's end in the same message (here a new stream) is
+    # decoded under the same output bound, and what zlib did not consume waits.
+    ended = bytes.fromhex("f3 48 cd c9 c9 07 00")  # "Hello", BFINAL
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    more = compressor.compress(b"x" * 1000) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    session = PerMessageDeflateSession()
+    assert session.inbound_frame(Opcode.TEXT, RSV1, starts_message=True)
+    assert session.inbound_data(ended + more[:-4], True, 8) == b"Helloxxx"
+    assert session.inbound_data(b"", True, 8) == b"x" * 8
+    assert receive(session, [b""], max_length=8) == b"x" * (1000 - 11)
+    # The message ended with a new stream: the next message starts afresh.
+    assert receive(session, [HELLO]) == b"Hello"
 
 
 def test_vector_7_2_3_5_two_blocks() -> None:
@@ -901,7 +916,7 @@ class _SilentCompressor:
 def test_empty_flush_still_sends_an_empty_block() -> None:
     # RFC 7692 §7.2.1 step 2: append an empty stored block if the output lacks one.
     session = PerMessageDeflateSession()
-    session._compressor = _SilentCompressor()  # type: ignore[assignment]
+    session._deflater.compressor = _SilentCompressor()  # type: ignore[assignment]
     assert session.outbound_data(b"", True) == b"\x00"
 
 
@@ -1126,3 +1141,96 @@ def test_connection_invalid_response_fails_handshake() -> None:
     assert len(events) == 1
     assert isinstance(events[0], HandshakeFailed)
     assert "server_max_window_bits" in events[0].reason
+
+
+# -- the compiled codec, called by the core directly ------------------------------------
+
+
+class _CountingSession(PerMessageDeflateSession):
+    """A subclass that overrides the per-message methods (and counts the calls)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.calls: list[str] = []
+
+    def inbound_frame(self, opcode: Opcode, rsv: int, *, starts_message: bool) -> bool:
+        self.calls.append("inbound_frame")
+        return super().inbound_frame(opcode, rsv, starts_message=starts_message)
+
+    def inbound_data(self, data: bytes, final: bool, max_length: int) -> bytes:
+        self.calls.append("inbound_data")
+        return super().inbound_data(data, final, max_length)
+
+    def outbound_message(self, opcode: Opcode, size_hint: int | None, transform: bool) -> int:
+        self.calls.append("outbound_message")
+        return super().outbound_message(opcode, size_hint, transform)
+
+    def outbound_data(self, data: bytes, final: bool) -> bytes:
+        self.calls.append("outbound_data")
+        return super().outbound_data(data, final)
+
+
+class _InboundOnly(PerMessageDeflateSession):
+    def inbound_data(self, data: bytes, final: bool, max_length: int) -> bytes:
+        return super().inbound_data(data, final, max_length)
+
+
+class _OutboundOnly(PerMessageDeflateSession):
+    def outbound_message(self, opcode: Opcode, size_hint: int | None, transform: bool) -> int:
+        return super().outbound_message(opcode, size_hint, transform)
+
+
+def test_the_core_calls_the_codec_unless_a_subclass_overrides() -> None:
+    session = PerMessageDeflateSession()
+    assert session._core_inflater is session._inflater
+    assert session._core_deflater is session._deflater
+    counting = _CountingSession()
+    assert counting._core_inflater is None and counting._core_deflater is None
+    # Either method overridden is enough for that direction to go through the session.
+    assert _InboundOnly()._core_inflater is None
+    assert _InboundOnly()._core_deflater is not None
+    assert _OutboundOnly()._core_deflater is None
+    assert _OutboundOnly()._core_inflater is not None
+
+
+@pytest.mark.parametrize("subclass", [False, True])
+def test_the_codec_and_the_session_give_the_same_bytes_and_events(subclass: bool) -> None:
+    """Through a connection, with the codec called directly or through a subclass's
+    overrides: the same frames out, the same events in, on the fast path (whole
+    frames) and on the general path (a frame in pieces, a fragmented message, a
+    control frame with RSV1)."""
+    session = _CountingSession() if subclass else PerMessageDeflateSession()
+    conn = Connection(Role.SERVER, handshake=False, extension_sessions=[session])
+    peer = Connection(Role.CLIENT, handshake=False, extension_sessions=[PerMessageDeflateSession()])
+    conn.send(TextMessage("Hello " * 20))
+    conn.send(TextMessage("He", final=False))
+    conn.send(TextMessage("llo"))
+    sent = conn.data_to_send()
+    peer.receive_data(sent)
+    assert list(peer.events()) == [
+        TextMessage("Hello " * 20),
+        TextMessage("Hello"),
+    ]
+    assert sent[0] == 0xC1  # FIN, RSV1, text
+    peer.send(TextMessage("Hello " * 20))
+    peer.send(BinaryMessage(b"abc" * 50))
+    wire = peer.data_to_send()
+    conn.receive_data(wire)  # whole frames: the fast path
+    assert list(conn.events()) == [TextMessage("Hello " * 20), BinaryMessage(b"abc" * 50)]
+    peer.send(TextMessage("Hello " * 20))
+    wire = peer.data_to_send()
+    for i in range(len(wire)):  # a byte at a time: the general path
+        conn.receive_data(wire[i : i + 1])
+    assert list(conn.events()) == [TextMessage("Hello " * 20)]
+    if subclass:
+        assert set(session.calls) == {
+            "inbound_frame",
+            "inbound_data",
+            "outbound_message",
+            "outbound_data",
+        }
+    # RSV1 on a control frame fails the connection with 1002 either way (§6.1).
+    conn.receive_data(serialize_frame(Opcode.PING, b"", rsv=RSV1, mask=True))
+    events = list(conn.events())
+    assert events == [Close(1002, "RSV1 set on a control frame (RFC 7692 §6.1)", failed=True)]
+    assert conn.data_to_send()[:4] == b"\x88\x2e\x03\xea"  # close, 46 bytes, 1002

@@ -32,6 +32,7 @@ __all__ = ["CORE_MODULES", "active", "built", "is_compiled", "pure_requested", "
 CORE_MODULES = (
     "_close_codes",
     "_states",
+    "_deflate",
     "_messages",
     "_frames",
     "_prepared",

@@ -345,6 +345,14 @@ class Connection:
             return self._handshake.next_event()
         return None
 
+    def _needs_data(self) -> bool:
+        """Whether :meth:`next_event` would return ``None`` until more data
+        arrives: the connection is OPEN or CLOSING, its input has not ended,
+        and everything received was parsed. (For the adapters' driver, which
+        then need not ask again; ``False`` whenever that is not certain.)"""
+        state = self._state
+        return (state is _OPEN or state is _CLOSING) and not self._eof and self._reader.needs_data()
+
     # -- output -------------------------------------------------------------------
 
     @property

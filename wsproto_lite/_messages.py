@@ -90,6 +90,16 @@ class MessageAssembler:
 
     def feed(self, data: bytes, final: bool) -> Message | None:
         """Add a piece of payload; return an event when there is one to deliver."""
+        if final and not self.size and not self._stream and type(data) is bytes:
+            # The whole message in one piece (e.g. out of the decompressor):
+            # one decode, nothing to keep or join.
+            self.size = len(data)
+            if not self.is_text:
+                return _received_binary(data)
+            try:
+                return _received_text(data.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise invalid_utf8(exc.reason) from None
         self.size += len(data)
         if self.is_text:
             # What codecs' incremental UTF-8 decoder does, without its object

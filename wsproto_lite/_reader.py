@@ -27,6 +27,7 @@ from typing import Final
 
 from . import _events, _mask
 from ._close_codes import CloseCode
+from ._deflate import Inflater
 from ._errors import RemoteProtocolError
 from ._events import Close, Event
 from ._frames import FIN, MASK_BIT, Opcode, decode_header, parse_close_payload
@@ -86,6 +87,9 @@ class FrameReader:
         self._stream = stream
         self._mask_expected = 0 if client else MASK_BIT
         self._sessions: Sequence[ExtensionSession] = ()
+        # The compiled inflater of a lone permessage-deflate session, called
+        # instead of the session's methods (see set_sessions).
+        self._inflater: Inflater | None = None
         self._rsv_allowed = 0
         self._assembler = MessageAssembler(stream, max_message_size)
         self._max_frame_size = max_frame_size
@@ -139,6 +143,12 @@ class FrameReader:
         self._rsv_allowed = 0
         for session in sessions:
             self._rsv_allowed |= session.rsv_mask
+        # permessage-deflate alone (the usual case): its session's inbound
+        # methods only delegate to an Inflater (wsproto_lite._deflate), which
+        # it offers as _core_inflater unless a subclass overrides them.
+        # Calling it directly saves an interpreted call per frame and message.
+        inflater = getattr(sessions[0], "_core_inflater", None) if len(sessions) == 1 else None
+        self._inflater = inflater if isinstance(inflater, Inflater) else None
 
     # -- input ---------------------------------------------------------------------
 
@@ -150,6 +160,11 @@ class FrameReader:
         else:
             self.buf = buf[self.pos :] + data
         self.pos = 0
+
+    def needs_data(self) -> bool:
+        """Whether :meth:`next_event` can give nothing more until more data is
+        fed: every byte was parsed, and no extension holds output."""
+        return self.pos >= len(self.buf) and not self._draining
 
     def discard(self) -> None:
         """Forget the unparsed input: nothing after a close frame or a failure counts
@@ -362,11 +377,15 @@ class FrameReader:
         (The frame and message limits were checked against the frame's length;
         a transformed message is checked again once decompressed.)
         """
-        transforms = False
-        kind = _OPCODE_BY_VALUE[opcode]
-        for session in self._sessions:
-            if session.inbound_frame(kind, rsv & session.rsv_mask, starts_message=True):
-                transforms = True
+        inflater = self._inflater
+        if inflater is not None:
+            transforms = inflater.frame(opcode, rsv, True)
+        else:
+            transforms = False
+            kind = _OPCODE_BY_VALUE[opcode]
+            for session in self._sessions:
+                if session.inbound_frame(kind, rsv & session.rsv_mask, starts_message=True):
+                    transforms = True
         self._transforming = transforms
         self._assembler.start(opcode == 1)
         if transforms:
@@ -389,14 +408,18 @@ class FrameReader:
             return False
         opcode, fin, rsv, length, start = header
         if self._sessions:
-            transforms = False
-            for session in self._sessions:
-                if session.inbound_frame(
-                    _OPCODE_BY_VALUE[opcode],
-                    rsv & session.rsv_mask,
-                    starts_message=opcode in (1, 2),
-                ):
-                    transforms = True
+            inflater = self._inflater
+            if inflater is not None:
+                transforms = inflater.frame(opcode, rsv, opcode in (1, 2))
+            else:
+                transforms = False
+                for session in self._sessions:
+                    if session.inbound_frame(
+                        _OPCODE_BY_VALUE[opcode],
+                        rsv & session.rsv_mask,
+                        starts_message=opcode in (1, 2),
+                    ):
+                        transforms = True
             if opcode in (1, 2):
                 self._transforming = transforms
         if not opcode & 0x8:
@@ -469,9 +492,13 @@ class FrameReader:
             max_length = room + 1
             if self._stream and max_length > _EXT_CHUNK:
                 max_length = _EXT_CHUNK
-        data = chunk
-        for session in reversed(self._sessions):
-            data = session.inbound_data(data, final, max_length)
+        inflater = self._inflater
+        if inflater is not None:
+            data = inflater.inflate(chunk, final, max_length)
+        else:
+            data = chunk
+            for session in reversed(self._sessions):
+                data = session.inbound_data(data, final, max_length)
         more = len(data) >= max_length
         self._assembler.check_decoded(len(data))
         self._draining = more

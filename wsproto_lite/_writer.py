@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from . import _frames
+from ._deflate import Deflater
 from ._errors import LocalProtocolError
 from ._frames import Opcode, serialize_frame
 from ._prepared import PreparedMessage
@@ -32,11 +33,16 @@ class FrameWriter:
     :param client: whether this end is the client (its frames are masked).
     """
 
-    __slots__ = ("_ask", "_mask", "_message", "_rsv", "_sessions", "_shared", "_transform")
+    __slots__ = (
+        "_ask", "_deflater", "_mask", "_message", "_rsv", "_sessions", "_shared", "_transform",
+    )  # fmt: skip
 
     def __init__(self, client: bool) -> None:
         self._mask = client
         self._sessions: Sequence[ExtensionSession] = ()
+        # The compiled deflater of a lone permessage-deflate session, called
+        # instead of the session's methods (see set_sessions).
+        self._deflater: Deflater | None = None
         # The sessions asked about each shared frame (those whose transform is
         # not optional), and whether a shared frame may go without asking.
         self._ask: Sequence[ExtensionSession] = ()
@@ -48,6 +54,9 @@ class FrameWriter:
     def set_sessions(self, sessions: Sequence[ExtensionSession]) -> None:
         """Use the outbound half of the negotiated extensions."""
         self._sessions = sessions
+        # As the reader does with the inbound half (FrameReader.set_sessions).
+        deflater = getattr(sessions[0], "_core_deflater", None) if len(sessions) == 1 else None
+        self._deflater = deflater if isinstance(deflater, Deflater) else None
         self._ask = [s for s in sessions if not s.optional_transform]
         self._shared = not self._mask and not self._ask
 
@@ -72,8 +81,12 @@ class FrameWriter:
             transform = False
             if self._sessions:
                 size_hint = len(data) if final else None
-                for session in self._sessions:
-                    rsv |= session.outbound_message(kind, size_hint, compress)
+                deflater = self._deflater
+                if deflater is not None:
+                    rsv = deflater.message(kind, size_hint, compress)
+                else:
+                    for session in self._sessions:
+                        rsv |= session.outbound_message(kind, size_hint, compress)
                 transform = rsv != 0
             if not final:
                 self._message = kind
@@ -91,8 +104,12 @@ class FrameWriter:
             if final:
                 self._message = None
         if transform:
-            for session in self._sessions:
-                data = session.outbound_data(data, final)
+            deflater = self._deflater
+            if deflater is not None:
+                data = deflater.deflate(data, final)
+            else:
+                for session in self._sessions:
+                    data = session.outbound_data(data, final)
         return serialize_frame(opcode, data, fin=final, rsv=rsv, mask=self._mask)
 
     def prepared(self, prepared: PreparedMessage) -> bytes:

@@ -345,8 +345,9 @@ class AsyncWebSocketBase(WebSocketBase, Generic[PongWaiter]):
         :raises ConnectionClosedError: it closed with an error or was lost.
         :raises RuntimeError: another task is already receiving.
         """
-        if not self._recv_active and self._streaming is None:
-            message = self._session.take_message(self._now())  # the fast path
+        session = self._session
+        if session.queue and not self._recv_active and self._streaming is None:
+            message = session.take_message(self._now())  # the fast path
             if message is not None:
                 return message
         self._start_receiving()
@@ -354,6 +355,8 @@ class AsyncWebSocketBase(WebSocketBase, Generic[PongWaiter]):
         try:
             while True:
                 part = await self._next_part()
+                if part.final and not parts:
+                    return part.data  # a whole message (the usual case)
                 parts.append(part)
                 if part.final:
                     return join(parts)

@@ -354,6 +354,13 @@ class Session:
             self._blocked = True
             self._moved_at = now
 
+    def written(self, held: int, clock: Callable[[], float]) -> None:
+        """:meth:`transport_holds` after a write, reading *clock* only when that
+        can matter: not when the transport took everything and held nothing
+        before, with the output not blocked (the usual case)."""
+        if held or self._held or self._blocked:
+            self.transport_holds(held, clock())
+
     @property
     def output_size(self) -> int:
         """Bytes waiting to be written: in the core, the session and the transport."""
@@ -449,7 +456,11 @@ class Session:
             if not (self.closing or self._eof):  # (then no answer could be overtaken)
                 taken = self._taken_at
                 if self.queue or (taken is not None and now < taken + ANSWER_TIME):
-                    break  # the application is answering what it took
+                    # The application is answering what it took. When every
+                    # byte was parsed, there is nothing to come back for.
+                    if conn._needs_data():
+                        self._unparsed = 0
+                    break
             event = conn.next_event()
             if event is None:
                 self._unparsed = 0

@@ -365,11 +365,12 @@ class WebSocket(_common.AsyncWebSocketBase[PongWaiter]):
         else:
             self._process()
 
-    def _schedule(self) -> None:
+    def _schedule(self, now: float | None = None) -> None:
         """Run the session's clocks (keepalive, timeouts, the answer time, an
-        output that does not move); arm the timer for the next deadline."""
+        output that does not move) at *now* (the loop's time if ``None``); arm
+        the timer for the next deadline."""
         session = self._session
-        woke, deadline = session.tick(self._now())
+        woke, deadline = session.tick(self._now() if now is None else now)
         if woke:
             self._wake(self._recv_waiter)
         if session.has_output:
@@ -420,13 +421,13 @@ class WebSocket(_common.AsyncWebSocketBase[PongWaiter]):
     def _flush(self) -> None:
         """Write what the session has queued (dropped if the transport is closing)."""
         session = self._session
-        if session.has_output:
-            data = session.take_output()
+        data = session.take_output()
+        if data:
             transport = self._transport
             if transport is not None and not transport.is_closing():
                 transport.write(data)
                 # (Usually 0 at once: the socket took it all.)
-                session.transport_holds(transport.get_write_buffer_size(), self._now())
+                session.written(transport.get_write_buffer_size(), self._now)
 
     def _process(self) -> bool:
         """Let the session take events from the core; act on what it found.
@@ -434,7 +435,8 @@ class WebSocket(_common.AsyncWebSocketBase[PongWaiter]):
         Returns whether something for receivers arrived.
         """
         session = self._session
-        woke = session.process(self._now())
+        now = self._now()
+        woke = session.process(now)
         if woke:
             self._wake(self._recv_waiter)
             if session.handshake_done:
@@ -453,7 +455,7 @@ class WebSocket(_common.AsyncWebSocketBase[PongWaiter]):
             else:
                 transport.resume_reading()
         if not session.aborted:
-            self._schedule()
+            self._schedule(now)
         return woke
 
 

@@ -71,17 +71,12 @@ import re
 import zlib
 from dataclasses import dataclass
 
-from .._close_codes import CloseCode
+from .._deflate import Deflater, Inflater
 from .._errors import LocalProtocolError, RemoteProtocolError
 from .._frames import RSV1, Opcode
 from .base import Extension, ExtensionSession, Params
 
 __all__ = ["PerMessageDeflate", "PerMessageDeflateSession"]
-
-#: The tail that a sync flush leaves and that RFC 7692 §7.2.1 strips.
-_TAIL = b"\x00\x00\xff\xff"
-#: An empty stored block without that tail: what an empty message becomes (§7.2.3.6).
-_EMPTY_BLOCK = b"\x00"
 
 _SERVER_NO_CONTEXT_TAKEOVER = "server_no_context_takeover"
 _CLIENT_NO_CONTEXT_TAKEOVER = "client_no_context_takeover"
@@ -245,32 +240,37 @@ class PerMessageDeflateSession(ExtensionSession):
         self.inbound_max_window_bits = inbound_max_window_bits
         #: Whether every message we receive starts with an empty window.
         self.inbound_no_context_takeover = inbound_no_context_takeover
-        self._compress_level = compress_level
-        self._mem_level = mem_level
-        self._min_size = min_size
-        # zlib cannot compress raw DEFLATE with an 8-bit window; 9 fits (module docstring).
-        self._compress_wbits = max(outbound_max_window_bits, 9)
-        self._can_compress = outbound_max_window_bits > 8 or _window_9_fits_8(
-            compress_level, mem_level
+        # The per-message work, compiled with the core (wsproto_lite._deflate).
+        self._inflater = Inflater(
+            inbound_max_window_bits, inbound_no_context_takeover, release_contexts
         )
-        self._compressor: zlib._Compress | None = None
-        self._decompressor: zlib._Decompress | None = None
-        # With release_contexts (and context takeover), the last window of
-        # plain text each way while no context is held: what the peer's
-        # decompressor, or ours, would have as its history. It primes the next
-        # context as a preset dictionary (RFC 1951 §3.2: distances reach back
-        # into previous data, across messages under context takeover, RFC 7692
-        # §7.1.1). Tracked only while it is needed.
-        self._release_out = release_contexts and not outbound_no_context_takeover
-        self._release_in = release_contexts and not inbound_no_context_takeover
-        self._out_window = 1 << self._compress_wbits
-        self._in_window = 1 << inbound_max_window_bits
-        self._out_history = b""
-        self._in_history = b""
-        # Inbound state of the message in progress.
-        self._unconsumed = b""
-        self._tail_fed = False
-        self._stream_ended = False
+        self._deflater = Deflater(
+            compress_level,
+            # zlib cannot compress raw DEFLATE with an 8-bit window; 9 fits
+            # (module docstring), if the linked zlib passes the check.
+            max(outbound_max_window_bits, 9),
+            mem_level,
+            outbound_no_context_takeover,
+            min_size,
+            outbound_max_window_bits > 8 or _window_9_fits_8(compress_level, mem_level),
+            release_contexts,
+        )
+        # What the frame reader and writer call instead of this session's
+        # methods (saving an interpreted call per frame and message) when they
+        # are this class's own, not a subclass's.
+        cls = type(self)
+        own = PerMessageDeflateSession
+        self._core_inflater: Inflater | None = (
+            self._inflater
+            if cls.inbound_frame is own.inbound_frame and cls.inbound_data is own.inbound_data
+            else None
+        )
+        self._core_deflater: Deflater | None = (
+            self._deflater
+            if cls.outbound_message is own.outbound_message
+            and cls.outbound_data is own.outbound_data
+            else None
+        )
 
     def __repr__(self) -> str:
         return (
@@ -290,20 +290,7 @@ class PerMessageDeflateSession(ExtensionSession):
         connection with 1002 (§6.1: "An endpoint MUST NOT set the 'Per-Message
         Compressed' bit of control frames and non-first fragments").
         """
-        if not rsv & RSV1:
-            return False
-        if opcode >= Opcode.CLOSE:
-            raise RemoteProtocolError(
-                "RSV1 set on a control frame (RFC 7692 §6.1)", code=CloseCode.PROTOCOL_ERROR
-            )
-        if not starts_message:
-            raise RemoteProtocolError(
-                "RSV1 set on a continuation frame (RFC 7692 §6.1)",
-                code=CloseCode.PROTOCOL_ERROR,
-            )
-        self._unconsumed = b""
-        self._tail_fed = False
-        return True
+        return self._inflater.frame(opcode, rsv, starts_message)
 
     def inbound_data(self, data: bytes, final: bool, max_length: int) -> bytes:
         """Decompress the next piece of a compressed message, at most *max_length* bytes.
@@ -312,78 +299,12 @@ class PerMessageDeflateSession(ExtensionSession):
         (with ``data=b""``). Once *final* and all input is consumed, the
         ``00 00 ff ff`` tail is appended, exactly once (RFC 7692 §7.2.2). A
         result shorter than *max_length* with *final* set ends the message;
-        without context takeover the decompressor is then dropped. Invalid
-        DEFLATE data fails the connection with 1007 (RFC 6455 §7.4.1: data
-        "not consistent with the type of the message"; RFC 7692 names no code).
+        without context takeover, or with ``release_contexts``, the
+        decompressor is then dropped. Invalid DEFLATE data fails the
+        connection with 1007 (RFC 6455 §7.4.1: data "not consistent with the
+        type of the message"; RFC 7692 names no code).
         """
-        if max_length < 1:
-            raise ValueError("max_length must be at least 1")
-        decompressor = self._decompressor
-        if decompressor is None:
-            decompressor = self._decompressor = self._new_decompressor()
-        buf = self._unconsumed + data if self._unconsumed else data
-        self._unconsumed = b""
-        if final and not self._tail_fed:
-            # The tail goes after the last input (§7.2.2); appended here, zlib
-            # decodes both in one call instead of a second call for 4 bytes.
-            # (Whatever stays pending below keeps it at its end.)
-            buf += _TAIL
-            self._tail_fed = True
-        out: list[bytes] = []
-        remaining = max_length
-        try:
-            while True:
-                chunk = decompressor.decompress(buf, remaining)
-                remaining -= len(chunk)
-                out.append(chunk)
-                if decompressor.eof:
-                    # The peer ended the DEFLATE stream (BFINAL, §7.2.3.4): decode
-                    # what follows (normally an empty stored block) afresh.
-                    # (unused_data holds all input past the end, unconsumed_tail included.)
-                    buf = decompressor.unused_data
-                    self._stream_ended = True
-                    decompressor = self._decompressor = self._new_decompressor()
-                    if remaining == 0:
-                        self._unconsumed = buf
-                        break
-                    continue
-                if remaining == 0:
-                    # Output bound reached; the rest waits for the next call.
-                    self._unconsumed = decompressor.unconsumed_tail
-                # Otherwise zlib stopped short of the bound, so it consumed all
-                # the input (the tail too, if final): nothing is pending.
-                break
-        except zlib.error as exc:
-            raise RemoteProtocolError(
-                f"invalid compressed data: {exc}", code=CloseCode.INVALID_FRAME_PAYLOAD_DATA
-            ) from None
-        result = out[0] if len(out) == 1 else b"".join(out)
-        if self._release_in and result:
-            self._in_history = _last(self._in_history, result, self._in_window)
-        if final and remaining > 0:
-            self._end_inbound_message()
-        return result
-
-    def _new_decompressor(self) -> zlib._Decompress:
-        history = self._in_history
-        if history and not self._stream_ended:
-            # Primed with what the peer's window holds (release_contexts).
-            return zlib.decompressobj(-self.inbound_max_window_bits, zdict=history)
-        return zlib.decompressobj(-self.inbound_max_window_bits)
-
-    def _end_inbound_message(self) -> None:
-        if self.inbound_no_context_takeover or self._stream_ended or self._release_in:
-            # §7.1.1: without context takeover the next message starts with an
-            # empty window; dropping the decompressor also frees its memory.
-            # (With release_contexts, _in_history keeps the window instead.)
-            self._decompressor = None
-        if self._stream_ended:
-            # The peer ended its stream (BFINAL): its next message starts a new
-            # one, with no history.
-            self._in_history = b""
-        self._unconsumed = b""
-        self._tail_fed = False
-        self._stream_ended = False
+        return self._inflater.inflate(data, final, max_length)
 
     # -- sending ----------------------------------------------------------------
 
@@ -394,70 +315,16 @@ class PerMessageDeflateSession(ExtensionSession):
         with ``compress=False``, whole messages shorter than ``min_size``, and
         everything when the 8-bit window check failed (module docstring).
         """
-        if opcode not in (Opcode.TEXT, Opcode.BINARY) or not transform or not self._can_compress:
-            return 0
-        if size_hint is not None and size_hint < self._min_size:
-            return 0
-        return RSV1
+        return self._deflater.message(opcode, size_hint, transform)
 
     def outbound_data(self, data: bytes, final: bool) -> bytes:
         """Compress the next piece of a message that :meth:`outbound_message` accepted.
 
         Every piece is sync-flushed; the final one loses the ``00 00 ff ff``
-        tail (RFC 7692 §7.2.1). Without context takeover the compressor is
-        dropped after the message (§7.1.1).
+        tail (RFC 7692 §7.2.1). Without context takeover (§7.1.1), or with
+        ``release_contexts``, the compressor is dropped after the message.
         """
-        compressor = self._compressor
-        if compressor is None:
-            compressor = self._compressor = self._new_compressor()
-        if self._release_out and data:
-            self._out_history = _last(self._out_history, data, self._out_window)
-        if not final:
-            if not data:
-                return b""
-            return _flushed(compressor, data)
-        out = _flushed(compressor, data)
-        if self.outbound_no_context_takeover or self._release_out:
-            # (With release_contexts, _out_history keeps the window instead.)
-            self._compressor = None
-        if out.endswith(_TAIL):
-            out = out[:-4]
-        # §7.2.1 step 2 / §7.2.3.6: a flush that produced nothing still needs its
-        # empty stored block (the stream is byte-aligned after the last flush).
-        return out or _EMPTY_BLOCK
-
-    def _new_compressor(self) -> zlib._Compress:
-        history = self._out_history
-        if history:
-            # Primed with what the peer's window holds (release_contexts): the
-            # same matches as the context it replaces could find (zlib never
-            # reaches back further than its window, module docstring).
-            return zlib.compressobj(
-                self._compress_level,
-                zlib.DEFLATED,
-                -self._compress_wbits,
-                self._mem_level,
-                zdict=history,
-            )
-        return zlib.compressobj(
-            self._compress_level, zlib.DEFLATED, -self._compress_wbits, self._mem_level
-        )
-
-
-def _flushed(compressor: zlib._Compress, data: bytes) -> bytes:
-    """*data* compressed and sync-flushed."""
-    head = compressor.compress(data)
-    # zlib usually keeps a small message's output until the flush: then no copy.
-    return (
-        head + compressor.flush(zlib.Z_SYNC_FLUSH) if head else compressor.flush(zlib.Z_SYNC_FLUSH)
-    )
-
-
-def _last(history: bytes, data: bytes, window: int) -> bytes:
-    """The last *window* bytes of *history* followed by *data*."""
-    if len(data) >= window:
-        return data[-window:]
-    return (history + data)[-window:]
+        return self._deflater.deflate(data, final)
 
 
 class PerMessageDeflate(Extension):
