@@ -12,7 +12,9 @@ on) carry the same stream of messages: JSON-like records and chat text of
 (bytes out / bytes in), the speed of compressing and decompressing (MB of
 messages per second, one core), and the memory the two zlib contexts hold once
 used (``tracemalloc``, which sees zlib's buffers). The last column is that
-memory for 1,000 busy connections: what chooses a server's defaults. See
+memory for 1,000 busy connections: what chooses a server's defaults. With
+``release_contexts`` (the rows marked so) the contexts are dropped after each
+message and the memory is the two windows of text kept between messages. See
 ``docs/guides/compression.md``.
 """
 
@@ -32,9 +34,20 @@ sys.path.insert(0, os.path.dirname(_HERE))  # this checkout's wsproto_lite
 from wsproto_lite._frames import RSV1, Opcode  # noqa: E402
 from wsproto_lite.extensions.permessage_deflate import PerMessageDeflateSession  # noqa: E402
 
-#: (window bits, memory level): zlib's defaults, websockets' server defaults,
-#: ours for servers, and smaller ones.
-SETTINGS = ((15, 8), (15, 5), (13, 6), (12, 8), (12, 5), (11, 4), (10, 3), (9, 1))
+#: (window bits, memory level, release_contexts): zlib's defaults, websockets'
+#: server defaults, ours for servers, and smaller ones.
+SETTINGS = (
+    (15, 8, False),
+    (15, 8, True),
+    (15, 5, False),
+    (13, 6, False),
+    (12, 8, False),
+    (12, 5, False),
+    (12, 5, True),
+    (11, 4, False),
+    (10, 3, False),
+    (9, 1, False),
+)
 
 
 _WORDS = (
@@ -73,13 +86,14 @@ def corpus(count: int, seed: int = 1) -> list[bytes]:
     return messages
 
 
-def measure(bits: int, mem_level: int, messages: list[bytes]) -> dict[str, float]:
+def measure(bits: int, mem_level: int, release: bool, messages: list[bytes]) -> dict[str, float]:
     def session() -> PerMessageDeflateSession:
         return PerMessageDeflateSession(
             outbound_max_window_bits=bits,
             inbound_max_window_bits=bits,
             mem_level=mem_level,
             min_size=0,
+            release_contexts=release,
         )
 
     sender, receiver = session(), session()
@@ -96,7 +110,8 @@ def measure(bits: int, mem_level: int, messages: list[bytes]) -> dict[str, float
         out = receiver.inbound_data(payload, True, 1 << 30)
         assert out == data
     decompress_time = time.perf_counter() - start
-    # The memory of one used pair of contexts (a connection's both directions).
+    # The memory of one used pair of contexts (a connection's both directions),
+    # between two messages: with release_contexts, the two windows of text.
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     tx, rx = session(), session()
@@ -122,13 +137,14 @@ def main() -> int:
     messages = corpus(500 if args.quick else 5000)
     print(f"{len(messages):,} messages, {sum(map(len, messages)) / 1e6:.1f} MB")
     print(
-        f"{'window bits':>11} {'memLevel':>8} {'ratio':>6} {'compress':>9} {'decompress':>10}"
-        f" {'memory':>8} {'× 1,000':>8}"
+        f"{'window bits':>11} {'memLevel':>8} {'release':>7} {'ratio':>6} {'compress':>9}"
+        f" {'decompress':>10} {'memory':>8} {'× 1,000':>8}"
     )
-    for bits, mem_level in SETTINGS:
-        m = measure(bits, mem_level, messages)
+    for bits, mem_level, release in SETTINGS:
+        m = measure(bits, mem_level, release, messages)
         print(
-            f"{bits:>11} {mem_level:>8} {m['ratio']:>6.3f} {m['compress_mb_s']:>6.0f} MB/s"
+            f"{bits:>11} {mem_level:>8} {'yes' if release else '':>7} {m['ratio']:>6.3f}"
+            f" {m['compress_mb_s']:>6.0f} MB/s"
             f" {m['decompress_mb_s']:>5.0f} MB/s {m['memory'] / 1024:>5.0f} KiB"
             f" {m['memory'] * 1000 / 2**20:>5.0f} MiB"
         )

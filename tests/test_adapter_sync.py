@@ -266,6 +266,26 @@ def test_compressed_and_uncompressed() -> None:
             assert ws.recv() == text
 
 
+def test_released_deflate_contexts_keep_the_history() -> None:
+    handlers: list[WebSocket] = []
+
+    def keep(ws: WebSocket) -> None:
+        handlers.append(ws)
+        echo(ws)
+
+    text = "".join(f"line {i}: the same words again; " for i in range(60))
+    with running(keep) as server, connect(uri(server), **FAST) as ws:
+        for i in range(20):  # each refers back to the ones before it
+            ws.send(text[i:])
+            assert ws.recv() == text[i:]
+        # Between messages the server holds no zlib context, only the windows.
+        (deflate,) = handlers[0]._session.conn._writer._sessions
+        deflater = deflate._deflater  # type: ignore[attr-defined]
+        inflater = deflate._inflater  # type: ignore[attr-defined]
+        assert deflater.compressor is None and inflater.decompressor is None
+        assert 0 < len(deflater.history) <= 4096
+
+
 def test_large_message_with_raised_limit() -> None:
     data = os.urandom(16 << 20)
     options: dict[str, Any] = {"max_message_size": 32 << 20, "compression": False}

@@ -102,6 +102,7 @@ def negotiate(
         {"mem_level": 10},
         {"min_size": -1},
         {"min_size": None},
+        {"release_contexts": 1},
     ],
 )
 def test_invalid_configuration(kwargs: dict[str, Any]) -> None:
@@ -536,6 +537,134 @@ def test_no_context_takeover_resets_both_ways() -> None:
     assert info.value.code == 1007
 
 
+# -- release_contexts: no context between messages, the same bytes ----------------------
+
+
+def test_release_contexts_keeps_the_shared_window_of_7_2_3_2() -> None:
+    sender = PerMessageDeflateSession(release_contexts=True)
+    receiver = PerMessageDeflateSession(release_contexts=True)
+    assert send(sender, [b"Hello"]) == HELLO
+    assert sender._deflater.compressor is None  # released, the window kept
+    # The second message still refers to the first: the bytes of §7.2.3.2.
+    assert send(sender, [b"Hello"]) == HELLO_AGAIN
+    assert receive(receiver, [HELLO]) == b"Hello"
+    assert receiver._inflater.decompressor is None
+    assert receive(receiver, [HELLO_AGAIN]) == b"Hello"
+    assert receiver._inflater.decompressor is None
+    # Fragmented: the context lives until the last piece, then goes.
+    assert sender.outbound_message(Opcode.TEXT, None, True) == RSV1
+    first = sender.outbound_data(b"Hel", False)
+    assert sender._deflater.compressor is not None
+    last = sender.outbound_data(b"lo", True)
+    assert sender._deflater.compressor is None
+    assert receive(receiver, [first, last]) == b"Hello"
+    assert receiver._inflater.decompressor is None
+
+
+def _zlib_messages(messages: list[bytes], wbits: int) -> list[bytes]:
+    """*messages* compressed by one zlib context kept across them (independent of ours)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -wbits, 9)
+    out = []
+    for message in messages:
+        data = compressor.compress(message) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        assert data.endswith(b"\x00\x00\xff\xff")
+        out.append(data[:-4])
+    return out
+
+
+def _history_messages() -> list[bytes]:
+    """Messages that refer back across several earlier ones, up to the window's edge."""
+    words = [bytes(f"word{i:03d}-", "ascii") * 3 for i in range(300)]
+    return [
+        words[0] * 40,  # 5.3 KiB: longer than a 12-bit window
+        words[1],
+        words[2],
+        words[0][:20] + words[1] + words[2],  # refers to the three before it
+        b"".join(words[3:60]),
+        b"".join(words[3:60])[::-1],
+        b"".join(words[3:60])[100:2000] + words[1],
+        b"",
+        b"x",
+        b"".join(words[3:60])[1500:3900],  # up to the 4 KiB window's edge
+    ]
+
+
+@pytest.mark.parametrize("wbits", [9, 12, 15])
+def test_released_decompressor_decodes_what_one_context_compressed(wbits: int) -> None:
+    messages = _history_messages()
+    compressed = _zlib_messages(messages, wbits)
+    for max_length in (1 << 16, 97):  # whole, and a little at a time
+        receiver = PerMessageDeflateSession(inbound_max_window_bits=wbits, release_contexts=True)
+        for message, data in zip(messages, compressed, strict=True):
+            assert receive(receiver, [data[:3], data[3:]], max_length) == message
+            assert receiver._inflater.decompressor is None
+            assert len(receiver._inflater.history) <= 1 << wbits
+    # Without the history the later messages would not decode: it is really used.
+    with pytest.raises(RemoteProtocolError):
+        receive(PerMessageDeflateSession(inbound_max_window_bits=wbits), [compressed[3]])
+
+
+@pytest.mark.parametrize("wbits", [9, 12, 15])
+def test_released_compressor_output_decodes_with_one_zlib_context(wbits: int) -> None:
+    messages = _history_messages()
+    sender = PerMessageDeflateSession(outbound_max_window_bits=wbits, release_contexts=True)
+    plain = PerMessageDeflateSession(outbound_max_window_bits=wbits)
+    decompressor = zlib.decompressobj(-wbits)  # the peer: one context for the connection
+    for message in messages:
+        data = send(sender, [message[:10], message[10:]] if len(message) > 10 else [message])
+        assert sender._deflater.compressor is None
+        assert decompressor.decompress(data + b"\x00\x00\xff\xff") == message
+        # As small as with the context kept (within a few bytes of block framing).
+        kept = send(plain, [message[:10], message[10:]] if len(message) > 10 else [message])
+        assert len(data) <= len(kept) + 8
+    # Repeated text became back-references into the earlier messages.
+    assert len(send(sender, [messages[3]])) < len(messages[3]) // 4
+
+
+def test_release_contexts_after_a_stream_that_ended() -> None:
+    # §7.2.3.4: the peer ended its stream (BFINAL); the next starts with no history.
+    receiver = PerMessageDeflateSession(release_contexts=True)
+    assert receive(receiver, [HELLO]) == b"Hello"
+    assert receive(receiver, [bytes.fromhex("f3 48 cd c9 c9 07 00 00")]) == b"Hello"
+    assert receiver._inflater.history == b""
+    assert receive(receiver, [HELLO]) == b"Hello"
+    assert receive(receiver, [HELLO_AGAIN]) == b"Hello"
+    # BFINAL within a message, then more of it: the window starts over there too.
+    ended = bytes.fromhex("f3 48 cd c9 c9 07 00")
+    assert receive(receiver, [ended + HELLO, HELLO_AGAIN[:0]], max_length=5) == b"HelloHello"
+    assert receiver._inflater.history == b""
+
+
+def test_release_contexts_without_context_takeover_keeps_no_history() -> None:
+    sender = PerMessageDeflateSession(outbound_no_context_takeover=True, release_contexts=True)
+    receiver = PerMessageDeflateSession(inbound_no_context_takeover=True, release_contexts=True)
+    for _ in range(2):
+        assert send(sender, [b"Hello"]) == HELLO
+        assert receive(receiver, [HELLO]) == b"Hello"
+    assert sender._deflater.history == receiver._inflater.history == b""
+
+
+def test_release_contexts_holds_the_windows_only() -> None:
+    message = bytes(range(256)) * 64  # 16 KiB
+    held = {}
+    for release in (False, True):
+        tracemalloc.start()
+        try:
+            sender = PerMessageDeflateSession(
+                outbound_max_window_bits=12, inbound_max_window_bits=12, mem_level=5,
+                release_contexts=release,
+            )  # fmt: skip
+            before = tracemalloc.get_traced_memory()[0]
+            # (Its own output back: a window the same as the one it sent.)
+            assert receive(sender, [send(sender, [message])]) == message
+            held[release] = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+    # zlib's contexts (about 45 KiB at 12 bits, mem_level 5), or two 4 KiB windows.
+    assert held[False] > 40_000
+    assert held[True] < 10_000
+
+
 def test_vector_7_2_3_3_stored_block() -> None:
     payload = bytes.fromhex("00 05 00 fa ff 48 65 6c 6c 6f 00")
     assert receive(PerMessageDeflateSession(), [payload]) == b"Hello"
@@ -808,6 +937,7 @@ configs = st.fixed_dictionaries(
         "compress_level": st.integers(-1, 9),
         "mem_level": st.integers(1, 9),
         "min_size": st.just(0),
+        "release_contexts": st.booleans(),
     }
 )
 

@@ -11,7 +11,10 @@ directly (:attr:`PerMessageDeflateSession._core_inflater
 <wsproto_lite.extensions.permessage_deflate.PerMessageDeflateSession>`),
 without an interpreted call per message. The rules (RSV1, the
 ``00 00 ff ff`` tail, bounded output, a stream ended with ``BFINAL``) are
-described in the extension's module docstring.
+described in the extension's module docstring, and so is
+``release_contexts``: with it both halves drop their zlib object after each
+message and keep the last window of plain text instead, which primes the
+next one as zlib's preset dictionary (``zdict``).
 """
 
 from __future__ import annotations
@@ -43,13 +46,25 @@ class Inflater:
     :param wbits: the window the peer compresses with (8–15).
     :param no_context_takeover: the peer starts every message afresh; the
         decompressor is then dropped after each message.
+    :param release_contexts: drop the decompressor after each message anyway,
+        keeping the last ``1 << wbits`` bytes received in :attr:`history`
+        (under context takeover only: without it there is no history).
     """
 
-    def __init__(self, wbits: int, no_context_takeover: bool) -> None:
+    def __init__(self, wbits: int, no_context_takeover: bool, release_contexts: bool) -> None:
         self.wbits = wbits
         self.no_context_takeover = no_context_takeover
-        #: Created on first use; ``None`` between messages without context takeover.
+        #: Whether :attr:`history` is kept and the decompressor dropped between messages.
+        self.release = release_contexts and not no_context_takeover
+        #: Created on first use; ``None`` between messages without context
+        #: takeover, and with :attr:`release`.
         self.decompressor: zlib._Decompress | None = None
+        #: With :attr:`release`, the last window of what the peer's stream
+        #: decoded to: the history its next message may refer to (RFC 1951
+        #: §3.2, across messages under context takeover, RFC 7692 §7.1.1),
+        #: given to the next decompressor as its preset dictionary.
+        self.history = b""
+        self._window = 1 << wbits
         # The message in progress: input zlib has not consumed yet (output bound
         # reached), whether the tail was appended, whether the peer ended the stream.
         self._unconsumed = b""
@@ -90,7 +105,12 @@ class Inflater:
             raise ValueError("max_length must be at least 1")
         decompressor = self.decompressor
         if decompressor is None:
-            decompressor = self.decompressor = _decompressobj(-self.wbits)
+            if self.history:
+                # Primed with what the peer's window holds (release_contexts).
+                decompressor = _decompressobj(-self.wbits, zdict=self.history)
+            else:
+                decompressor = _decompressobj(-self.wbits)
+            self.decompressor = decompressor
         if self._unconsumed:
             data = self._unconsumed + data
             self._unconsumed = b""
@@ -113,6 +133,8 @@ class Inflater:
             raise RemoteProtocolError(
                 f"invalid compressed data: {exc}", code=CloseCode.INVALID_FRAME_PAYLOAD_DATA
             ) from None
+        if self.release and out:
+            self.history = _last(self.history, out, self._window)
         if final and len(out) < max_length:
             self._end_message()
         return out
@@ -129,6 +151,7 @@ class Inflater:
         assert decompressor is not None
         while decompressor.eof:
             data = decompressor.unused_data
+            # A new stream: no history (nor a preset dictionary).
             decompressor = self.decompressor = _decompressobj(-self.wbits)
             self._stream_ended = True
             if remaining == 0:
@@ -142,11 +165,16 @@ class Inflater:
         return b"".join(parts)
 
     def _end_message(self) -> None:
-        if self.no_context_takeover or self._stream_ended:
+        if self.no_context_takeover or self._stream_ended or self.release:
             # §7.1.1: without context takeover the next message starts with an
             # empty window; dropping the decompressor also frees its memory.
-            # (zlib cannot go on after a stream's end: a new one is needed.)
+            # (zlib cannot go on after a stream's end: a new one is needed.
+            # With release, history keeps the window instead.)
             self.decompressor = None
+        if self._stream_ended:
+            # The peer ended its stream (BFINAL): its next message starts a
+            # new one, with no history.
+            self.history = b""
         self._unconsumed = b""
         self._tail_fed = False
         self._stream_ended = False
@@ -164,6 +192,9 @@ class Deflater:
     :param min_size: whole messages shorter than this are sent uncompressed.
     :param enabled: ``False`` sends every message uncompressed (an 8-bit
         window that zlib cannot honour: see the extension's module docstring).
+    :param release_contexts: drop the compressor after each message anyway,
+        keeping the last ``1 << wbits`` bytes sent in :attr:`history`
+        (under context takeover only: without it there is no history).
     """
 
     def __init__(
@@ -174,6 +205,7 @@ class Deflater:
         no_context_takeover: bool,
         min_size: int,
         enabled: bool,
+        release_contexts: bool,
     ) -> None:
         self.level = level
         self.wbits = wbits
@@ -181,8 +213,18 @@ class Deflater:
         self.no_context_takeover = no_context_takeover
         self.min_size = min_size
         self.enabled = enabled
-        #: Created on first use; ``None`` between messages without context takeover.
+        #: Whether :attr:`history` is kept and the compressor dropped between messages.
+        self.release = release_contexts and not no_context_takeover
+        #: Created on first use; ``None`` between messages without context
+        #: takeover, and with :attr:`release`.
         self.compressor: zlib._Compress | None = None
+        #: With :attr:`release`, the last window of what was sent: what the
+        #: peer's decompressor holds as its history, given to the next
+        #: compressor as its preset dictionary, so that it finds the same
+        #: matches as the compressor it replaces (zlib never reaches back
+        #: further than its window: the extension's module docstring).
+        self.history = b""
+        self._window = 1 << wbits
 
     def message(self, opcode: int, size_hint: int | None, transform: bool) -> int:
         """RSV1 when the message about to be sent is to be compressed, else 0.
@@ -205,18 +247,42 @@ class Deflater:
         """
         compressor = self.compressor
         if compressor is None:
-            compressor = self.compressor = _compressobj(
-                self.level, _DEFLATED, -self.wbits, self.mem_level
-            )
+            if self.history:
+                # Primed with what the peer's window holds (release_contexts).
+                compressor = _compressobj(
+                    self.level, _DEFLATED, -self.wbits, self.mem_level, zdict=self.history
+                )
+            else:
+                compressor = _compressobj(self.level, _DEFLATED, -self.wbits, self.mem_level)
+            self.compressor = compressor
+        if self.release and data:
+            self.history = _last(self.history, data, self._window)
         if not final:
             if not data:
                 return b""
-            return compressor.compress(data) + compressor.flush(_SYNC_FLUSH)
-        out = compressor.compress(data) + compressor.flush(_SYNC_FLUSH)
-        if self.no_context_takeover:
+            return _flushed(compressor, data)
+        out = _flushed(compressor, data)
+        if self.no_context_takeover or self.release:
+            # (With release, history keeps the window instead.)
             self.compressor = None
         if out.endswith(TAIL):
             out = out[:-4]
         # §7.2.1 step 2 / §7.2.3.6: a flush that produced nothing still needs its
         # empty stored block (the stream is byte-aligned after the last flush).
         return out or EMPTY_BLOCK
+
+
+def _flushed(compressor: zlib._Compress, data: bytes) -> bytes:
+    """*data* compressed and sync-flushed."""
+    head = compressor.compress(data)
+    # zlib usually keeps a small message's output until the flush: then no copy.
+    if head:
+        return head + compressor.flush(_SYNC_FLUSH)
+    return compressor.flush(_SYNC_FLUSH)
+
+
+def _last(history: bytes, data: bytes, window: int) -> bytes:
+    """The last *window* bytes of *history* followed by *data*."""
+    if len(data) >= window:
+        return data[-window:]
+    return (history + data)[-window:]

@@ -47,7 +47,13 @@ Memory per connection (zlib's own figures)
     on first use. With context takeover (the default) they live as long as the
     connection; with ``*_no_context_takeover`` they are dropped after each
     message, so an idle connection holds neither (at the price of setting up a
-    compressor for every message).
+    compressor for every message, and of compressing each message alone).
+    ``release_contexts`` drops them after each message too, but keeps context
+    takeover: it keeps the last ``1 << wbits`` bytes of plain text each way
+    and primes the next context with them (zlib's preset dictionary,
+    ``zdict``), which gives that context the same history as the one it
+    replaces. A connection between messages then holds those two windows
+    only.
 
 Messages that end with a ``BFINAL`` block (§7.2.3.4)
     Some peers end each message's DEFLATE stream. Whatever follows the final
@@ -204,6 +210,9 @@ class PerMessageDeflateSession(ExtensionSession):
     :param compress_level: zlib level, -1 to 9.
     :param mem_level: zlib memory level, 1 to 9.
     :param min_size: whole messages shorter than this are sent uncompressed.
+    :param release_contexts: drop zlib's contexts after each message, keeping
+        only the last window of plain text to prime the next ones (see
+        :class:`PerMessageDeflate`).
     """
 
     rsv_mask = RSV1
@@ -221,6 +230,7 @@ class PerMessageDeflateSession(ExtensionSession):
         compress_level: int = 6,
         mem_level: int = 8,
         min_size: int = 0,
+        release_contexts: bool = False,
     ) -> None:
         #: The agreed window for what we send, in bits.
         self.outbound_max_window_bits = outbound_max_window_bits
@@ -231,7 +241,9 @@ class PerMessageDeflateSession(ExtensionSession):
         #: Whether every message we receive starts with an empty window.
         self.inbound_no_context_takeover = inbound_no_context_takeover
         # The per-message work, compiled with the core (wsproto_lite._deflate).
-        self._inflater = Inflater(inbound_max_window_bits, inbound_no_context_takeover)
+        self._inflater = Inflater(
+            inbound_max_window_bits, inbound_no_context_takeover, release_contexts
+        )
         self._deflater = Deflater(
             compress_level,
             # zlib cannot compress raw DEFLATE with an 8-bit window; 9 fits
@@ -241,6 +253,7 @@ class PerMessageDeflateSession(ExtensionSession):
             outbound_no_context_takeover,
             min_size,
             outbound_max_window_bits > 8 or _window_9_fits_8(compress_level, mem_level),
+            release_contexts,
         )
         # What the frame reader and writer call instead of this session's
         # methods (saving an interpreted call per frame and message) when they
@@ -286,9 +299,10 @@ class PerMessageDeflateSession(ExtensionSession):
         (with ``data=b""``). Once *final* and all input is consumed, the
         ``00 00 ff ff`` tail is appended, exactly once (RFC 7692 §7.2.2). A
         result shorter than *max_length* with *final* set ends the message;
-        without context takeover the decompressor is then dropped. Invalid
-        DEFLATE data fails the connection with 1007 (RFC 6455 §7.4.1: data
-        "not consistent with the type of the message"; RFC 7692 names no code).
+        without context takeover, or with ``release_contexts``, the
+        decompressor is then dropped. Invalid DEFLATE data fails the
+        connection with 1007 (RFC 6455 §7.4.1: data "not consistent with the
+        type of the message"; RFC 7692 names no code).
         """
         return self._inflater.inflate(data, final, max_length)
 
@@ -307,8 +321,8 @@ class PerMessageDeflateSession(ExtensionSession):
         """Compress the next piece of a message that :meth:`outbound_message` accepted.
 
         Every piece is sync-flushed; the final one loses the ``00 00 ff ff``
-        tail (RFC 7692 §7.2.1). Without context takeover the compressor is
-        dropped after the message (§7.1.1).
+        tail (RFC 7692 §7.2.1). Without context takeover (§7.1.1), or with
+        ``release_contexts``, the compressor is dropped after the message.
         """
         return self._deflater.deflate(data, final)
 
@@ -330,6 +344,20 @@ class PerMessageDeflate(Extension):
         (a few bytes) eats any gain and the zlib call is pure cost; 0 compresses
         everything. Messages sent in fragments are always compressed (their
         size is unknown up front).
+    :param release_contexts: drop zlib's compressor and decompressor after each
+        message and keep only the last window of plain text each way (at most
+        ``2 ** bits`` bytes: 4 KiB each at 12 bits); the next message builds
+        its context again, primed with that text as zlib's preset dictionary.
+        The bytes on the wire keep context takeover and the same compression
+        (the history a new context starts from is exactly the peer's window),
+        while a connection between two messages holds at most two windows
+        instead of zlib's contexts (about 45 KiB at 12 bits and ``mem_level``
+        5, 300 KiB with zlib's defaults). The price is CPU: setting the
+        context up again costs about 4 µs per message sent and 0.6 µs per
+        message received at 12 bits (``benchmarks/deflate_memory.py``). Off
+        by default; the adapters' servers turn it on (``compression=True``),
+        since many connections there spend most of their time between
+        messages.
 
     As a **client**, the parameters become one offer (§7.1): each ``True``
     flag is sent bare, each window size with its value, and
@@ -393,10 +421,12 @@ class PerMessageDeflate(Extension):
         compress_level: int = 6,
         mem_level: int = 8,
         min_size: int = 32,
+        release_contexts: bool = False,
     ) -> None:
         for flag, value in (
             ("server_no_context_takeover", server_no_context_takeover),
             ("client_no_context_takeover", client_no_context_takeover),
+            ("release_contexts", release_contexts),
         ):
             if not isinstance(value, bool):
                 raise LocalProtocolError(f"{flag} must be True or False, not {value!r}")
@@ -424,6 +454,8 @@ class PerMessageDeflate(Extension):
         self.mem_level = mem_level
         #: Whole messages shorter than this are sent uncompressed.
         self.min_size = min_size
+        #: Whether zlib's contexts are dropped between messages (the window is kept).
+        self.release_contexts = release_contexts
 
     def __repr__(self) -> str:
         return (
@@ -433,7 +465,7 @@ class PerMessageDeflate(Extension):
             f"server_max_window_bits={self.server_max_window_bits}, "
             f"client_max_window_bits={self.client_max_window_bits}, "
             f"compress_level={self.compress_level}, mem_level={self.mem_level}, "
-            f"min_size={self.min_size})"
+            f"min_size={self.min_size}, release_contexts={self.release_contexts})"
         )
 
     def _session(
@@ -447,6 +479,7 @@ class PerMessageDeflate(Extension):
             compress_level=self.compress_level,
             mem_level=self.mem_level,
             min_size=self.min_size,
+            release_contexts=self.release_contexts,
         )
 
     # -- client -------------------------------------------------------------------
