@@ -71,12 +71,17 @@ def test_a_session_in_the_browser(demo: DemoThread, tmp_path: Path) -> None:
     assert result["status"] == "authenticated as admin"
     assert result["wrong"]["error"]["code"] == -32002
     # The page shows who is logged in, the token it got (its expiry in 24-hour
-    # local time, like the log) and the users list.
-    match = re.fullmatch(r"token \(expires (\d\d:\d\d:\d\d)\): (\S+)", result["token"])
+    # local time, like the log, with the date when that is another day than
+    # today) and the users list.
+    match = re.fullmatch(
+        r"token \(expires ((?:\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d)\): (\S+)", result["token"]
+    )
     assert match is not None, result["token"]
     claims = jwt.decode(match.group(2), SECRET)
     assert claims["sub"] == "admin"
-    assert match.group(1) == time.strftime("%H:%M:%S", time.localtime(claims["exp"]))
+    expires = time.localtime(claims["exp"])
+    same_day = time.strftime("%Y-%m-%d", expires) == time.strftime("%Y-%m-%d")
+    assert match.group(1) == time.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S", expires)
     assert result["users"] == [{"login": "admin", "online": True}]
     # Replies matched by id although they came back out of order.
     first, second = (int(text.split("#")[1]) for text in result["race"])
