@@ -147,28 +147,29 @@ def _serve(kind: str, open_timeout: float, close_timeout: float, big: int) -> No
             server.serve_forever()
         return
 
+    async def handler(ws: Any) -> None:
+        request = ws.request
+        path = request.path if kind == "websockets" else request.target
+        if path == "/echo":
+            async for message in ws:
+                await ws.send(message)
+        elif path == "/big":
+            await ws.send(bytes(big))
+            await ws.wait_closed()
+        else:
+            await ws.wait_closed()
+
     if kind == "trio":
         import trio
 
         from wsproto_lite.adapters.trio import serve as trio_serve
-
-        async def trio_handler(ws: Any) -> None:
-            path = ws.request.target
-            if path == "/echo":
-                async for message in ws:
-                    await ws.send(message)
-            elif path == "/big":
-                await ws.send(bytes(big))
-                await ws.wait_closed()
-            else:
-                await ws.wait_closed()
 
         async def trio_main() -> None:
             with trio.open_signal_receiver(signal.SIGTERM) as signals:
                 async with trio.open_nursery() as nursery:
                     server = await nursery.start(
                         lambda task_status: trio_serve(
-                            trio_handler, "127.0.0.1", 0, task_status=task_status, **options
+                            handler, "127.0.0.1", 0, task_status=task_status, **options
                         )
                     )
                     ready(server.port)
@@ -178,18 +179,6 @@ def _serve(kind: str, open_timeout: float, close_timeout: float, big: int) -> No
 
         trio.run(trio_main)
         return
-
-    async def handler(ws: Any) -> None:
-        request = ws.request
-        path = request.target if kind == "asyncio" else request.path
-        if path == "/echo":
-            async for message in ws:
-                await ws.send(message)
-        elif path == "/big":
-            await ws.send(bytes(big))
-            await ws.wait_closed()
-        else:
-            await ws.wait_closed()
 
     if kind == "websockets":
         from websockets.exceptions import ConnectionClosed
