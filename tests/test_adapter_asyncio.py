@@ -261,6 +261,64 @@ def test_recv_streaming_abandoned_skips_the_rest() -> None:
     run(main())
 
 
+async def fragments_then_next(ws: WebSocket) -> None:
+    """Send a message in three parts, then "next", then "after", when told to."""
+    assert await ws.recv() == "go"
+    await ws.send_fragments([b"a", b"b", b"c"])
+    await ws.send("next")
+    await ws.send("after")
+    await ws.recv()
+
+
+def test_recv_streaming_superseded_by_a_receive_mid_message() -> None:
+    async def main() -> None:
+        async with serve(fragments_then_next, HOST, 0) as server, connect(uri(server)) as ws:
+            await ws.send("go")
+            parts = ws.recv_streaming()
+            assert await parts.__anext__() == b"a"
+            assert await ws.recv() == "next"  # b"b" and b"c" are discarded
+            with pytest.raises(RuntimeError, match="abandoned mid-message"):
+                await parts.__anext__()
+            unused = ws.recv_streaming()  # never iterated: nothing to discard
+            assert await ws.recv() == "after"
+            with pytest.raises(RuntimeError, match="abandoned"):
+                await unused.__anext__()
+
+    run(main())
+
+
+def test_recv_streaming_aclose_discards_the_rest() -> None:
+    async def main() -> None:
+        async with serve(fragments_then_next, HOST, 0) as server, connect(uri(server)) as ws:
+            await ws.send("go")
+            parts = ws.recv_streaming()
+            assert await parts.__anext__() == b"a"
+            await parts.aclose()
+            with pytest.raises(StopAsyncIteration):
+                await parts.__anext__()
+            assert await ws.recv() == "next"
+
+    run(main())
+
+
+def test_recv_streaming_refuses_a_concurrent_receiver() -> None:
+    async def main() -> None:
+        async with serve(fragments_then_next, HOST, 0) as server, connect(uri(server)) as ws:
+            parts = ws.recv_streaming()
+            waiting = asyncio.create_task(parts.__anext__())
+            await asyncio.sleep(0.05)
+            with pytest.raises(RuntimeError, match="already receiving"):
+                await ws.recv()
+            with pytest.raises(RuntimeError, match="already receiving"):
+                ws.recv_streaming()
+            await ws.send("go")
+            assert await waiting == b"a"  # the refused calls changed nothing
+            assert b"".join([part async for part in parts]) == b"bc"
+            assert await ws.recv() == "next"
+
+    run(main())
+
+
 def test_streaming_receives_a_huge_message_in_bounded_parts() -> None:
     total = 64 << 20
 
