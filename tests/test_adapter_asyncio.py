@@ -41,6 +41,7 @@ from wsproto_lite.adapters.asyncio import (
 )
 
 from ._flood import SLACK, Flooder
+from ._streaming import fragments_then_next, superseded_mid_message
 
 T = TypeVar("T")
 HOST = "127.0.0.1"
@@ -261,28 +262,10 @@ def test_recv_streaming_abandoned_skips_the_rest() -> None:
     run(main())
 
 
-async def fragments_then_next(ws: WebSocket) -> None:
-    """Send a message in three parts, then "next", then "after", when told to."""
-    assert await ws.recv() == "go"
-    await ws.send_fragments([b"a", b"b", b"c"])
-    await ws.send("next")
-    await ws.send("after")
-    await ws.recv()
-
-
 def test_recv_streaming_superseded_by_a_receive_mid_message() -> None:
     async def main() -> None:
         async with serve(fragments_then_next, HOST, 0) as server, connect(uri(server)) as ws:
-            await ws.send("go")
-            parts = ws.recv_streaming()
-            assert await parts.__anext__() == b"a"
-            assert await ws.recv() == "next"  # b"b" and b"c" are discarded
-            with pytest.raises(RuntimeError, match="abandoned mid-message"):
-                await parts.__anext__()
-            unused = ws.recv_streaming()  # never iterated: nothing to discard
-            assert await ws.recv() == "after"
-            with pytest.raises(RuntimeError, match="abandoned"):
-                await unused.__anext__()
+            await superseded_mid_message(ws)
 
     run(main())
 

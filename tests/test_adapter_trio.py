@@ -36,6 +36,7 @@ from wsproto_lite.adapters.trio import (  # noqa: E402
 )
 
 from ._flood import SLACK, Flooder  # noqa: E402
+from ._streaming import fragments_then_next, superseded_mid_message  # noqa: E402
 from .test_adapter_sync import (  # noqa: E402
     http_get,
     raw_client,
@@ -240,15 +241,6 @@ def test_cancelled_recv_keeps_partial_message() -> None:
     run_with_server(handler, body)
 
 
-async def fragments_then_next(ws: WebSocket) -> None:
-    """Send a message in three parts, then "next", then "after", when told to."""
-    assert await ws.recv() == "go"
-    await ws.send_fragments([b"a", b"b", b"c"])
-    await ws.send("next")
-    await ws.send("after")
-    await ws.recv()
-
-
 def test_recv_streaming_left_with_break_then_recv() -> None:
     async def body(server: Server) -> None:
         async with connect(uri(server), **FAST) as ws:
@@ -264,16 +256,7 @@ def test_recv_streaming_left_with_break_then_recv() -> None:
 def test_recv_streaming_superseded_by_a_receive_mid_message() -> None:
     async def body(server: Server) -> None:
         async with connect(uri(server), **FAST) as ws:
-            await ws.send("go")
-            parts = ws.recv_streaming()
-            assert await parts.__anext__() == b"a"
-            assert await ws.recv() == "next"  # b"b" and b"c" are discarded
-            with pytest.raises(RuntimeError, match="abandoned mid-message"):
-                await parts.__anext__()
-            unused = ws.recv_streaming()  # never iterated: nothing to discard
-            assert await ws.recv() == "after"
-            with pytest.raises(RuntimeError, match="abandoned"):
-                await unused.__anext__()
+            await superseded_mid_message(ws)
 
     run_with_server(fragments_then_next, body)
 
