@@ -133,6 +133,26 @@ _steps = st.lists(
 )
 
 
+class ArmingLink(FakeLink):
+    """Knows its timer (the loop clears ``_timer_at`` before the tick), and its
+    ticks set the next one *then* after the time of expire()."""
+
+    def __init__(self, loop: Loop, ticks: list[tuple[FakeLink, float]]) -> None:
+        super().__init__(loop, ticks)
+        self.armed: float | None = None
+
+    def arm(self, when: float | None) -> None:
+        self.loop.timer(self, when)
+        self.armed = when
+
+    def _tick(self) -> None:
+        assert self.armed is not None
+        self.ticks.append((self, self.armed))
+        self.armed = None
+        if self.then:
+            self.arm(self.now + self.then.pop(0))
+
+
 @given(
     steps=_steps,
     then=st.lists(st.lists(st.integers(1, 10).map(float), max_size=3), min_size=6, max_size=6),
@@ -142,63 +162,59 @@ def test_timers_fire_once_each_in_order_whatever_the_pruning(
     steps: list[tuple[int | None, Any]], then: list[list[float]], prune_above: int
 ) -> None:
     # Against a model: each connection has at most one timer, the latest one
-    # set; expire(now) ticks those due in the order of their times (ties: the
-    # order they were set in), including those the ticks set.
+    # set; expire(now) ticks each connection whose timer is due, once, in the
+    # order of their times; a tick may set the next timer (pushing to the heap,
+    # and pruning it, while expire() runs).
     loop = Loop("test loop", linger=True)
     loop._prune_above = prune_above
     try:
         ticks: list[tuple[FakeLink, float]] = []
-        links = [FakeLink(loop, ticks) for _ in range(6)]
+        links = [ArmingLink(loop, ticks) for _ in range(6)]
         for link, delays in zip(links, then, strict=True):
             loop.attach(link)
             link.then = list(delays)
         model_then = {link: list(delays) for link, delays in zip(links, then, strict=True)}
-        armed: dict[FakeLink, tuple[float, int]] = {}
+        armed: dict[FakeLink, float] = {}
         attached = set(links)
-        order = 0
-        expected: list[tuple[FakeLink, float]] = []
         clock = 0.0
-
-        def model_set(link: FakeLink, when: float | None) -> None:
-            nonlocal order
-            if when is None:
-                armed.pop(link, None)
-            elif link not in armed or armed[link][0] != when:
-                order += 1
-                armed[link] = (when, order)
-
         for index, value in steps:
             if index is None:
                 clock = max(clock, value)
+                due = sorted(
+                    ((link, when) for link, when in armed.items() if when <= clock),
+                    key=lambda item: item[1],
+                )
+                for link, _ in due:
+                    del armed[link]
+                    if model_then[link]:
+                        armed[link] = clock + model_then[link].pop(0)
                 for link in links:
                     link.now = clock
-                while True:
-                    due = [(t, o, link) for link, (t, o) in armed.items() if t <= clock]
-                    if not due:
-                        break
-                    _, _, first = min(due, key=lambda d: (d[0], d[1]))
-                    del armed[first]
-                    expected.append((first, clock))
-                    if model_then[first]:  # (due at once, or not)
-                        model_set(first, model_then[first].pop(0))
+                del ticks[:]
                 loop.expire(clock)
-                assert ticks == expected
+                by_link = lambda item: id(item[0])  # noqa: E731
+                assert sorted(ticks, key=by_link) == sorted(due, key=by_link)  # each, once
+                assert [when for _, when in ticks] == [when for _, when in due]  # in order
             else:
                 link = links[index]
                 if value == "detach":
                     loop.detach(link, 0)
+                    link.armed = None
                     attached.discard(link)
                     armed.pop(link, None)
                 elif link in attached:
                     pushed = value is not None and value != link._timer_at
-                    loop.timer(link, value)
-                    model_set(link, value)
-                    live = sum(1 for t in loop._timers if t[2]._timer_at == t[0])
-                    assert live == len(armed)
+                    link.arm(value)
+                    if value is None:
+                        armed.pop(link, None)
+                    else:
+                        armed[link] = value
                     if pushed:  # pruned as soon as it has too many entries
                         assert len(loop._timers) <= max(prune_above, 4 * len(loop._links))
+            # Every timer set is in the heap, and nothing else is live there.
+            assert {t[2] for t in loop._timers if t[2]._timer_at == t[0]} == set(armed)
             assert {link: link._timer_at for link in links} == {
-                link: armed[link][0] if link in armed else None for link in links
+                link: armed.get(link) for link in links
             }
     finally:
         loop.start()
