@@ -266,7 +266,19 @@ def test_compressed_and_uncompressed() -> None:
             assert ws.recv() == text
 
 
-def test_released_deflate_contexts_keep_the_history() -> None:
+def test_only_the_io_thread_writes_and_released_contexts_keep_the_history(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Senders hand their bytes to the I/O thread (glibc keeps freed blocks per
+    # thread: freed in handler threads, a write's buffers would stay there).
+    writers: set[str] = set()
+    send_pending = WebSocket._send_pending
+
+    def recording(ws: WebSocket) -> bool:
+        writers.add(threading.current_thread().name)
+        return send_pending(ws)
+
+    monkeypatch.setattr(WebSocket, "_send_pending", recording)
     handlers: list[WebSocket] = []
 
     def keep(ws: WebSocket) -> None:
@@ -284,6 +296,8 @@ def test_released_deflate_contexts_keep_the_history() -> None:
         inflater = deflate._inflater  # type: ignore[attr-defined]
         assert deflater.compressor is None and inflater.decompressor is None
         assert 0 < len(deflater.history) <= 4096
+    assert writers and all(name.startswith("wsproto_lite ") for name in writers), writers
+    assert not any("handler" in name for name in writers), writers
 
 
 def test_large_message_with_raised_limit() -> None:

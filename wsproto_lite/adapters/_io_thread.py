@@ -83,6 +83,10 @@ class Loop:
         server's); otherwise the thread ends with its last connection.
     """
 
+    #: The timer heap is pruned of replaced timers once it holds more entries
+    #: than this, and four times the connections.
+    _prune_above = 64
+
     def __init__(self, name: str, linger: bool) -> None:
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -91,6 +95,8 @@ class Loop:
         self._selector.register(self._wake_r, READ)
         self._calls: deque[Callable[[], None]] = deque()
         self._woken = False
+        # (when, order, connection), a heap; an entry whose connection's
+        # _timer_at is no longer *when* was replaced and is skipped.
         self._timers: list[tuple[float, int, Link]] = []
         self._order = itertools.count()
         self._links: set[Link] = set()
@@ -136,13 +142,26 @@ class Loop:
 
     def timer(self, ws: Link, when: float | None) -> None:
         """Call ``ws._tick()`` at *when* (``None``: never); replaces the last timer."""
-        if when is not None and when != ws._timer_at:
-            heapq.heappush(self._timers, (when, next(self._order), ws))
-            if len(self._timers) > 64 and len(self._timers) > 4 * len(self._links):
-                # Mostly replaced timers: keep the heap as small as the connections.
-                self._timers = [t for t in self._timers if t[2]._timer_at == t[0]]
-                heapq.heapify(self._timers)
-        ws._timer_at = when
+        # Set before the heap is pruned below: the prune keeps the entries
+        # that match their connection's _timer_at, and this one must be kept.
+        previous, ws._timer_at = ws._timer_at, when
+        if when is None or when == previous:
+            return
+        timers = self._timers
+        heapq.heappush(timers, (when, next(self._order), ws))
+        if len(timers) > self._prune_above and len(timers) > 4 * len(self._links):
+            # Mostly replaced timers: keep the heap as small as the connections.
+            timers[:] = [t for t in timers if t[2]._timer_at == t[0]]
+            heapq.heapify(timers)
+
+    def expire(self, now: float) -> None:
+        """Call ``_tick()`` on every connection whose timer is due at *now*."""
+        timers = self._timers  # (a _tick() may push to it, or prune it in place)
+        while timers and timers[0][0] <= now:
+            when, _, ws = heapq.heappop(timers)
+            if ws._timer_at == when:  # (else replaced by a later one)
+                ws._timer_at = None
+                ws._tick()
 
     def detach(self, ws: Link, mask: int) -> None:
         if mask:
@@ -175,13 +194,7 @@ class Loop:
                 calls = self._calls
                 while calls:
                     calls.popleft()()
-                timers = self._timers
-                now = clock()
-                while timers and timers[0][0] <= now:
-                    when, _, ws = heapq.heappop(timers)
-                    if ws._timer_at == when:  # (else replaced by a later one)
-                        ws._timer_at = None
-                        ws._tick()
+                self.expire(clock())
         except Exception:  # pragma: no cover - a bug; say so rather than hang
             import logging
 

@@ -38,12 +38,13 @@ Threads
     bytes wait unparsed, then the I/O thread stops reading that socket, so
     TCP slows down a peer that sends faster than the application reads.
 
-    :meth:`WebSocket.send` writes what the socket takes at once and leaves
-    the rest to the I/O thread; it returns once at most ``write_limit``
-    bytes wait to be written. A peer that does not read therefore blocks
-    its senders instead of growing the process's memory, and while more
-    than ``write_limit`` bytes wait for it, nothing more is read from it
-    either; if it takes nothing for ``close_timeout`` it is failed (1011).
+    :meth:`WebSocket.send` frames (and compresses) the message in the
+    caller's thread and hands the bytes to the I/O thread, the only one
+    that writes; it returns once at most ``write_limit`` bytes wait to be
+    written. A peer that does not read therefore blocks its senders instead
+    of growing the process's memory; reading from it goes on (bounded by
+    ``max_queue``), and the pongs owed meanwhile are kept as one. If it
+    takes nothing for ``close_timeout`` it is failed (1011).
 
 Scale
     A connection costs one thread: about 16 KiB of resident memory (the
@@ -51,9 +52,12 @@ Scale
     interpreter's state for the thread), plus the session. The stack size is
     the interpreter's (:func:`threading.stack_size`); a smaller one reserves
     less address space but saves no memory (measured: the same 16–17 KiB per
-    thread with 8 MiB, 256 KiB and 64 KiB stacks). Under load, glibc's
-    malloc also keeps a cache of freed blocks in each thread (see the
-    adapter's documentation). A few thousand connections
+    thread with 8 MiB, 256 KiB and 64 KiB stacks). glibc's malloc keeps a
+    cache of freed blocks in each thread, so the I/O thread does all the
+    writing: the bytes of a write are freed there, not left in a thousand
+    handler threads' caches (under the load suite, 1,000 connections × 100
+    messages, that brought the server's peak from 112 to 98–99 MiB, below
+    the ``websockets`` server's 106 MiB). A few thousand connections
     per process work (closing 2,000 at once is part of the load suite in
     ``benchmarks/load.py``); beyond that, the threads' scheduling and the
     GIL dominate, and the asyncio or trio adapter is the better choice.
@@ -390,7 +394,7 @@ class WebSocket(_common.WebSocketBase):
 
     def _send(self, queue: Callable[[], bool]) -> None:
         """Queue an event with *queue* (``False``: the connection is not open),
-        write what the socket takes now, and wait while the output is blocked."""
+        have the I/O thread write it, and wait while the output is blocked."""
         session = self._session
         with self._cond:
             if not queue():
@@ -462,27 +466,34 @@ class WebSocket(_common.WebSocketBase):
     # -- the transport (under _lock) -----------------------------------------------
 
     def _step(self, now: float) -> None:
-        """Act on the session after anything happened to it: write its output, run
-        its clocks, and have the I/O thread watch the socket as it should."""
+        """Act on the session after anything happened to it: run its clocks; in
+        the I/O thread, write its output and watch the socket as it should,
+        and from any other thread, hand the I/O thread what that needs."""
         if self._finished:
             return
         session = self._session
-        if self._pending or self._plain or session.has_output:
+        # Only the I/O thread writes: the bytes written, and the temporary
+        # buffers of a write, are then freed in that one thread. Freed in the
+        # handlers' threads, glibc's malloc would keep them in a per-thread
+        # cache each (up to 7 blocks of each size to 1 KiB): under the load
+        # suite, 112 MiB at the peak instead of 98 (docs/adapters/sync.md).
+        here = threading.current_thread() is self._loop.thread
+        if here and (self._pending or self._plain or session.has_output):
             self._write(now)
         woke, self._deadline = session.tick(now)
-        if session.has_output:
+        if here and session.has_output:
             self._write(now)  # a keepalive ping, or the close frame of a failure
         blocked = session.output_blocked
         if self._was_blocked and not blocked:
             woke = True  # the peer read: the senders go on
-            if session.has_output:
+            if here and session.has_output:
                 self._write(now)  # the pong held back
         self._was_blocked = blocked
         if woke:
             self._cond.notify_all()
-        if threading.current_thread() is self._loop.thread:
+        if here:
             self._apply()
-        elif not self._posted and self._loop_must_look():
+        elif not self._posted and (session.has_output or self._loop_must_look()):
             self._posted = True
             self._loop.call(self._refresh)
 
@@ -678,8 +689,7 @@ def broadcast(
 
     The message is encoded and framed once, and the same bytes are handed to
     every open connection with at most ``write_limit`` bytes waiting to be
-    written: what its socket takes at once is written by the calling thread,
-    the rest by the connection's I/O thread. A connection that cannot take it
+    written (its I/O thread writes them). A connection that cannot take it
     now is skipped, not waited for, and reported with the reason; the others
     are unaffected::
 
@@ -716,7 +726,7 @@ def _hand_over(ws: WebSocket, prepared: PreparedMessage, compress: bool) -> Skip
             return SkipReason.NOT_OPEN
         reason = _broadcast.offer(ws._session, prepared, compress)
         if reason is None:
-            ws._step(_now())  # what the socket takes now; the I/O thread the rest
+            ws._step(_now())  # the I/O thread writes it
         return reason
 
 
