@@ -332,6 +332,17 @@ class Session:
         self._out_size = 0
         return data
 
+    def unwritten(self, data: bytes) -> None:
+        """Output the adapter took (:meth:`take_output`, or the core's own
+        :meth:`~wsproto_lite.Connection.take_prepared`) and could not write,
+        all or part of it: it goes first, before anything queued since, and
+        counts towards ``write_limit`` as output waiting to be taken."""
+        if data:
+            self._out.insert(0, data)
+            self._out_size += len(data)
+            if not self._blocked and self._out_size + self._held > self._high:
+                self._blocked = True
+
     def transport_holds(self, held: int, now: float) -> None:
         """The transport still holds *held* bytes of what it took, at *now*.
 

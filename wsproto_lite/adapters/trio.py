@@ -52,12 +52,14 @@ from __future__ import annotations
 
 import errno
 import math
+import os
 import ssl as ssl_module
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
     Awaitable,
     Callable,
+    Collection,
     Iterable,
     Sequence,
 )
@@ -66,7 +68,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .._connection import Role
+from .._connection import Connection, Role
 from .._errors import LocalProtocolError
 from .._events import Accept, Close, Handshake, HTTPRequest, Reject
 from .._prepared import PreparedMessage
@@ -128,6 +130,10 @@ _STREAM_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError)
 # Seconds a connection's writer task waits for more output before it ends
 # (an idle connection then holds no writer; the next output starts one).
 _WRITER_IDLE = 1.0
+# broadcast() writes to a plain trio.SocketStream's socket without a task,
+# with os.write() on its descriptor: on POSIX a socket is a file (Windows'
+# sockets are not, and take the writer's way).
+_WRITE_NOW = os.name == "posix"
 # accept() errors that mean "out of resources, try again soon" rather than a bug.
 _ACCEPT_RETRY = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 
@@ -591,7 +597,61 @@ def broadcast(
     :raises LocalProtocolError: *message* is text that UTF-8 cannot encode
         (nothing is sent).
     """
-    return _broadcast.broadcast(connections, message, compress, WebSocket, "trio", _hand_over)
+    return _broadcast.broadcast(
+        connections, message, compress, WebSocket, "trio", _hand_over,
+        _write_now if _WRITE_NOW else None,
+    )  # fmt: skip
+
+
+def _write_now(
+    targets: Collection[WebSocket], prepared: PreparedMessage
+) -> tuple[int, list[WebSocket]]:
+    """broadcast()'s fast path: write the shared frame to every socket that can
+    take it now, from the calling task, without the connection's writer task
+    (an idle connection has none, and starting one costs more than the write);
+    return how many took it, and the others (for :func:`_hand_over`).
+
+    Now: a plain :class:`trio.SocketStream` (TLS and other streams are
+    written by a task), no clock expired, nothing waiting to be written in
+    the session and nothing being written by a task (from taking its output
+    until the stream took all of it, the writer holds ``_held`` bytes: no
+    write of ours runs beside its ``send_all``, and none overtakes what
+    waits), and a core that takes the frame (with whatever it had queued
+    first). trio's sockets are non-blocking: what the socket does not take
+    at once goes to the writer task, first in the session's output. A socket
+    that fails (a peer that reset the connection) fails the connection as a
+    failed write of the writer does; it is among the others, which
+    :func:`_hand_over` then reports ``NOT_OPEN``.
+    """
+    take = Connection.take_prepared  # (one lookup, not one per connection)
+    write = os.write
+    rest: list[WebSocket] = []
+    for ws in targets:
+        session = ws._session
+        stream = ws._stream
+        if type(stream) is trio.SocketStream and not (
+            session.aborted or session.must_abort or session._out_size or session._held
+        ):
+            try:
+                data = take(ws._conn, prepared)
+            except LocalProtocolError:
+                rest.append(ws)  # not OPEN, a fragmented message, ...: _hand_over says why
+                continue
+            try:
+                written = write(stream.socket.fileno(), data)
+            except BlockingIOError:
+                written = 0
+            except OSError as exc:
+                session.logger.debug("write failed: %r", exc)
+                ws._abort()
+                rest.append(ws)
+                continue
+            if written < len(data):
+                session.unwritten(data[written:])  # the writer writes the rest
+                ws._wake_writer()
+            continue
+        rest.append(ws)
+    return len(targets) - len(rest), rest
 
 
 def _hand_over(ws: WebSocket, prepared: PreparedMessage, compress: bool) -> SkipReason | None:
