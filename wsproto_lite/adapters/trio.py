@@ -563,12 +563,18 @@ def broadcast(
 ) -> BroadcastResult[WebSocket]:
     """Send *message* to every connection that can take it now; never wait.
 
-    The message is encoded and framed once, and the same bytes are queued on
-    every open connection with at most ``write_limit`` bytes waiting for its
-    stream; each connection's writer task writes them at its next turn (a
-    trio stream has no write buffer of its own, and ``send_all`` waits for
-    the peer, which a broadcast must not). A connection that cannot take it
-    now is skipped, not waited for, and reported with the reason::
+    The message is encoded and framed once, and the same bytes go to every
+    open connection with at most ``write_limit`` bytes waiting for its
+    stream. On POSIX, a connection over a plain :class:`trio.SocketStream`
+    (a server's TCP connections without TLS) that has nothing waiting to be
+    written, and is not being written to, gets the bytes written to its
+    socket at once, by the calling task, without blocking; what its socket
+    does not take goes to the connection's writer task. Every other
+    connection (TLS, other streams, output already waiting) has the bytes
+    queued behind what waits, for its writer task, which writes them at its
+    next turn (``send_all`` waits for the peer, which a broadcast must not).
+    A connection that cannot take the message now is skipped, not waited
+    for, and reported with the reason::
 
         result = broadcast(server.connections, "news")
         for ws, reason in result.skipped.items():
@@ -578,7 +584,9 @@ def broadcast(
     receives it whole, after whatever was sent on it before. A peer that does
     not read makes its connection's writer wait; the bytes for it (at most
     ``write_limit`` plus one message) wait with it, and later broadcasts skip
-    it as ``BUSY``.
+    it as ``BUSY``. A socket that fails as the message is written to it (the
+    peer reset the connection) fails the connection, as a failed write of
+    its writer task does, and is reported ``NOT_OPEN``: nothing is raised.
 
     :param connections: :class:`WebSocket` s of this adapter (e.g.
         :attr:`Server.connections`), any iterable.
@@ -589,8 +597,9 @@ def broadcast(
         uncompressed, as RFC 7692 §6 allows.
     :returns: a :class:`BroadcastResult`: how many connections took the
         message, and which were skipped, with their :class:`SkipReason`
-        (``NOT_OPEN``: closing or closed; ``BUSY``: more than ``write_limit``
-        bytes already wait for the stream; ``FRAGMENTING``: a
+        (``NOT_OPEN``: closing or closed, or its socket failed as the message
+        was written; ``BUSY``: more than ``write_limit`` bytes already wait for
+        the stream; ``FRAGMENTING``: a
         :meth:`WebSocket.send_fragments` is under way).
     :raises TypeError: *message* is neither ``str`` nor bytes-like, or one of
         *connections* is not a trio :class:`WebSocket` (nothing is sent).
