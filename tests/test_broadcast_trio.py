@@ -13,6 +13,7 @@ in order behind what was there before.
 from __future__ import annotations
 
 import os
+import select
 import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -481,6 +482,15 @@ def test_a_tcp_peer_that_reset_the_connection() -> None:
                 await trio.testing.wait_all_tasks_blocked()
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 sock.close()  # an RST, not a FIN
+                # Until the server's socket has it (without a checkpoint: the
+                # reader must not see it first).
+                poll = select.poll()
+                poll.register(ws._stream.socket.fileno(), select.POLLIN)
+                for _ in range(5000):
+                    if any(ev & select.POLLERR for _, ev in poll.poll(1)):
+                        break
+                else:  # pragma: no cover
+                    raise AssertionError("the reset did not arrive")
                 result = tri.broadcast([ws], "x")
                 assert result == tri.BroadcastResult(0, {ws: SkipReason.NOT_OPEN})
                 await ws.wait_closed()
