@@ -49,6 +49,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import collections
 import contextlib
 import json
 import os
@@ -497,34 +498,40 @@ def check_load(kind: str, sizes: Sizes) -> Outcome:
     conns, messages = sizes.load_connections, sizes.load_messages
     stats = {"ok": 0, "corrupted": 0, "failed_connections": 0}
 
+    failures: collections.Counter[str] = collections.Counter()  # why connections failed
+
     async def client(port: int, n: int, opened: asyncio.Semaphore) -> None:
         rng = random.Random(n)
-        async with opened:
-            ws = await connect(
-                f"ws://127.0.0.1:{port}/echo",
-                ping_interval=None,
-                open_timeout=60,
-                close_timeout=30,
-                max_size=None,
-            )
+        stage = "handshake"
         try:
-            for i in range(messages):
-                payload = _payload(rng, i)
-                await ws.send(payload)
-                if await ws.recv() == payload:
-                    stats["ok"] += 1
-                else:
-                    stats["corrupted"] += 1
-        finally:
-            await ws.close()
+            async with opened:
+                ws = await connect(
+                    f"ws://127.0.0.1:{port}/echo",
+                    ping_interval=None,
+                    open_timeout=60,
+                    close_timeout=30,
+                    max_size=None,
+                )
+            stage = "messages"
+            try:
+                for i in range(messages):
+                    payload = _payload(rng, i)
+                    await ws.send(payload)
+                    if await ws.recv() == payload:
+                        stats["ok"] += 1
+                    else:
+                        stats["corrupted"] += 1
+                stage = "close"
+            finally:
+                await ws.close()
+        except Exception as exc:
+            stats["failed_connections"] += 1
+            failures[f"{stage}: {type(exc).__name__}: {str(exc)[:80]}"] += 1
 
     async def run(port: int) -> float:
         opened = asyncio.Semaphore(100)  # handshakes in flight at once
         start = time.monotonic()
-        results = await asyncio.gather(
-            *(client(port, n, opened) for n in range(conns)), return_exceptions=True
-        )
-        stats["failed_connections"] = sum(isinstance(r, BaseException) for r in results)
+        await asyncio.gather(*(client(port, n, opened) for n in range(conns)))
         return time.monotonic() - start
 
     with server(kind, sizes) as proc:
@@ -533,10 +540,21 @@ def check_load(kind: str, sizes: Sizes) -> Outcome:
     lost = conns * messages - stats["ok"] - stats["corrupted"]
     ok = lost == 0 and stats["corrupted"] == 0
     text = f"lost {lost}, corrupted {stats['corrupted']}; peak RSS {peak / MIB:.0f} MiB"
+    text += f" ({took:.0f} s)"
+    if failures:  # say why, so that a loss can be told from a busy machine's timeout
+        text += "; failed connections: " + "; ".join(
+            f"{count} × {why}" for why, count in failures.most_common(3)
+        )
     return Outcome(
-        text + f" ({took:.0f} s)",
+        text,
         ok,
-        {"lost": lost, "corrupted": stats["corrupted"], "peak_rss": peak, "seconds": took},
+        {
+            "lost": lost,
+            "corrupted": stats["corrupted"],
+            "peak_rss": peak,
+            "seconds": took,
+            "failed_connections": dict(failures),
+        },
     )
 
 

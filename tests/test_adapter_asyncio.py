@@ -41,6 +41,7 @@ from wsproto_lite.adapters.asyncio import (
 )
 
 from ._flood import SLACK, Flooder
+from ._streaming import fragments_then_next, superseded_mid_message
 
 T = TypeVar("T")
 HOST = "127.0.0.1"
@@ -256,6 +257,46 @@ def test_recv_streaming_abandoned_skips_the_rest() -> None:
             async for part in ws.recv_streaming():
                 assert part == b"a"
                 break
+            assert await ws.recv() == "next"
+
+    run(main())
+
+
+def test_recv_streaming_superseded_by_a_receive_mid_message() -> None:
+    async def main() -> None:
+        async with serve(fragments_then_next, HOST, 0) as server, connect(uri(server)) as ws:
+            await superseded_mid_message(ws)
+
+    run(main())
+
+
+def test_recv_streaming_aclose_discards_the_rest() -> None:
+    async def main() -> None:
+        async with serve(fragments_then_next, HOST, 0) as server, connect(uri(server)) as ws:
+            await ws.send("go")
+            parts = ws.recv_streaming()
+            assert await parts.__anext__() == b"a"
+            await parts.aclose()
+            with pytest.raises(StopAsyncIteration):
+                await parts.__anext__()
+            assert await ws.recv() == "next"
+
+    run(main())
+
+
+def test_recv_streaming_refuses_a_concurrent_receiver() -> None:
+    async def main() -> None:
+        async with serve(fragments_then_next, HOST, 0) as server, connect(uri(server)) as ws:
+            parts = ws.recv_streaming()
+            waiting = asyncio.create_task(parts.__anext__())
+            await asyncio.sleep(0.05)
+            with pytest.raises(RuntimeError, match="already receiving"):
+                await ws.recv()
+            with pytest.raises(RuntimeError, match="already receiving"):
+                ws.recv_streaming()
+            await ws.send("go")
+            assert await waiting == b"a"  # the refused calls changed nothing
+            assert b"".join([part async for part in parts]) == b"bc"
             assert await ws.recv() == "next"
 
     run(main())

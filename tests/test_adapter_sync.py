@@ -340,6 +340,8 @@ def test_abandoned_streaming_discards_the_rest() -> None:
         parts = ws.recv_streaming()
         assert next(parts) == b"1"
         parts.close()
+        with pytest.raises(StopIteration):
+            next(parts)
         assert ws.recv() == "next"
 
 
@@ -382,14 +384,57 @@ def test_recv_streaming_continues_what_a_timed_out_recv_took() -> None:
         assert parts[0] == b"first " and b"".join(parts) == b"first second"
 
 
-def test_one_receiver_at_a_time() -> None:
-    with running(echo) as server, connect(uri(server), **FAST) as ws:
+def fragments_then_next(ws: WebSocket) -> None:
+    """Send a message in three parts, then "next", then "after", when told to."""
+    assert ws.recv() == "go"
+    ws.send_fragments([b"a", b"b", b"c"])
+    ws.send("next")
+    ws.send("after")
+    ws.recv()
+
+
+def test_recv_streaming_left_with_break_then_recv() -> None:
+    with running(fragments_then_next) as server, connect(uri(server), **FAST) as ws:
+        ws.send("go")
         parts = ws.recv_streaming()
-        ws.send("x")
-        assert next(parts) == "x"
-        with pytest.raises(RuntimeError):
+        for part in parts:  # (still referenced: no finalizer discards the rest)
+            assert part == b"a"
+            break
+        assert ws.recv() == "next"
+
+
+def test_recv_streaming_superseded_by_a_receive_mid_message() -> None:
+    with running(fragments_then_next) as server, connect(uri(server), **FAST) as ws:
+        ws.send("go")
+        parts = ws.recv_streaming()
+        assert next(parts) == b"a"
+        assert ws.recv() == "next"  # b"b" and b"c" are discarded
+        with pytest.raises(RuntimeError, match="abandoned mid-message"):
+            next(parts)
+        unused = ws.recv_streaming()  # never iterated: nothing to discard
+        assert ws.recv() == "after"
+        with pytest.raises(RuntimeError, match="abandoned"):
+            next(unused)
+
+
+def test_one_receiver_at_a_time() -> None:
+    with running(fragments_then_next) as server, connect(uri(server), **FAST) as ws:
+        parts = ws.recv_streaming()
+        got: list[object] = []
+        waiting = threading.Thread(target=lambda: got.append(next(parts)))
+        waiting.start()
+        time.sleep(0.05)
+        with pytest.raises(RuntimeError, match="already receiving"):
             ws.recv()
-        parts.close()
+        with pytest.raises(RuntimeError, match="already receiving"):
+            ws.recv_streaming()
+        with pytest.raises(RuntimeError, match="already receiving"):
+            parts.close()
+        ws.send("go")
+        waiting.join(5)
+        assert got == [b"a"]  # the refused calls changed nothing
+        assert b"".join(parts) == b"bc"  # (parts as they came)
+        assert ws.recv() == "next"
 
 
 # -- ping, pong, subprotocols -------------------------------------------------------------

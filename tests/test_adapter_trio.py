@@ -36,6 +36,7 @@ from wsproto_lite.adapters.trio import (  # noqa: E402
 )
 
 from ._flood import SLACK, Flooder  # noqa: E402
+from ._streaming import fragments_then_next, superseded_mid_message  # noqa: E402
 from .test_adapter_sync import (  # noqa: E402
     http_get,
     raw_client,
@@ -210,6 +211,8 @@ def test_abandoned_streaming_discards_the_rest() -> None:
             parts = ws.recv_streaming()
             assert await parts.__anext__() == b"1"
             await parts.aclose()
+            with pytest.raises(StopAsyncIteration):
+                await parts.__anext__()
             assert await ws.recv() == "next"
 
     run_with_server(handler, body)
@@ -238,17 +241,49 @@ def test_cancelled_recv_keeps_partial_message() -> None:
     run_with_server(handler, body)
 
 
-def test_one_receiver_at_a_time() -> None:
+def test_recv_streaming_left_with_break_then_recv() -> None:
     async def body(server: Server) -> None:
         async with connect(uri(server), **FAST) as ws:
-            parts = ws.recv_streaming()
-            await ws.send("x")
-            assert await parts.__anext__() == "x"
-            with pytest.raises(RuntimeError):
-                await ws.recv()
-            await parts.aclose()
+            await ws.send("go")
+            async for part in ws.recv_streaming():
+                assert part == b"a"
+                break
+            assert await ws.recv() == "next"  # at once: no finalizer to wait for
 
-    run_with_server(echo, body)
+    run_with_server(fragments_then_next, body)
+
+
+def test_recv_streaming_superseded_by_a_receive_mid_message() -> None:
+    async def body(server: Server) -> None:
+        async with connect(uri(server), **FAST) as ws:
+            await superseded_mid_message(ws)
+
+    run_with_server(fragments_then_next, body)
+
+
+def test_one_receiver_at_a_time() -> None:
+    async def body(server: Server) -> None:
+        async with connect(uri(server), **FAST) as ws, trio.open_nursery() as nursery:
+            parts = ws.recv_streaming()
+            got: list[object] = []
+
+            async def first_part() -> None:
+                got.append(await parts.__anext__())
+
+            nursery.start_soon(first_part)
+            await trio.sleep(0.05)
+            with pytest.raises(RuntimeError, match="already receiving"):
+                await ws.recv()
+            with pytest.raises(RuntimeError, match="already receiving"):
+                ws.recv_streaming()
+            await ws.send("go")
+            while not got:
+                await trio.sleep(0.01)
+            assert got == [b"a"]  # the refused calls changed nothing
+            assert b"".join([part async for part in parts]) == b"bc"
+            assert await ws.recv() == "next"
+
+    run_with_server(fragments_then_next, body)
 
 
 # -- ping, pong, subprotocols -------------------------------------------------------------

@@ -12,7 +12,7 @@ every adapter.
 """
 
 from ._broadcast import BroadcastResult, SkipReason
-from ._common import WebSocketURI, parse_uri
+from ._common import AsyncMessageParts, MessageParts, WebSocketURI, parse_uri
 from ._errors import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -24,12 +24,14 @@ from ._errors import (
 from ._options import Options
 
 __all__ = [
+    "AsyncMessageParts",
     "BroadcastResult",
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
     "InvalidHandshake",
     "InvalidURI",
+    "MessageParts",
     "Options",
     "SkipReason",
     "WebSocketError",

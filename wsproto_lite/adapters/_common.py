@@ -41,8 +41,11 @@ from ._session import (
 )
 
 __all__ = [
+    "AsyncMessageParts",
     "AsyncWebSocketBase",
     "AwaitablePongWaiter",
+    "MessageParts",
+    "MessagePartsBase",
     "PongWaiterBase",
     "WebSocketBase",
     "WebSocketURI",
@@ -316,12 +319,13 @@ class AsyncWebSocketBase(WebSocketBase, Generic[PongWaiter]):
     :class:`AwaitablePongWaiter`.
     """
 
-    # _recv_active: a task receives; _send_lock: keeps a fragmented message
-    # whole (made by the first send_fragments()).
-    __slots__ = ("_recv_active", "_send_lock")
+    # _recv_active: a task waits for a message or a part; _streaming: the
+    # recv_streaming() iteration under way; _send_lock: keeps a fragmented
+    # message whole (made by the first send_fragments()).
+    __slots__ = ("_recv_active", "_send_lock", "_streaming")
     _recv_active: bool
     _send_lock: Any
-    _streaming: Any  # asyncio's recv_streaming() under way (trio's holds _recv_active)
+    _streaming: AsyncMessageParts | None
     _now: Callable[[], float]
     _Lock: Callable[[], Any]
     _PongWaiter: Callable[[], PongWaiter]
@@ -366,14 +370,42 @@ class AsyncWebSocketBase(WebSocketBase, Generic[PongWaiter]):
         finally:
             self._recv_active = False
 
+    def recv_streaming(self) -> AsyncMessageParts:
+        """Iterate over the parts of the next message as they arrive::
+
+            async for part in ws.recv_streaming():
+                sink.write(part)
+
+        Parts are ``str`` for a text message (split on character boundaries)
+        and ``bytes`` for a binary one; the iteration ends with the message.
+        A large message therefore never needs to sit in memory whole (raise
+        ``max_message_size``, or set it to ``None``, to receive one).
+
+        If the iteration is left early (``break``), the next receive
+        (``recv()``, iteration, or another ``recv_streaming()``) discards the
+        rest of that message, and the abandoned iterator raises
+        :exc:`RuntimeError` if it is used again; ``await parts.aclose()``
+        discards the rest at once.
+
+        :raises RuntimeError: another task is already receiving.
+        """
+        self._start_receiving()
+        self._recv_active = False  # held only while a part is awaited
+        stream = self._streaming = AsyncMessageParts(self)
+        return stream
+
     def _start_receiving(self) -> None:
         if self._recv_active:
             raise RuntimeError("another task is already receiving on this WebSocket")
         if self._streaming is not None:
-            # A recv_streaming() iterator was left before the end of its
-            # message (no async-iterator hook says so): retire it.
-            self._streaming.retire()
+            # A recv_streaming() iteration was left before the end of its
+            # message (no hook of the language says so): discard the rest.
+            self._streaming.supersede()
         self._recv_active = True
+
+    def _abandon_message(self) -> None:
+        """Discard the rest of the message a ``recv_streaming()`` started."""
+        self._session.abandon_message()
 
     async def __aiter__(self) -> AsyncIterator[Data]:
         """Iterate over messages until the connection closes.
@@ -472,3 +504,144 @@ async def await_hook(
     except Exception as exc:
         return None, exc
     return result, None
+
+
+# The states of a recv_streaming() iteration (MessagePartsBase).
+_RUNNING, _ENDED, _SUPERSEDED = "running", "ended", "superseded"
+
+
+class MessagePartsBase:
+    """What the iterators that ``recv_streaming()`` returns share.
+
+    An iteration is *running* until its message ends (then it is *ended*,
+    like an exhausted generator), until the application closes it (*ended*,
+    the rest of a started message discarded), or until another receive takes
+    over while it is left mid-message (*superseded*: the rest is discarded,
+    and using the iterator again raises :exc:`RuntimeError`, so that nobody
+    takes the first parts of a message for all of it).
+    """
+
+    __slots__ = ("_started", "_state", "_ws")
+
+    def __init__(self, ws: Any) -> None:
+        self._ws = ws
+        self._started = False  # a part was handed over
+        self._state = _RUNNING
+
+    def _check(self) -> bool:
+        """Whether to go on: ``False`` once ended; raises once superseded."""
+        if self._state is _RUNNING:
+            return True
+        if self._state is _SUPERSEDED:
+            raise RuntimeError(
+                "this recv_streaming() iteration was abandoned mid-message: "
+                "another receive discarded the rest of the message"
+            )
+        return False
+
+    def _took(self, part: Part) -> Data:
+        """Hand over *part*; the iteration ends with the message's last."""
+        self._started = True
+        if part.final:
+            self._state = _ENDED
+            self._release()
+        return part.data
+
+    def _finish(self, state: str) -> None:
+        """End a running iteration early, discarding the rest of its message."""
+        if self._state is _RUNNING:
+            self._state = state
+            if self._started:
+                self._ws._abandon_message()
+        self._release()
+
+    def _release(self) -> None:
+        if self._ws._streaming is self:
+            self._ws._streaming = None
+
+    def _end(self) -> None:
+        self._finish(_ENDED)
+
+    def supersede(self) -> None:
+        """Another receive takes over: discard the rest of a started message."""
+        self._finish(_SUPERSEDED)
+
+
+class AsyncMessageParts(MessagePartsBase):
+    """The iterator that the asyncio and trio adapters' ``WebSocket.recv_streaming()`` returns."""
+
+    __slots__ = ()
+
+    def __aiter__(self) -> AsyncMessageParts:
+        return self
+
+    async def __anext__(self) -> Data:
+        """The next part of the message.
+
+        :raises StopAsyncIteration: the message ended, or :meth:`aclose` was called.
+        :raises RuntimeError: another task is receiving, or another receive
+            took over from this iteration.
+        :raises ConnectionClosed: the connection closed before the next part.
+        """
+        ws = self._ws
+        if not self._check():
+            raise StopAsyncIteration
+        if ws._recv_active:
+            raise RuntimeError("another task is already receiving on this WebSocket")
+        ws._recv_active = True
+        try:
+            part = await ws._next_part()
+        except ConnectionClosed:
+            self._end()
+            raise
+        finally:
+            ws._recv_active = False
+        return self._took(part)
+
+    async def aclose(self) -> None:
+        """End the iteration now, discarding the rest of a started message."""
+        self._end()
+
+
+class MessageParts(MessagePartsBase):
+    """The iterator that the blocking adapter's ``WebSocket.recv_streaming()`` returns."""
+
+    __slots__ = ()
+
+    def __iter__(self) -> MessageParts:
+        return self
+
+    def __next__(self) -> Data:
+        """The next part of the message (waits for it).
+
+        :raises StopIteration: the message ended, or :meth:`close` was called.
+        :raises RuntimeError: another thread is receiving, or another receive
+            took over from this iteration.
+        :raises ConnectionClosed: the connection closed before the next part.
+        """
+        ws = self._ws
+        if not self._check():
+            raise StopIteration
+        if not ws._recv_lock.acquire(blocking=False):
+            raise RuntimeError("another thread is already receiving on this WebSocket")
+        try:
+            if not self._check():  # another thread's receive took over meanwhile
+                raise StopIteration
+            with ws._cond:
+                part = ws._next_part(None)
+        except ConnectionClosed:
+            self._end()
+            raise
+        finally:
+            ws._recv_lock.release()
+        return self._took(part)
+
+    def close(self) -> None:
+        """End the iteration now, discarding the rest of a started message."""
+        ws = self._ws
+        if not ws._recv_lock.acquire(blocking=False):
+            raise RuntimeError("another thread is already receiving on this WebSocket")
+        try:
+            self._end()
+        finally:
+            ws._recv_lock.release()

@@ -39,7 +39,6 @@ from __future__ import annotations
 import asyncio
 import ssl as ssl_module
 from collections.abc import (
-    AsyncIterator,
     Awaitable,
     Callable,
     Generator,
@@ -168,7 +167,7 @@ class WebSocket(_common.AsyncWebSocketBase[PongWaiter]):
     __slots__ = (
         "__weakref__", "_close_waiters", "_closed", "_conn", "_deadline", "_drain_waiter",
         "_handshake_waiter", "_local_address", "_loop", "_now", "_reading_paused",
-        "_recv_waiter", "_remote_address", "_session", "_streaming", "_timer", "_transport",
+        "_recv_waiter", "_remote_address", "_session", "_timer", "_transport",
         "_write_paused",
     )  # fmt: skip
     _Lock = asyncio.Lock
@@ -186,7 +185,7 @@ class WebSocket(_common.AsyncWebSocketBase[PongWaiter]):
         self._reading_paused = False
         self._recv_waiter: asyncio.Future[None] | None = None
         self._recv_active = False
-        self._streaming: _MessageParts | None = None  # the current recv_streaming()
+        self._streaming = None  # the current recv_streaming()
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         # Keeps a fragmented message whole; made by the first send_fragments().
@@ -203,26 +202,6 @@ class WebSocket(_common.AsyncWebSocketBase[PongWaiter]):
         self._deadline: float | None = None
 
     # -- receiving ----------------------------------------------------------------
-
-    def recv_streaming(self) -> AsyncIterator[Data]:
-        """Iterate over the parts of the next message as they arrive::
-
-            async for part in ws.recv_streaming():
-                sink.write(part)
-
-        Parts are ``str`` for a text message (split on character boundaries)
-        and ``bytes`` for a binary one; the iteration ends with the message.
-        A large message therefore never needs to sit in memory whole (raise
-        ``max_message_size``, or set it to ``None``, to receive one). If the
-        iteration is abandoned early (``break``), the next receive discards
-        the rest of the message.
-
-        :raises RuntimeError: another task is already receiving.
-        """
-        self._start_receiving()
-        self._recv_active = False  # held only while a part is awaited
-        stream = self._streaming = _MessageParts(self)
-        return stream
 
     async def _next_part(self) -> Part:
         """Take the next message part, parsing on or waiting for one if needed."""
@@ -457,47 +436,6 @@ class WebSocket(_common.AsyncWebSocketBase[PongWaiter]):
         if not session.aborted:
             self._schedule(now)
         return woke
-
-
-class _MessageParts:
-    """The iterator returned by :meth:`WebSocket.recv_streaming`."""
-
-    def __init__(self, ws: WebSocket) -> None:
-        self._ws = ws
-        self._started = False
-        self._done = False
-
-    def __aiter__(self) -> _MessageParts:
-        return self
-
-    async def __anext__(self) -> Data:
-        ws = self._ws
-        if self._done:
-            raise StopAsyncIteration
-        if ws._recv_active:
-            raise RuntimeError("another task is already receiving on this WebSocket")
-        ws._recv_active = True
-        try:
-            part = await ws._next_part()
-        except ConnectionClosed:
-            self.retire()
-            raise
-        finally:
-            ws._recv_active = False
-        self._started = True
-        if part.final:
-            self._done = True
-            ws._streaming = None
-        return part.data
-
-    def retire(self) -> None:
-        """Stop this iteration; the rest of a started message will be skipped."""
-        if not self._done:
-            self._done = True
-            if self._started:
-                self._ws._session.abandon_message()
-        if self._ws._streaming is self:
-            self._ws._streaming = None
 
 
 # -- broadcast ----------------------------------------------------------------------

@@ -67,7 +67,7 @@ import socket
 import ssl as ssl_module
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from .._connection import Role
@@ -166,8 +166,8 @@ class WebSocket(_common.WebSocketBase):
         "__weakref__", "_broken", "_cond", "_conn", "_deadline", "_eof", "_finished",
         "_local_address", "_lock", "_loop", "_mask", "_message_lock", "_on_closed",
         "_on_request", "_pending", "_pending_size", "_plain", "_plain_size",
-        "_posted", "_recv_lock", "_remote_address", "_session", "_sock", "_timer_at", "_tls",
-        "_was_blocked",
+        "_posted", "_recv_lock", "_remote_address", "_session", "_sock", "_streaming",
+        "_timer_at", "_tls", "_was_blocked",
     )  # fmt: skip
 
     def __init__(
@@ -199,6 +199,7 @@ class WebSocket(_common.WebSocketBase):
         self._cond = threading.Condition(self._lock)
         self._message_lock = threading.Lock()  # one message (or fragment series) at a time
         self._recv_lock = threading.Lock()  # one receiver at a time
+        self._streaming: _common.MessageParts | None = None  # the current recv_streaming()
         self._finished = False  # the socket is closed (then _cond is notified)
         # The transport: bytes for the socket (ciphertext with TLS), and
         # with TLS the plaintext not encrypted yet.
@@ -248,29 +249,31 @@ class WebSocket(_common.WebSocketBase):
             self._recv_lock.release()
         return _session.join(parts)
 
-    def recv_streaming(self) -> Generator[Data, None, None]:
-        """Iterate over the parts of the next message as they arrive.
+    def recv_streaming(self) -> _common.MessageParts:
+        """Iterate over the parts of the next message as they arrive::
+
+            for part in ws.recv_streaming():
+                sink.write(part)
 
         Parts are ``str`` for a text message (split on character boundaries)
         and ``bytes`` for a binary one; the iteration ends with the message.
         A large message therefore never needs to sit in memory whole (raise
-        ``max_message_size``, or set it to ``None``, to receive one). If the
-        iteration is abandoned early, the rest of the message is discarded.
+        ``max_message_size``, or set it to ``None``, to receive one).
+
+        If the iteration is left early (``break``), the next receive
+        (``recv()``, iteration, or another ``recv_streaming()``) discards the
+        rest of that message, and the abandoned iterator raises
+        :exc:`RuntimeError` if it is used again; ``parts.close()`` discards
+        the rest at once.
+
+        :raises RuntimeError: another thread is already receiving.
         """
         self._start_receiving()
-        started = finished = False
         try:
-            while not finished:
-                with self._cond:
-                    part = self._next_part(None)
-                started = True
-                finished = part.final
-                yield part.data
+            stream = self._streaming = _common.MessageParts(self)
         finally:
-            if started and not finished:
-                with self._lock:
-                    self._session.abandon_message()
-            self._recv_lock.release()
+            self._recv_lock.release()  # held only while a part is awaited
+        return stream
 
     def __iter__(self) -> Iterator[Data]:
         """Iterate over messages until the connection closes.
@@ -287,6 +290,15 @@ class WebSocket(_common.WebSocketBase):
     def _start_receiving(self) -> None:
         if not self._recv_lock.acquire(blocking=False):
             raise RuntimeError("another thread is already receiving on this WebSocket")
+        if self._streaming is not None:
+            # A recv_streaming() iteration was left before the end of its
+            # message (no hook of the language says so): discard the rest.
+            self._streaming.supersede()
+
+    def _abandon_message(self) -> None:
+        """Discard the rest of the message a ``recv_streaming()`` started."""
+        with self._lock:
+            self._session.abandon_message()
 
     def _next_part(self, deadline: float | None) -> Part:
         """Take the next message part, parsing on or waiting for one (``_cond`` held)."""

@@ -55,7 +55,6 @@ import math
 import os
 import ssl as ssl_module
 from collections.abc import (
-    AsyncGenerator,
     AsyncIterator,
     Awaitable,
     Callable,
@@ -224,7 +223,6 @@ class WebSocket(_common.AsyncWebSocketBase[PongWaiter]):
     _Lock = trio.Lock
     _PongWaiter = PongWaiter
     _now = staticmethod(trio.current_time)
-    _streaming = None  # (recv_streaming() holds _recv_active throughout)
 
     def __init__(self, stream: trio.abc.Stream, session: Session) -> None:
         self._stream = stream
@@ -241,6 +239,7 @@ class WebSocket(_common.AsyncWebSocketBase[PongWaiter]):
         self._writer: trio.lowlevel.ParkingLot | None = None
         self._nursery: trio.Nursery | None = None
         self._recv_active = False
+        self._streaming = None  # the current recv_streaming()
         self._finished = False  # the reader is done and the stream closed
         self._send_lock = None
         # Created now so that an abort before the tasks start still counts.
@@ -258,28 +257,6 @@ class WebSocket(_common.AsyncWebSocketBase[PongWaiter]):
         self._wake_writer()
 
     # -- receiving ----------------------------------------------------------------
-
-    async def recv_streaming(self) -> AsyncGenerator[Data, None]:
-        """Iterate over the parts of the next message as they arrive.
-
-        Parts are ``str`` for a text message (split on character boundaries)
-        and ``bytes`` for a binary one; the iteration ends with the message.
-        A large message therefore never needs to sit in memory whole (raise
-        ``max_message_size``, or set it to ``None``, to receive one). If the
-        iteration is abandoned early, the rest of the message is discarded.
-        """
-        self._start_receiving()
-        started = finished = False
-        try:
-            while not finished:
-                part = await self._next_part()
-                started = True
-                finished = part.final
-                yield part.data
-        finally:
-            self._recv_active = False
-            if started and not finished:
-                self._session.abandon_message()
 
     async def _next_part(self) -> Part:
         """Take the next message part, parsing on or waiting for one if needed."""
