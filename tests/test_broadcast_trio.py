@@ -402,6 +402,24 @@ def test_a_partial_write_hands_the_rest_to_the_writer_in_order() -> None:
     run(body)
 
 
+def test_what_the_sockets_did_not_take_is_one_shared_frame_not_copies() -> None:
+    """Slow peers hold views of the one frame: 10,000 of them must not hold
+    10,000 copies of a large message."""
+
+    async def body(nursery: trio.Nursery) -> None:
+        pairs = [await open_ws(nursery, sndbuf=4096, write_limit=1 << 20) for _ in range(3)]
+        big = b"\x07" * 300_000
+        assert tri.broadcast([ws for ws, _ in pairs], big) == tri.BroadcastResult(3, {})
+        rests = [ws._session._out for ws, _ in pairs]
+        assert all(len(rest) == 1 and isinstance(rest[0], memoryview) for rest in rests)
+        frames = {id(rest[0].obj) for rest in rests}  # type: ignore[union-attr]
+        assert len(frames) == 1  # the same bytes object under every view
+        for _, peer in pairs:
+            assert await peer.exactly(len(frame(big))) == frame(big)
+
+    run(body)
+
+
 def test_a_socket_that_takes_nothing_hands_everything_to_the_writer() -> None:
     async def body(nursery: trio.Nursery) -> None:
         ws, peer = await open_ws(nursery, sndbuf=4096)

@@ -491,7 +491,7 @@ class WebSocket(_common.AsyncWebSocketBase[PongWaiter]):
                 # the reader, takes it.
                 self._after()
 
-    async def _write(self, output: bytes, shield: bool = True) -> None:
+    async def _write(self, output: bytes | memoryview, shield: bool = True) -> None:
         """Write *output*, in pieces, telling the session how much is left.
 
         Each piece is written *shield*-ed: a write cut short by a cancellation
@@ -633,7 +633,8 @@ def _write_now(
                 rest.append(ws)
                 continue
             if written < len(data):
-                session.unwritten(data[written:])  # the writer writes the rest
+                # The writer writes the rest: a view, not a copy, of the shared frame.
+                session.unwritten(memoryview(data)[written:])
                 ws._wake_writer()
             continue
         rest.append(ws)
