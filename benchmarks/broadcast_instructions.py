@@ -17,9 +17,19 @@ of one connection, without the start-up, the imports and the set-up. The rows:
 * ``asyncio send() loop``: ``await ws.send(message)`` on 1,000 asyncio WebSockets
   whose transports count the writes and keep nothing;
 * ``asyncio broadcast()``: ``broadcast(conns, message)`` on the same;
-* ``asyncio floor``: ``ws._transport.write(frame)`` for each, nothing checked.
+* ``asyncio floor``: ``ws._transport.write(frame)`` for each, nothing checked;
+* ``trio send() loop``: ``await ws.send(message)`` on 1,000 idle trio WebSockets
+  over ``socket.socketpair()`` sockets (``trio.SocketStream``), until every
+  writer task has written and parked, and then ended (the writer's idle time is
+  cut to 20 ms, so a round ends quickly: an idle connection has no writer task,
+  as in a real server between broadcasts);
+* ``trio broadcast()``: ``broadcast(conns, message)`` on the same, with the
+  same waits;
+* ``trio floor``: ``os.write(fd, frame)`` to each socket, nothing checked.
 
-The message is a 200-byte text. ``PYTHONHASHSEED=0`` keeps runs identical.
+The kernel's share (the system calls themselves) is not counted: callgrind
+counts the instructions of the process in user space. The message is a
+200-byte text. ``PYTHONHASHSEED=0`` keeps runs identical.
 """
 
 from __future__ import annotations
@@ -42,7 +52,12 @@ ROWS = {
     "asyncio-loop": "asyncio send() loop",
     "asyncio-broadcast": "asyncio broadcast()",
     "asyncio-floor": "asyncio floor",
+    "trio-loop": "trio send() loop",
+    "trio-broadcast": "trio broadcast()",
+    "trio-floor": "trio floor",
 }
+#: The trio writer task's idle time in the trio rows (instead of 1 s).
+WRITER_IDLE = 0.02
 
 
 class _Transport:
@@ -150,9 +165,77 @@ def _workload(row: str) -> Any:
     return adapter
 
 
+def _trio_child(row: str, times: int) -> None:
+    """The trio rows: the connections, the warm-up and the rounds in one trio run."""
+    import gc
+    import socket
+
+    import trio
+    import trio.testing
+
+    sys.path.insert(0, _HERE)
+    import _frames as fr
+
+    from wsproto_lite import PreparedMessage, Role, TextMessage
+    from wsproto_lite.adapters import trio as tri
+    from wsproto_lite.adapters._options import Settings
+    from wsproto_lite.adapters._session import Session
+
+    tri._WRITER_IDLE = WRITER_IDLE  # type: ignore[attr-defined]
+    settings = Settings.create("bench.server", {"compression": False, "ping_interval": None})
+    peers = []
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            conns = []
+            for _ in range(CONNECTIONS):
+                ours, theirs = socket.socketpair()
+                peers.append(theirs)
+                stream = trio.SocketStream(trio.socket.from_stdlib_socket(ours))
+                session = Session(Role.SERVER, settings)
+                session.receive_data(fr.upgrade_request(None))
+                session.process(trio.current_time())
+                assert session.answer(None)
+                session.take_output()  # the 101: not written
+                ws = tri.WebSocket(stream, session)
+                ws._start(nursery)
+                conns.append(ws)
+            fds = [ws._stream.socket.fileno() for ws in conns]
+            frame = PreparedMessage(TextMessage(MESSAGE)).frame
+
+            async def once() -> None:
+                if row == "trio-loop":
+                    for ws in conns:
+                        await ws.send(MESSAGE)
+                elif row == "trio-floor":
+                    for fd in fds:
+                        os.write(fd, frame)
+                else:
+                    assert tri.broadcast(conns, MESSAGE).sent == CONNECTIONS
+                await trio.testing.wait_all_tasks_blocked()
+                while any(ws._writer is not None for ws in conns):
+                    await trio.sleep(WRITER_IDLE)
+                assert not any(ws._session.output_size for ws in conns)
+
+            await trio.testing.wait_all_tasks_blocked()
+            await once()  # warm-up
+            gc.collect()
+            gc.disable()
+            for _ in range(times):
+                await once()
+            for ws in conns:
+                ws._abort()
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+
+
 def _child(row: str, times: int) -> None:
     import gc
 
+    if row.startswith("trio"):
+        _trio_child(row, times)
+        return
     once = _workload(row)
     once()  # warm-up
     gc.collect()
@@ -175,12 +258,20 @@ def main(argv: list[str] | None = None) -> int:
     """Print the instructions per connection of every row."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", default=os.path.dirname(_HERE), help="the checkout to measure")
+    parser.add_argument(
+        "--rows", help=f"comma-separated rows to measure (default: all of {', '.join(ROWS)})"
+    )
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         _child(args.child[0], int(args.child[1]))
         return 0
-    for row, label in ROWS.items():
+    wanted = args.rows.split(",") if args.rows else list(ROWS)
+    unknown = set(wanted) - set(ROWS)
+    if unknown:
+        parser.error(f"unknown row(s): {', '.join(sorted(unknown))}")
+    for row in wanted:
+        label = ROWS[row]
         once = _instructions(args.root, row, 1)
         thrice = _instructions(args.root, row, 3)
         print(f"{label:<24} {(thrice - once) / 2 / CONNECTIONS:>9,.0f} instructions/connection")

@@ -34,6 +34,7 @@ from _harness import (  # noqa: E402
     write_json,
 )
 from broadcast import adapter_benchmark, core_benchmark, socket_builders  # noqa: E402
+from broadcast_trio_sync import builders as trio_sync_builders  # noqa: E402
 from workloads import all_benchmarks  # noqa: E402
 
 
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             ("broadcast_adapter_deflate", lambda: adapter_benchmark(scale, deflate=True)),
         ]
         + socket_builders(scale, holder)
+        + trio_sync_builders(scale, holder)
     )
     if args.list:
         for name, _ in builders:

@@ -63,8 +63,10 @@ class BroadcastResult(Generic[W]):
                 ...  # a slow client: e.g. close it, or resend later
     """
 
-    #: The connections the message was written to (or, for trio, queued for
-    #: their writer); each receives it whole, in order with its other messages.
+    #: How many connections took the message: it was written to them, or
+    #: queued behind what waits for them (for their transport, or for their
+    #: writer task in trio); each receives it whole, in order with its other
+    #: messages.
     sent: int
     #: Every connection that was skipped, with its :class:`SkipReason`.
     skipped: Mapping[W, SkipReason]
@@ -161,7 +163,9 @@ def broadcast(
     the core's :meth:`~wsproto_lite.Connection.take_prepared` takes the
     frame). It returns how many it served and the others, which *hand_over*
     then takes one by one (it checks ``write_limit`` and says why it skips
-    one). A connection that *fast* returns has been given nothing.
+    one). A connection that *fast* returns has been given nothing (or its
+    socket failed as it was written to: it is no longer open, and
+    *hand_over* reports it ``NOT_OPEN``).
 
     :raises TypeError: *message* is neither ``str`` nor bytes-like, or one of
         *connections* is not a *kind* (nothing is sent).

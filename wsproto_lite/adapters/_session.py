@@ -270,7 +270,9 @@ class Session:
         self.close_reason = ""
         self._sent_close: tuple[int, str] | None = None
         # -- output (see the module's docstring)
-        self._out: list[bytes] = []  # taken from the core, not yet taken by the adapter
+        # Taken from the core, not yet taken by the adapter (a memoryview: the
+        # part of a shared frame that a socket did not take, see unwritten()).
+        self._out: list[bytes | memoryview] = []
         self._out_size = 0
         self._held = 0  # taken by the adapter, not yet handed to the kernel
         self._high = settings.write_limit
@@ -318,7 +320,7 @@ class Session:
         """Whether :meth:`take_output` would return anything."""
         return bool(self._out) or self.conn.has_data_to_send
 
-    def take_output(self) -> bytes:
+    def take_output(self) -> bytes | memoryview:
         """Everything to write now, in order; the adapter owns it from here.
 
         Report what the transport still holds with :meth:`transport_holds`.
@@ -331,6 +333,21 @@ class Session:
         self._out = []
         self._out_size = 0
         return data
+
+    def unwritten(self, data: bytes | memoryview) -> None:
+        """Output the adapter took (:meth:`take_output`, or the core's own
+        :meth:`~wsproto_lite.Connection.take_prepared`) and could not write,
+        all or part of it: it goes first, before anything queued since, and
+        counts towards ``write_limit`` as output waiting to be taken.
+
+        A memoryview is kept as it is, not copied: the rest of a broadcast's
+        shared frame stays one object for every connection that holds some.
+        """
+        if data:
+            self._out.insert(0, data)
+            self._out_size += len(data)
+            if not self._blocked and self._out_size + self._held > self._high:
+                self._blocked = True
 
     def transport_holds(self, held: int, now: float) -> None:
         """The transport still holds *held* bytes of what it took, at *now*.

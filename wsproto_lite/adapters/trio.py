@@ -52,11 +52,13 @@ from __future__ import annotations
 
 import errno
 import math
+import os
 import ssl as ssl_module
 from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
+    Collection,
     Iterable,
     Sequence,
 )
@@ -65,7 +67,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .._connection import Role
+from .._connection import Connection, Role
 from .._errors import LocalProtocolError
 from .._events import Accept, Close, Handshake, HTTPRequest, Reject
 from .._prepared import PreparedMessage
@@ -127,6 +129,10 @@ _STREAM_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError)
 # Seconds a connection's writer task waits for more output before it ends
 # (an idle connection then holds no writer; the next output starts one).
 _WRITER_IDLE = 1.0
+# broadcast() writes to a plain trio.SocketStream's socket without a task,
+# with os.write() on its descriptor: on POSIX a socket is a file (Windows'
+# sockets are not, and take the writer's way).
+_WRITE_NOW = os.name == "posix"
 # accept() errors that mean "out of resources, try again soon" rather than a bug.
 _ACCEPT_RETRY = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 
@@ -485,7 +491,7 @@ class WebSocket(_common.AsyncWebSocketBase[PongWaiter]):
                 # the reader, takes it.
                 self._after()
 
-    async def _write(self, output: bytes, shield: bool = True) -> None:
+    async def _write(self, output: bytes | memoryview, shield: bool = True) -> None:
         """Write *output*, in pieces, telling the session how much is left.
 
         Each piece is written *shield*-ed: a write cut short by a cancellation
@@ -534,12 +540,18 @@ def broadcast(
 ) -> BroadcastResult[WebSocket]:
     """Send *message* to every connection that can take it now; never wait.
 
-    The message is encoded and framed once, and the same bytes are queued on
-    every open connection with at most ``write_limit`` bytes waiting for its
-    stream; each connection's writer task writes them at its next turn (a
-    trio stream has no write buffer of its own, and ``send_all`` waits for
-    the peer, which a broadcast must not). A connection that cannot take it
-    now is skipped, not waited for, and reported with the reason::
+    The message is encoded and framed once, and the same bytes go to every
+    open connection with at most ``write_limit`` bytes waiting for its
+    stream. On POSIX, a connection over a plain :class:`trio.SocketStream`
+    (a server's TCP connections without TLS) that has nothing waiting to be
+    written, and is not being written to, gets the bytes written to its
+    socket at once, by the calling task, without blocking; what its socket
+    does not take goes to the connection's writer task. Every other
+    connection (TLS, other streams, output already waiting) has the bytes
+    queued behind what waits, for its writer task, which writes them at its
+    next turn (``send_all`` waits for the peer, which a broadcast must not).
+    A connection that cannot take the message now is skipped, not waited
+    for, and reported with the reason::
 
         result = broadcast(server.connections, "news")
         for ws, reason in result.skipped.items():
@@ -549,7 +561,9 @@ def broadcast(
     receives it whole, after whatever was sent on it before. A peer that does
     not read makes its connection's writer wait; the bytes for it (at most
     ``write_limit`` plus one message) wait with it, and later broadcasts skip
-    it as ``BUSY``.
+    it as ``BUSY``. A socket that fails as the message is written to it (the
+    peer reset the connection) fails the connection, as a failed write of
+    its writer task does, and is reported ``NOT_OPEN``: nothing is raised.
 
     :param connections: :class:`WebSocket` s of this adapter (e.g.
         :attr:`Server.connections`), any iterable.
@@ -560,15 +574,71 @@ def broadcast(
         uncompressed, as RFC 7692 §6 allows.
     :returns: a :class:`BroadcastResult`: how many connections took the
         message, and which were skipped, with their :class:`SkipReason`
-        (``NOT_OPEN``: closing or closed; ``BUSY``: more than ``write_limit``
-        bytes already wait for the stream; ``FRAGMENTING``: a
+        (``NOT_OPEN``: closing or closed, or its socket failed as the message
+        was written; ``BUSY``: more than ``write_limit`` bytes already wait for
+        the stream; ``FRAGMENTING``: a
         :meth:`WebSocket.send_fragments` is under way).
     :raises TypeError: *message* is neither ``str`` nor bytes-like, or one of
         *connections* is not a trio :class:`WebSocket` (nothing is sent).
     :raises LocalProtocolError: *message* is text that UTF-8 cannot encode
         (nothing is sent).
     """
-    return _broadcast.broadcast(connections, message, compress, WebSocket, "trio", _hand_over)
+    return _broadcast.broadcast(
+        connections, message, compress, WebSocket, "trio", _hand_over,
+        _write_now if _WRITE_NOW else None,
+    )  # fmt: skip
+
+
+def _write_now(
+    targets: Collection[WebSocket], prepared: PreparedMessage
+) -> tuple[int, list[WebSocket]]:
+    """broadcast()'s fast path: write the shared frame to every socket that can
+    take it now, from the calling task, without the connection's writer task
+    (an idle connection has none, and starting one costs more than the write);
+    return how many took it, and the others (for :func:`_hand_over`).
+
+    Now: a plain :class:`trio.SocketStream` (TLS and other streams are
+    written by a task), no clock expired, nothing waiting to be written in
+    the session and nothing being written by a task (from taking its output
+    until the stream took all of it, the writer holds ``_held`` bytes: no
+    write of ours runs beside its ``send_all``, and none overtakes what
+    waits), and a core that takes the frame (with whatever it had queued
+    first). trio's sockets are non-blocking: what the socket does not take
+    at once goes to the writer task, first in the session's output. A socket
+    that fails (a peer that reset the connection) fails the connection as a
+    failed write of the writer does; it is among the others, which
+    :func:`_hand_over` then reports ``NOT_OPEN``.
+    """
+    take = Connection.take_prepared  # (one lookup, not one per connection)
+    write = os.write
+    rest: list[WebSocket] = []
+    for ws in targets:
+        session = ws._session
+        stream = ws._stream
+        if type(stream) is trio.SocketStream and not (
+            session.aborted or session.must_abort or session._out_size or session._held
+        ):
+            try:
+                data = take(ws._conn, prepared)
+            except LocalProtocolError:
+                rest.append(ws)  # not OPEN, a fragmented message, ...: _hand_over says why
+                continue
+            try:
+                written = write(stream.socket.fileno(), data)
+            except BlockingIOError:
+                written = 0
+            except OSError as exc:
+                session.logger.debug("write failed: %r", exc)
+                ws._abort()
+                rest.append(ws)
+                continue
+            if written < len(data):
+                # The writer writes the rest: a view, not a copy, of the shared frame.
+                session.unwritten(memoryview(data)[written:])
+                ws._wake_writer()
+            continue
+        rest.append(ws)
+    return len(targets) - len(rest), rest
 
 
 def _hand_over(ws: WebSocket, prepared: PreparedMessage, compress: bool) -> SkipReason | None:
