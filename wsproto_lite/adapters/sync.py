@@ -260,15 +260,10 @@ class WebSocket(_common.WebSocketBase):
                 sink.write(part)
 
         Parts are ``str`` for a text message (split on character boundaries)
-        and ``bytes`` for a binary one; the iteration ends with the message.
-        A large message therefore never needs to sit in memory whole (raise
-        ``max_message_size``, or set it to ``None``, to receive one).
-
-        If the iteration is left early (``break``), the next receive
-        (``recv()``, iteration, or another ``recv_streaming()``) discards the
-        rest of that message, and the abandoned iterator raises
-        :exc:`RuntimeError` if it is used again; ``parts.close()`` discards
-        the rest at once.
+        and ``bytes`` for a binary one; the iteration ends with the message,
+        which therefore never sits in memory whole (raise ``max_message_size``,
+        or set it to ``None``, to receive a large one). Left early, the next
+        receive discards the rest (:class:`~wsproto_lite.adapters.MessageParts`).
 
         :raises RuntimeError: another thread is already receiving.
         """
