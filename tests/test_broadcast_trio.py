@@ -1,4 +1,5 @@
-"""trio's broadcast() fast path: the shared frame written from the calling task.
+"""trio's writes from the calling task: broadcast()'s shared frame, and what
+send() queues, written to an idle connection's socket without a writer task.
 
 Each server WebSocket here runs over one end of a ``socket.socketpair()``
 wrapped as a :class:`trio.SocketStream`, as a server's accepted TCP stream
@@ -251,8 +252,10 @@ def test_output_queued_in_the_session_is_not_overtaken() -> None:
         ws, peer = await open_ws(nursery)
         assert ws._session.send(TextMessage("first"))  # queued; no writer has run yet
         assert tri.broadcast([ws], "second") == tri.BroadcastResult(1, {})
-        assert peer.now() == b""  # both wait for the writer, in order
-        assert await peer.exactly(15) == frame("first") + frame("second")
+        # The checked way: queued behind "first", and both written at once, in
+        # order, by the calling task (no writer task runs: see _write_now).
+        assert peer.now() == frame("first") + frame("second")
+        assert ws._writer is None
 
     run(body)
 
@@ -320,8 +323,12 @@ def test_a_fragmented_message_is_not_interrupted(started: bool) -> None:
     run(body)
 
 
-def test_write_limit_skip_reasons_are_unchanged() -> None:
-    """Output waiting over write_limit: BUSY; at the limit: queued behind it."""
+def test_write_limit_skip_reasons_are_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Output waiting over write_limit: BUSY; at the limit: queued behind it.
+
+    (The output is made to wait for the writer tasks: with direct writes, the
+    bytes put in the session here would go at once.)"""
+    monkeypatch.setattr(tri, "_WRITE_NOW", False)
 
     async def body(nursery: trio.Nursery) -> None:
         (busy, busy_peer), (full, full_peer) = [
@@ -366,8 +373,7 @@ def test_a_client_connection_gets_its_own_masked_frame() -> None:
         await trio.testing.wait_all_tasks_blocked()
         peer = Peer(theirs)
         assert tri.broadcast([ws], "x") == tri.BroadcastResult(1, {})
-        assert peer.now() == b""  # not the shared frame: its own, by its writer
-        data = await peer.exactly(7)
+        data = await peer.exactly(7)  # not the shared frame: its own
         assert data[:2] == b"\x81\x81"  # masked
         server.receive_data(data)
         assert list(server.events()) == [TextMessage("x")]
@@ -427,6 +433,66 @@ def test_a_socket_that_takes_nothing_hands_everything_to_the_writer() -> None:
         assert tri.broadcast([ws], "x") == tri.BroadcastResult(1, {})
         assert ws._session.output_size == 3 and ws._writer is not None
         assert await peer.exactly(junk) == b"\x00" * junk
+        assert await peer.exactly(3) == frame("x")
+
+    run(body)
+
+
+# -- send() writes at once too ------------------------------------------------------------------
+
+
+def test_send_to_an_idle_socket_writes_before_it_returns() -> None:
+    async def body(nursery: trio.Nursery) -> None:
+        ws, peer = await open_ws(nursery)
+        await ws.send("x")
+        assert peer.now() == frame("x") and ws._writer is None  # no task was needed
+        await ws.send(b"\x01" * 200)
+        assert peer.now() == frame(b"\x01" * 200) and ws._writer is None
+
+    run(body)
+
+
+def test_send_hands_what_the_socket_does_not_take_to_the_writer_in_order() -> None:
+    async def body(nursery: trio.Nursery) -> None:
+        ws, peer = await open_ws(nursery, sndbuf=4096, write_limit=1 << 20)
+        big = b"\x05" * 200_000
+        await ws.send(big)  # under write_limit: returns at once
+        first = peer.now()
+        assert 0 < len(first) < len(frame(big)) and ws._writer is not None
+        await ws.send("after")  # behind the rest, for the writer
+        rest = await peer.exactly(len(frame(big)) - len(first) + 7)
+        assert first + rest == frame(big) + frame("after")
+
+    run(body)
+
+
+def test_send_over_write_limit_waits_until_the_peer_reads() -> None:
+    async def body(nursery: trio.Nursery) -> None:
+        ws, peer = await open_ws(nursery, sndbuf=4096, write_limit=1000)
+        big = b"\x05" * 100_000
+        done = trio.Event()
+
+        async def sender() -> None:
+            await ws.send(big)
+            done.set()
+
+        nursery.start_soon(sender)
+        await trio.testing.wait_all_tasks_blocked()
+        assert not done.is_set()  # over write_limit while the peer reads nothing
+        assert await peer.exactly(len(frame(big))) == frame(big)
+        with trio.fail_after(5):
+            await done.wait()
+
+    run(body)
+
+
+def test_without_os_write_send_uses_the_writer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tri, "_WRITE_NOW", False)  # as on Windows
+
+    async def body(nursery: trio.Nursery) -> None:
+        ws, peer = await open_ws(nursery)
+        await ws.send("x")
+        assert peer.now() == b"" and ws._writer is not None
         assert await peer.exactly(3) == frame("x")
 
     run(body)

@@ -31,14 +31,18 @@ if TYPE_CHECKING:
 
 Tasks
     Every connection has a reader task, and a writer task while there is
-    something to write, in a nursery: the one :func:`connect` opens, the
-    server's, or the one given to :func:`connect_websocket`. The reader feeds
-    the sans-I/O session and runs its clocks; the writer writes what the
-    session queues. A received message waits for the application, and what
-    follows it is parsed when the application asks for the next one, so that
-    its answer goes out before, say, the reply to a close frame that came
-    next. Meanwhile the reader keeps up to ``max_queue`` × 64 KiB of bytes,
-    then stops reading, so TCP slows down a peer that sends faster than the
+    something to write that its socket could not take at once, in a
+    nursery: the one :func:`connect` opens, the server's, or the one given
+    to :func:`connect_websocket`. The reader feeds the sans-I/O session and
+    runs its clocks. On a plain :class:`trio.SocketStream` (POSIX), what the
+    session queues is written to the socket by the task that queued it, as
+    much as the socket takes at once (trio's sockets are non-blocking); the
+    writer task writes the rest, and everything over TLS or other streams.
+    A received message waits for the application, and what follows it is
+    parsed when the application asks for the next one, so that its answer
+    goes out before, say, the reply to a close frame that came next.
+    Meanwhile the reader keeps up to ``max_queue`` × 64 KiB of bytes, then
+    stops reading, so TCP slows down a peer that sends faster than the
     application reads. :meth:`WebSocket.send` returns once at most
     ``write_limit`` bytes wait to be written, so a peer that does not read
     blocks the sender instead of growing its memory.
@@ -63,7 +67,7 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import asynccontextmanager, suppress
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import trio
 
@@ -296,9 +300,10 @@ class WebSocket(_common.AsyncWebSocketBase[PongWaiter]):
     async def send(self, message: Data | bytearray | memoryview) -> None:
         """Send a whole message: ``str`` as text, ``bytes``-like as binary.
 
-        The connection's writer task writes it; this waits while more than
-        ``write_limit`` bytes wait to be written, so it waits while the peer
-        does not read. Cancelling the wait loses nothing: the message is
+        What the socket takes at once is written now, the rest by the
+        connection's writer task (see *Tasks* above); this waits while more
+        than ``write_limit`` bytes wait to be written, so it waits while the
+        peer does not read. Cancelling the wait loses nothing: the message is
         queued whole. A message being sent with :meth:`send_fragments` is
         finished first.
 
@@ -448,18 +453,53 @@ class WebSocket(_common.AsyncWebSocketBase[PongWaiter]):
             self._wait_scope = None
 
     def _wake_writer(self) -> None:
-        """Have the writer write what the session queued; start it if it does not run."""
-        if not self._session.has_output or self._session.aborted:
+        """Have the writer write what the session queued; start it if it does not
+        run (after writing what the socket takes at once, when that can be done
+        here: see :meth:`_write_now`)."""
+        session = self._session
+        if not session.has_output or session.aborted:
             return
         if self._writer is not None:
             self._writer.unpark_all()
-        elif self._nursery is not None:
+            return
+        if _WRITE_NOW and type(self._stream) is trio.SocketStream and not session._held:
+            self._write_now()
+            if not session.has_output or session.aborted:
+                return
+        if self._nursery is not None:
             self._writer = trio.lowlevel.ParkingLot()
             try:
                 self._nursery.start_soon(self._run_writer)
             except RuntimeError:  # the nursery is closing: the reader writes
                 self._writer = self._nursery = None
                 self._after()
+
+    def _write_now(self) -> None:
+        """Write the session's output to the socket from this task, as much as
+        it takes at once; what it does not take waits for the writer task.
+
+        Only with no writer task and nothing being written (``_held``), on a
+        plain :class:`trio.SocketStream` (trio's sockets are non-blocking):
+        an idle connection then needs no task to send a message, which costs
+        more than the write itself. A failed write fails the connection as
+        one of the writer task's does.
+        """
+        session = self._session
+        data = session.take_output()
+        try:
+            written = os.write(cast(trio.SocketStream, self._stream).socket.fileno(), data)
+        except BlockingIOError:
+            written = 0
+        except OSError as exc:
+            session.logger.debug("write failed: %r", exc)
+            self._abort()
+            return
+        if written < len(data):
+            session.unwritten(memoryview(data)[written:])  # first, for the writer
+        elif session.output_blocked:
+            session.transport_holds(0, trio.current_time())  # it all went: unblocked
+            if self._drained is not None and not session.output_blocked:
+                self._drained.unpark_all()
 
     async def _run_writer(self) -> None:
         """Write what the session queues, in pieces, telling it how much is left.
@@ -646,7 +686,7 @@ def _hand_over(ws: WebSocket, prepared: PreparedMessage, compress: bool) -> Skip
         return SkipReason.NOT_OPEN
     reason = _broadcast.offer(ws._session, prepared, compress)
     if reason is None:
-        ws._wake_writer()  # the connection's writer writes it
+        ws._wake_writer()  # written now, or by the connection's writer
     return reason
 
 
