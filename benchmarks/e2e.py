@@ -12,6 +12,8 @@ Servers:
   ``async for message in ws: await ws.send(message)`` handler, on the build
   this checkout has (``wsproto_lite.COMPILED``), and ``wsproto_lite[pure]``,
   the same with ``WSPROTO_LITE_NO_SPEEDUPS=1`` (all pure Python);
+* ``wsproto_lite[trio]``: ``wsproto_lite.adapters.trio.serve`` and the same
+  handler, under ``trio.run``;
 * ``websockets``: ``websockets.asyncio.server.serve``, the same handler;
 * ``aiohttp``: an ``aiohttp.web`` application whose handler does ``async for
   msg in ws`` and ``await ws.send_str(msg.data)`` (``send_bytes`` for binary);
@@ -56,6 +58,7 @@ from _harness import Benchmark, Contender  # noqa: E402
 SERVERS = (
     "wsproto_lite",
     "wsproto_lite[pure]",
+    "wsproto_lite[trio]",
     "wsproto_lite[raw]",
     "wsproto",
     "websockets",
@@ -83,6 +86,23 @@ async def _serve_wsproto_lite() -> None:
     async with serve(_echo_handler, "127.0.0.1", 0, ping_interval=None) as server:
         _ready(server.port)
         await server.serve_forever()
+
+
+def _serve_trio() -> None:
+    import functools
+
+    import trio
+
+    from wsproto_lite.adapters.trio import serve
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(
+                functools.partial(serve, _echo_handler, "127.0.0.1", 0, ping_interval=None)
+            )
+            _ready(server.port)
+
+    trio.run(main)
 
 
 async def _serve_websockets() -> None:
@@ -230,6 +250,9 @@ def _ready(port: int) -> None:
 
 def serve_main(kind: str) -> None:
     """Run the echo server *kind* until killed (child process)."""
+    if kind == "wsproto_lite[trio]":
+        _serve_trio()  # (trio runs its own loop)
+        return
     runners: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
         "wsproto_lite": _serve_wsproto_lite,
         "wsproto_lite[pure]": _serve_wsproto_lite,  # (with WSPROTO_LITE_NO_SPEEDUPS=1)
