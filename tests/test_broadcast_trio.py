@@ -492,8 +492,62 @@ def test_without_os_write_send_uses_the_writer(monkeypatch: pytest.MonkeyPatch) 
     async def body(nursery: trio.Nursery) -> None:
         ws, peer = await open_ws(nursery)
         await ws.send("x")
-        assert peer.now() == b"" and ws._writer is not None
+        assert ws._writer is not None  # started for it (send()'s checkpoint may let it write)
         assert await peer.exactly(3) == frame("x")
+
+    run(body)
+
+
+def test_a_send_loop_to_a_socket_that_takes_everything_still_lets_other_tasks_run() -> None:
+    """send() is a checkpoint even when every write goes to the socket at once:
+    a loop of them to a fast peer must not starve the other tasks (nor the
+    connection's own reader, nor a timeout)."""
+
+    async def body(nursery: trio.Nursery) -> None:
+        ws, peer = await open_ws(nursery, sndbuf=1 << 20, write_limit=1 << 20)
+        ticks = 0
+
+        async def heartbeat() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await trio.sleep(0)
+
+        nursery.start_soon(heartbeat)
+        await trio.sleep(0)
+        start = ticks
+        for _ in range(200):
+            await ws.send(b"\x01" * 50)
+        assert ticks - start >= 100  # the heartbeat ran between the sends
+        assert await peer.exactly(200 * 52) == frame(b"\x01" * 50) * 200
+
+    run(body)
+
+
+def test_a_cancelled_send_queues_nothing() -> None:
+    async def body(nursery: trio.Nursery) -> None:
+        ws, peer = await open_ws(nursery)
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await ws.send("x")
+        assert scope.cancelled_caught and peer.now() == b""
+        await ws.send("y")
+        assert await peer.exactly(3) == frame("y")
+
+    run(body)
+
+
+def test_a_peer_that_reads_nothing_is_failed_after_close_timeout_without_keepalive() -> None:
+    """The output blocks while the writer task, or the sender's own direct
+    write, fills the socket; the reader, waiting without a deadline (no
+    keepalive), must start the output's clock all the same."""
+
+    async def body(nursery: trio.Nursery) -> None:
+        ws, _peer = await open_ws(nursery, sndbuf=4096, write_limit=1000, close_timeout=0.5)
+        with trio.fail_after(5), pytest.raises(tri.ConnectionClosed):
+            while True:
+                await ws.send(b"\x00" * 1000)
+        assert (ws.close_code, ws.close_reason) == (1011, "the peer does not read")
 
     run(body)
 
