@@ -427,6 +427,46 @@ async def _clients_main(port: int, n: int, deflate: bool) -> None:
 # -- real sockets: the server (benchmark process) ------------------------------------------
 
 
+def write_floor(
+    fds: list[int], prepare: Callable[[], str]
+) -> tuple[Callable[[], tuple[str, bytes]], Callable[[tuple[str, bytes]], tuple[str, int]]]:
+    """A reference row's prepare and run: no library, one ``os.write()`` of a
+    pre-built frame (built here, independently) per descriptor in *fds*."""
+
+    def prepare_raw() -> tuple[str, bytes]:
+        message = prepare()
+        return message, fr.frame(fr.TEXT, message.encode(), key=None)
+
+    def run_raw(state: tuple[str, bytes]) -> tuple[str, int]:
+        message, frame = state
+        write = os.write
+        for fd in fds:
+            write(fd, frame)
+        return message, len(fds)
+
+    return prepare_raw, run_raw
+
+
+def check_clients(clients: Any, n: int) -> Callable[[tuple[str, int]], None]:
+    """The check of a row whose *n* clients run in the child process of
+    ``broadcast.py --clients`` (*clients* has its ``status()`` and counts the
+    ``expected`` messages): every client got every message, the last one right."""
+
+    def check(result: tuple[str, int]) -> None:
+        message, sent = result
+        assert sent == n, f"sent to {sent} of {n}"
+        clients.expected += 1
+        low, high, distinct, digest, error = clients.status()
+        assert error == "''", f"a client failed: {error}"
+        assert low == high == clients.expected, (
+            f"clients have {low}..{high} messages, expected {clients.expected}"
+        )
+        want = hashlib.sha256(message.encode()).hexdigest()
+        assert distinct == 1 and digest == want, "a client's last message is wrong"
+
+    return check
+
+
 class SocketBroadcast:
     """N idle connections to an in-process asyncio server, the clients in a child."""
 
@@ -539,32 +579,10 @@ class SocketBroadcast:
         def run_broadcast_compress(message: str) -> tuple[str, int]:
             return message, loop.run_until_complete(call_broadcast(message, True))
 
-        # The reference row: the kernel's share alone, one os.write() of a
-        # pre-built frame per socket (the transports' buffers are empty).
+        # The reference row: the kernel's share alone (the transports' buffers are empty).
         fds = [ws._transport.get_extra_info("socket").fileno() for ws in conns]
-
-        def prepare_raw() -> tuple[str, bytes]:
-            message = prepare()
-            return message, fr.frame(fr.TEXT, message.encode(), key=None)
-
-        def run_raw(state: tuple[str, bytes]) -> tuple[str, int]:
-            message, frame = state
-            write = os.write
-            for fd in fds:
-                write(fd, frame)
-            return message, n
-
-        def check(result: tuple[str, int]) -> None:
-            message, sent = result
-            assert sent == n, f"sent to {sent} of {n}"
-            self.expected += 1
-            low, high, distinct, digest, error = self.status()
-            assert error == "''", f"a client failed: {error}"
-            assert low == high == self.expected, (
-                f"clients have {low}..{high} messages, expected {self.expected}"
-            )
-            want = hashlib.sha256(message.encode()).hexdigest()
-            assert distinct == 1 and digest == want, "a client's last message is wrong"
+        prepare_raw, run_raw = write_floor(fds, prepare)
+        check = check_clients(self, n)
 
         contenders = [
             Contender("send() loop", run_loop, prepare, check),

@@ -50,7 +50,14 @@ sys.path.insert(0, _HERE)
 import _frames as fr  # noqa: E402
 import _peers as peers  # noqa: E402
 from _harness import Benchmark, Contender  # noqa: E402
-from broadcast import CONNECTIONS, TIMEOUT, _fd_budget, notification  # noqa: E402
+from broadcast import (  # noqa: E402
+    CONNECTIONS,
+    TIMEOUT,
+    _fd_budget,
+    check_clients,
+    notification,
+    write_floor,
+)
 
 
 def _count(scale: float, fds_per_connection: int) -> tuple[int, bool]:
@@ -225,7 +232,6 @@ class TrioLocal:
         import trio
         import trio.testing
 
-        from wsproto_lite import PreparedMessage, TextMessage
         from wsproto_lite.adapters import trio as tri
 
         conns, n = self.conns, self.n
@@ -253,16 +259,7 @@ class TrioLocal:
         def run_broadcast(message: str) -> tuple[str, int]:
             return message, self.host.run(call_broadcast, message)
 
-        def prepare_raw() -> tuple[str, bytes]:
-            message = prepare()
-            return message, PreparedMessage(TextMessage(message)).frame
-
-        def run_raw(state: tuple[str, bytes]) -> tuple[str, int]:
-            message, frame = state
-            write = os.write
-            for fd in fds:
-                write(fd, frame)
-            return message, n
+        prepare_raw, run_raw = write_floor(fds, prepare)
 
         def check(result: tuple[str, int]) -> None:
             message, sent = result
@@ -390,7 +387,6 @@ class TrioSockets:
         self.host.close()
 
     def benchmark(self, limited: bool) -> Benchmark:
-        import hashlib
 
         import trio
         import trio.testing
@@ -421,29 +417,8 @@ class TrioSockets:
             return result.sent
 
         fds = [ws._stream.socket.fileno() for ws in conns]
-
-        def prepare_raw() -> tuple[str, bytes]:
-            message = prepare()
-            return message, fr.frame(fr.TEXT, message.encode(), key=None)
-
-        def run_raw(state: tuple[str, bytes]) -> tuple[str, int]:
-            message, frame = state
-            write = os.write
-            for fd in fds:
-                write(fd, frame)
-            return message, n
-
-        def check(result: tuple[str, int]) -> None:
-            message, sent = result
-            assert sent == n, f"sent to {sent} of {n}"
-            self.expected += 1
-            low, high, distinct, digest, error = self.status()
-            assert error == "''", f"a client failed: {error}"
-            assert low == high == self.expected, (
-                f"clients have {low}..{high} messages, expected {self.expected}"
-            )
-            want = hashlib.sha256(message.encode()).hexdigest()
-            assert distinct == 1 and digest == want, "a client's last message is wrong"
+        prepare_raw, run_raw = write_floor(fds, prepare)
+        check = check_clients(self, n)
 
         bench = Benchmark(
             f"8 broadcast trio {n} sockets",
@@ -508,7 +483,6 @@ class SyncLocal:
             sock.close()
 
     def benchmark(self, limited: bool) -> Benchmark:
-        from wsproto_lite import PreparedMessage, TextMessage
         from wsproto_lite.adapters import sync as syn
 
         conns, n = self.conns, self.n
@@ -526,16 +500,7 @@ class SyncLocal:
         def run_broadcast(message: str) -> tuple[str, int]:
             return message, syn.broadcast(conns, message).sent
 
-        def prepare_raw() -> tuple[str, bytes]:
-            message = prepare()
-            return message, PreparedMessage(TextMessage(message)).frame
-
-        def run_raw(state: tuple[str, bytes]) -> tuple[str, int]:
-            message, frame = state
-            write = os.write
-            for fd in fds:
-                write(fd, frame)
-            return message, n
+        prepare_raw, run_raw = write_floor(fds, prepare)
 
         def check(result: tuple[str, int]) -> None:
             message, sent = result
