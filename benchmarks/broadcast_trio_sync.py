@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -492,13 +493,26 @@ class SyncLocal:
         def prepare() -> str:
             return notification(next(rounds))
 
+        def written() -> None:
+            """Until the I/O thread has handed every byte to the kernel (only it
+            writes: send() and broadcast() return once the bytes are queued)."""
+            for ws in conns:
+                while True:
+                    with ws._lock:
+                        if not (ws._session.output_size or ws._pending):
+                            break
+                    time.sleep(0.0005)
+
         def run_loop(message: str) -> tuple[str, int]:
             for ws in conns:
                 ws.send(message)
+            written()
             return message, n
 
         def run_broadcast(message: str) -> tuple[str, int]:
-            return message, syn.broadcast(conns, message).sent
+            sent = syn.broadcast(conns, message).sent
+            written()
+            return message, sent
 
         prepare_raw, run_raw = write_floor(fds, prepare)
 
